@@ -1,0 +1,81 @@
+// `logits` and `generate`: the interface every model form is cross-checked through.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include <ATen/ATen.h>
+#include <torch/types.h>
+
+#include "cli/commands.h"
+#include "formats/error.h"
+#include "formats/safetensors.h"
+#include "qat/checkpoint_loader.h"
+#include "qat/generate.h"
+#include "qat/torch_threads.h"
+
+namespace gq::cli {
+namespace {
+
+struct ModelArgs {
+  std::string model, ids;
+  int threads = 0;
+};
+
+void add_model_args(CLI::App* cmd, ModelArgs& a) {
+  cmd->add_option("MODEL", a.model, "Hugging Face checkpoint folder (config.json + safetensors)")->required();
+  cmd->add_option("--ids", a.ids, "comma-separated token ids, e.g. 2,17,5")->required();
+  cmd->add_option("--threads", a.threads, "CPU threads (default: all)");
+}
+
+at::Tensor checked_ids(const std::vector<int64_t>& ids, const Gemma4Config& cfg) {
+  for (int64_t id : ids)
+    if (id >= cfg.vocab_size)
+      throw FormatError("--ids: token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                        std::to_string(cfg.vocab_size) + ")");
+  return at::tensor(ids, at::kLong).unsqueeze(0);
+}
+
+}  // namespace
+
+void add_logits_command(CLI::App& app) {
+  auto a = std::make_shared<ModelArgs>();
+  auto out = std::make_shared<std::string>();
+  CLI::App* cmd = app.add_subcommand("logits", "Write float32 logits [T, V] of one forward pass over --ids");
+  add_model_args(cmd, *a);
+  cmd->add_option("--out", *out, "output .safetensors file (tensor 'logits')")->required();
+  cmd->callback([a, out] {
+    set_torch_threads(a->threads);
+    const std::vector<int64_t> ids = parse_ids(a->ids);
+    Gemma4Model model = load_model(a->model);
+    at::NoGradGuard ng;
+    const at::Tensor logits = model->forward(checked_ids(ids, model->config())).logits[0].contiguous();
+    write_safetensors(*out, {TensorToWrite{"logits", DType::F32, logits.sizes().vec(), logits.data_ptr<float>(),
+                                           size_t(logits.numel()) * sizeof(float)}},
+                      {{"model", a->model}, {"ids", a->ids}});
+  });
+}
+
+void add_generate_command(CLI::App& app) {
+  auto a = std::make_shared<ModelArgs>();
+  auto n = std::make_shared<int>(16);
+  CLI::App* cmd = app.add_subcommand("generate", "Greedy continuation of --ids with the KV cache; prints the new ids");
+  add_model_args(cmd, *a);
+  auto ignore_eos = std::make_shared<bool>(false);
+  cmd->add_option("-n,--new-tokens", *n, "number of tokens to generate")->check(CLI::Range(1, 1 << 20));
+  cmd->add_flag("--ignore-eos", *ignore_eos,
+                "keep EOS out of the argmax and always generate -n tokens (HF's min_new_tokens)");
+  cmd->callback([a, n, ignore_eos] {
+    set_torch_threads(a->threads);
+    const std::vector<int64_t> ids = parse_ids(a->ids);
+    Gemma4Model model = load_model(a->model);
+    checked_ids(ids, model->config());
+    GreedyOptions opt;
+    if (*ignore_eos) opt.banned = {model->config().eos_token_id};
+    else opt.stop_at_eos = true;
+    const std::vector<int64_t> out = greedy_generate(model, ids, *n, opt);
+    for (size_t i = 0; i < out.size(); ++i) std::cout << (i ? "," : "") << out[i];
+    std::cout << "\n";
+  });
+}
+
+}  // namespace gq::cli
