@@ -72,7 +72,7 @@ void print_config(const Gemma4Config& c) {
   std::cout << "per-layer emb  " << (c.has_ple() ? std::to_string(c.hidden_size_per_layer_input) + " per layer" : "none")
             << "\n";
   std::cout << "softcap        "
-            << (c.final_logit_softcapping ? std::to_string(*c.final_logit_softcapping) : std::string("none")) << "\n";
+            << (c.final_logit_softcapping ? std::to_string(int(*c.final_logit_softcapping)) : std::string("none")) << "\n";
   std::cout << "context        " << c.max_position_embeddings << ", tied head: " << (c.tie_word_embeddings ? "yes" : "no")
             << "\n";
 }
