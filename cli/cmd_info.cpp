@@ -8,6 +8,7 @@
 #include <set>
 
 #include "cli/commands.h"
+#include "cli/format_units.h"
 #include "formats/dtype.h"
 #include "formats/error.h"
 #include "formats/gemma4_config.h"
@@ -21,23 +22,6 @@ struct Tally {
   int64_t params = 0;
   int64_t bytes = 0;
 };
-
-std::string human(double bytes) {
-  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
-  int u = 0;
-  while (bytes >= 1000 && u < 4) bytes /= 1000, ++u;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", bytes, units[u]);
-  return buf;
-}
-
-std::string count(int64_t n) {
-  char buf[32];
-  if (n >= 1000000000) std::snprintf(buf, sizeof buf, "%.3f B", double(n) / 1e9);
-  else if (n >= 1000000) std::snprintf(buf, sizeof buf, "%.3f M", double(n) / 1e6);
-  else std::snprintf(buf, sizeof buf, "%lld", (long long)n);
-  return buf;
-}
 
 int64_t dtype_bytes_for(const std::string& config_dtype) {
   if (config_dtype == "float32") return 4;
@@ -127,19 +111,19 @@ void add_info_command(CLI::App& app) {
 
     std::printf("\n%-22s %16s %16s\n", "component", "parameters", bytes_label.c_str());
     for (const auto& [comp, t] : tally) {
-      std::printf("%-22s %16s %16s\n", component_name(comp), count(t.params).c_str(), human(double(t.bytes)).c_str());
+      std::printf("%-22s %16s %16s\n", component_name(comp), human_count(t.params).c_str(), human_bytes(double(t.bytes)).c_str());
       total.params += t.params;
       total.bytes += t.bytes;
     }
-    std::printf("%-22s %16s %16s\n", "total", count(total.params).c_str(), human(double(total.bytes)).c_str());
+    std::printf("%-22s %16s %16s\n", "total", human_count(total.params).c_str(), human_bytes(double(total.bytes)).c_str());
     if (cfg.has_ple()) {
       const Tally& ple = tally[Component::PerLayerEmbedding];
-      std::printf("%-22s %16s %16s\n", "total w/o PLE table", count(total.params - ple.params).c_str(),
-                  human(double(total.bytes - ple.bytes)).c_str());
+      std::printf("%-22s %16s %16s\n", "total w/o PLE table", human_count(total.params - ple.params).c_str(),
+                  human_bytes(double(total.bytes - ple.bytes)).c_str());
     }
     if (unused.params)
       std::printf("%-22s %16s %16s   (k/v of KV-shared layers: stored in official checkpoints, never read)\n",
-                  "unused", count(unused.params).c_str(), human(double(unused.bytes)).c_str());
+                  "unused", human_count(unused.params).c_str(), human_bytes(double(unused.bytes)).c_str());
   });
 }
 

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   gq::cli::add_info_command(app);
   gq::cli::add_logits_command(app);
   gq::cli::add_generate_command(app);
+  gq::cli::add_plan_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,34 @@
+// quantize_model(model, recipe): the one call that puts fake-quant ops on a model (torchao's
+// quantize_(model, config)). It fills the model's seams from a resolved recipe and returns what
+// went where; remove_quantization undoes it, describe_quantization lists the current state.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "formats/calibration.h"
+#include "formats/recipe.h"
+#include "qat/gemma4_model.h"
+
+namespace gq {
+
+struct SeamAssignment {
+  std::string module;  // "layers.0.self_attn.q_proj", "embed_tokens", "lm_head", "layers.0.self_attn"
+  std::string seam;    // "weight", "input", "rows", "k_cache", "v_cache"
+  std::string what;    // the quantizer's describe()
+};
+
+// Runtimes fuse q/k/v and gate/up into one matmul with one input scale: those inputs share one
+// ActivationQuantizer (and so one calibrated or learned scale). With `calibration`, activation
+// scales are set from it (an error names any recipe input it lacks).
+std::vector<SeamAssignment> quantize_model(Gemma4Model& model, const ResolvedRecipe& recipe,
+                                           const Calibration* calibration = nullptr);
+
+void remove_quantization(Gemma4Model& model);
+std::vector<SeamAssignment> describe_quantization(Gemma4Model& model);
+
+// Calibration: run batches through the model with every activation / KV quantizer observing
+// (values pass through unquantized), then fix the scales. Returns the calibration record.
+void begin_calibration(Gemma4Model& model);
+Calibration finish_calibration(Gemma4Model& model, const std::string& recipe_name, const std::string& observer);
+
+}  // namespace gq

@@ -1,0 +1,273 @@
+// The LibTorch fake-quant ops against the codecs' float references (formats/quant), bit for bit;
+// their gradients (STE clipping mask, LSQ against finite differences of the straight-through
+// surrogate); and a fake-quant model against a model whose weights were replaced by the codec's
+// dequant(quant(w)).
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include <torch/types.h>
+
+#include "fixture_util.h"
+#include "formats/half.h"
+#include "formats/quant/activation.h"
+#include "formats/quant/kv.h"
+#include "formats/quant/weight.h"
+#include "formats/quant_targets.h"
+#include "formats/recipe.h"
+#include "qat/checkpoint_loader.h"
+#include "qat/fake_quant.h"
+#include "qat/quantize.h"
+
+namespace gq {
+namespace {
+
+std::vector<float> to_vec(const at::Tensor& t) {
+  const at::Tensor c = t.contiguous().to(at::kFloat);
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+// Number of elements whose float32 bit patterns differ (so -0 vs +0 counts).
+int64_t bit_mismatches(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  int64_t n = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) n += std::memcmp(&a[i], &b[i], 4) != 0;
+  return n;
+}
+
+// Rows of 128 values that stress rounding: gaussians at several magnitudes, exact zeros, ties
+// between the largest positive and negative values, values on half-steps, bf16-valued rows, a huge
+// outlier, denormals.
+at::Tensor adversarial_rows(uint64_t seed) {
+  std::mt19937 rng{static_cast<uint32_t>(seed)};
+  std::normal_distribution<float> nd(0.f, 1.f);
+  const int64_t rows = 24, cols = 128;
+  std::vector<float> x(size_t(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float mag = std::ldexp(1.0f, int(r % 12) - 6);
+    for (int64_t c = 0; c < cols; ++c) {
+      float v = nd(rng) * mag;
+      switch (r % 8) {
+        case 1: v = (c % 5 == 0) ? 0.0f : v; break;
+        case 2: v = (c % 32 == 3) ? 2.5f : (c % 32 == 7 ? -2.5f : v); break;  // signed-max ties
+        case 3: v = float(int(c % 17) - 8) * 0.25f; break;                      // on half steps of 0.5
+        case 4: v = bf16_to_f32(f32_to_bf16(v)); break;
+        case 5: v = (c == 9) ? 300.0f : v; break;
+        case 6: v = v * 1e-39f; break;                                           // denormals
+        case 7: v = (c % 2) ? -0.0f : 0.0f; break;                               // all zero
+        default: break;
+      }
+      x[size_t(r * cols + c)] = v;
+    }
+  }
+  return at::tensor(x).view({rows, cols});
+}
+
+class TorchMatchesCodec : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TorchMatchesCodec, RtnAndLearnedScalesBitExact) {
+  const quant::WeightScheme s = quant::parse_weight_scheme(GetParam());
+  for (uint64_t seed : {1u, 2u, 3u}) {
+    const at::Tensor w = adversarial_rows(seed);
+    const int64_t rows = w.size(0), cols = w.size(1);
+    const std::vector<float> x = to_vec(w);
+    std::vector<float> ref(x.size());
+    quant::fake_quant_weight(s, x.data(), ref.data(), rows, cols);
+    EXPECT_EQ(bit_mismatches(to_vec(fake_quant_weight_rtn(s, w)), ref), 0) << "RTN, seed " << seed;
+
+    // Learned scales: the RTN ones perturbed, so levels move and some values clip.
+    auto [scales, zps] = weight_rtn_params(s, w);
+    const at::Tensor learned = scales * (0.8 + 0.4 * at::rand(scales.sizes(), at::kDouble).to(at::kFloat));
+    std::vector<float> sv = to_vec(learned);
+    std::vector<int8_t> zv;
+    if (zps.defined()) {
+      const at::Tensor z8 = zps.to(at::kChar).contiguous();
+      zv.assign(z8.data_ptr<int8_t>(), z8.data_ptr<int8_t>() + z8.numel());
+    }
+    quant::fake_quant_weight_with_scales(s, x.data(), sv.data(), zv.empty() ? nullptr : zv.data(), ref.data(), rows, cols);
+    EXPECT_EQ(bit_mismatches(to_vec(fake_quant_weight_scaled(s, w, learned, zps).y), ref), 0) << "learned, seed " << seed;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Schemes, TorchMatchesCodec,
+                         ::testing::Values("q4_0", "q8_0", "q2_0", "int8_channel", "int4_channel", "int2_channel",
+                                           "int4_g32", "int4_g64", "int4_g128", "int4_g32_asym", "int4_g128_asym",
+                                           "int8_g32", "int4_channel@bf16", "int4_g32@bf16", "int4_g128_asym@f16",
+                                           "int8_channel@f16"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& c : n) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           return n;
+                         });
+
+TEST(TorchMatchesCodecOther, ActivationsAndKvBitExact) {
+  const at::Tensor x = adversarial_rows(7) * 3.0;
+  const std::vector<float> xv = to_vec(x);
+  std::vector<float> ref(xv.size());
+  for (const char* name : {"int8_sym", "int8_asym", "int16_sym", "int8_sym_rna"}) {
+    const quant::ActivationScheme s = quant::parse_activation_scheme(name);
+    const quant::ActivationParams p = quant::activation_params_from_range(s, -5.0f, 3.0f);  // clips some values
+    quant::fake_quant_activation(s, p, xv.data(), ref.data(), int64_t(xv.size()));
+    EXPECT_EQ(bit_mismatches(to_vec(fake_quant_activation_tensor(s, x, at::full({1}, p.scale), p.zero_point).y), ref), 0)
+        << name;
+  }
+  for (const char* name : {"kv_int8", "kv_int4"}) {
+    const quant::KvScheme s = quant::parse_kv_scheme(name);
+    const at::Tensor kv = x.view({-1, 64});
+    quant::fake_quant_kv(s, xv.data(), ref.data(), kv.size(0), 64);
+    EXPECT_EQ(bit_mismatches(to_vec(fake_quant_kv_tensor(s, kv)), ref), 0) << name;
+  }
+}
+
+TEST(FakeQuantGradients, RtnSteMasksClampedValues) {
+  // Q4_0 block: the largest magnitude is -1 (scale d = 1/8), so +1 lies beyond +7d and is clamped.
+  std::vector<float> x(32, 0.05f);
+  x[0] = -1.0f;
+  x[1] = 1.0f;
+  const at::Tensor w = at::tensor(x).view({1, 32}).requires_grad_(true);
+  WeightQuantizer q(quant::parse_weight_scheme("q4_0"), w.detach(), /*learnable=*/false);
+  q.forward(w).sum().backward();
+  const std::vector<float> g = to_vec(w.grad());
+  EXPECT_EQ(g[1], 0.0f);  // clamped to +7d
+  EXPECT_EQ(g[0], 1.0f);
+  EXPECT_EQ(g[5], 1.0f);
+}
+
+// LSQ's gradients are exactly those of the straight-through surrogate
+//   f(x, s) = s * (m * (x/s + o) + (1 - m) * c)
+// where the rounding offset o = round(v) - v, the in-range mask m and the clamped level c are
+// frozen at the evaluation point (v = x/s); the scale gradient is multiplied by
+// 1/sqrt(values_per_scale * qmax). Central differences of that surrogate in double precision check
+// the plumbing: masks, the per-block reduction, the scale layout and the gradient scale.
+TEST(FakeQuantGradients, LsqMatchesFiniteDifferencesOfTheSurrogate) {
+  for (const char* name : {"int4_channel", "int4_g32", "q4_0"}) {
+    SCOPED_TRACE(name);
+    const quant::WeightScheme s = quant::parse_weight_scheme(name);
+    at::manual_seed(3);
+    const at::Tensor w0 = at::randn({4, 64});
+    WeightQuantizer q(s, w0, /*learnable=*/true);
+    {  // move the scales off their RTN values so some values clip
+      at::NoGradGuard ng;
+      q.scale.mul_(0.7);
+    }
+    const at::Tensor w = w0.clone().requires_grad_(true);
+    const at::Tensor coef = at::randn({4, 64});
+    (q.forward(w) * coef).sum().backward();
+
+    const int64_t block = s.block_size(64);
+    const double gscale = 1.0 / std::sqrt(double(block) * double(s.qmax()));
+    const at::Tensor wd = w0.to(at::kDouble), cd = coef.to(at::kDouble);
+    const at::Tensor sd = q.scale.detach().to(at::kDouble);
+    const bool gguf = s.is_gguf();
+    const at::Tensor se0 = (gguf ? sd.to(at::kHalf).to(at::kDouble) : sd).repeat_interleave(block, 1);
+    const at::Tensor v0 = wd / se0;
+    const at::Tensor rounded = gguf ? at::floor(v0 + 0.5) : at::round(v0);  // q4_0 rounds half up
+    const at::Tensor offset = rounded - v0;
+    const at::Tensor clamped = rounded.clamp(double(s.qmin()), double(s.qmax()));
+    const at::Tensor m = (rounded == clamped).to(at::kDouble);
+    auto surrogate_loss = [&](const at::Tensor& wx, const at::Tensor& sx, const at::Tensor& o) {
+      const at::Tensor se = (gguf ? sx.to(at::kHalf).to(at::kDouble) : sx).repeat_interleave(block, 1);
+      const at::Tensor f = se * (m * (wx / se + o) + (1 - m) * clamped);
+      return (f * cd).sum().item<double>();
+    };
+    EXPECT_GT((1 - m).sum().item<double>(), 0);  // some values do clip
+    EXPECT_GT(m.sum().item<double>(), 0);
+    const double h = 1e-6;
+    const at::Tensor gs = q.scale.grad().to(at::kDouble), gw = w.grad().to(at::kDouble);
+    for (int64_t r = 0; r < 4; ++r) {
+      for (int64_t b = 0; b < sd.size(1); ++b) {
+        at::Tensor sp = sd.clone(), sm = sd.clone();
+        sp[r][b] += h;
+        sm[r][b] -= h;
+        // The offset is frozen in units of the scale: f = clamp(x/s + o) * s.
+        const double fd = (surrogate_loss(wd, sp, offset) - surrogate_loss(wd, sm, offset)) / (2 * h);
+        if (gguf) continue;  // fp16 scale storage makes +-h invisible; the x-gradient below still checks
+        EXPECT_NEAR(gs[r][b].item<double>(), fd * gscale, 1e-3 * std::max(1.0, std::abs(fd * gscale))) << r << "," << b;
+      }
+      for (int64_t c = 0; c < 64; c += 7) {
+        at::Tensor wp = wd.clone(), wm = wd.clone();
+        wp[r][c] += h;
+        wm[r][c] -= h;
+        const double fd = (surrogate_loss(wp, sd, offset) - surrogate_loss(wm, sd, offset)) / (2 * h);
+        EXPECT_NEAR(gw[r][c].item<double>(), fd, 1e-4) << r << "," << c;
+      }
+    }
+  }
+}
+
+// A fake-quant model computes exactly what a model holding the deployed weights computes.
+TEST(FakeQuantModel, EqualsModelWithDequantizedWeights) {
+  for (const std::string fixture : {"dense_ple", "moe_keqv"}) {
+    SCOPED_TRACE(fixture);
+    const std::string dir = test::fixture_dir(fixture);
+    Gemma4Model fq = load_model(dir);
+    Gemma4Model deq = load_model(dir);
+    const Recipe recipe = Recipe::load("q4_0");
+    const ResolvedRecipe rr = resolve_recipe(recipe, gemma4_quant_targets(fq->config()));
+    const auto assigned = quantize_model(fq, rr);
+    EXPECT_FALSE(assigned.empty());
+
+    // Replace every targeted weight of `deq` by the codec's dequant(quant(w)).
+    at::NoGradGuard ng;
+    std::map<std::string, at::Tensor> params;
+    for (const auto& p : deq->named_parameters()) params[p.key()] = p.value();
+    int replaced = 0;
+    for (const auto& [module, scheme] : rr.weights) {
+      if (module == "lm_head") continue;  // tied: it is the (already replaced) embedding table
+      at::Tensor& t = params.at(module.find("experts.") != std::string::npos ? module : module + ".weight");
+      const at::Tensor w2 = t.reshape({-1, t.size(-1)}).contiguous();
+      const quant::QuantizedWeight qw = quant::quantize_weight(scheme, w2.data_ptr<float>(), w2.size(0), w2.size(1));
+      std::vector<float> y(size_t(w2.numel()));
+      quant::dequantize_weight(qw, y.data());
+      t.copy_(at::tensor(y).view(t.sizes()));
+      ++replaced;
+    }
+    EXPECT_GT(replaced, 10);
+    const auto ref = SafetensorsFile::open(dir + "/reference.safetensors");
+    const at::Tensor ids = at::tensor(test::read_i64(*ref, "b.input_ids"), at::kLong).unsqueeze(0);
+    const at::Tensor a = fq->forward(ids).logits, b = deq->forward(ids).logits;
+    EXPECT_TRUE(at::equal(a, b)) << "max diff " << test::max_abs_diff(a, b);
+    // And quantization changed the model (the test would pass vacuously otherwise).
+    EXPECT_GT(test::max_abs_diff(a, test::read_f32(*ref, "b.logits")), 1e-3);
+
+    remove_quantization(fq);
+    EXPECT_TRUE(describe_quantization(fq).empty());
+    EXPECT_LE(test::max_abs_diff(fq->forward(ids).logits, test::read_f32(*ref, "b.logits")), 1e-4);
+  }
+}
+
+TEST(FakeQuantModel, MobileRecipeSharesQkvAndGateUpInputScalesAfterCalibration) {
+  Gemma4Model m = load_model(test::fixture_dir("dense_ple"));
+  const ResolvedRecipe rr = resolve_recipe(Recipe::load("mobile"), gemma4_quant_targets(m->config()));
+  EXPECT_TRUE(rr.untie_head);
+  quantize_model(m, rr);
+  begin_calibration(m);
+  at::NoGradGuard ng;
+  const at::Tensor ids = at::randint(512, {2, 40}, at::kLong);
+  const at::Tensor before = m->forward(ids).logits;  // observing: activations pass through
+  const Calibration cal = finish_calibration(m, rr.name, rr.observer);
+  const auto& q = cal.activations.at("layers.0.self_attn.q_proj");
+  const auto& k = cal.activations.at("layers.0.self_attn.k_proj");
+  const auto& o = cal.activations.at("layers.0.self_attn.o_proj");
+  EXPECT_EQ(q.scale, k.scale);
+  EXPECT_EQ(cal.activations.at("layers.1.mlp.gate_proj").scale, cal.activations.at("layers.1.mlp.up_proj").scale);
+  EXPECT_NE(q.scale, o.scale);
+  EXPECT_LT(q.min, 0.0f);
+  EXPECT_GT(q.max, 0.0f);
+  EXPECT_EQ(cal.kv_cache.count("layers.0.self_attn"), 1u);
+  EXPECT_EQ(cal.kv_cache.count("layers.4.self_attn"), 0u);  // KV-shared: no cache of its own
+  const at::Tensor after = m->forward(ids).logits;          // now quantizing activations too
+  EXPECT_GT(test::max_abs_diff(before, after), 0.0);
+
+  // The calibration file round-trips and reproduces the same model.
+  const std::string path = ::testing::TempDir() + "/calib.json";
+  cal.save(path);
+  Gemma4Model m2 = load_model(test::fixture_dir("dense_ple"));
+  const Calibration loaded = Calibration::load(path);
+  quantize_model(m2, rr, &loaded);
+  EXPECT_TRUE(at::equal(m2->forward(ids).logits, after));
+}
+
+}  // namespace
+}  // namespace gq
