@@ -127,4 +127,6 @@ void add_info_command(CLI::App& app) {
   });
 }
 
+GQ_REGISTER_COMMAND(add_info_command);
+
 }  // namespace gq::cli

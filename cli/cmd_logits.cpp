@@ -78,4 +78,7 @@ void add_generate_command(CLI::App& app) {
   });
 }
 
+GQ_REGISTER_COMMAND(add_logits_command);
+GQ_REGISTER_COMMAND(add_generate_command);
+
 }  // namespace gq::cli

@@ -42,4 +42,6 @@ void add_plan_command(CLI::App& app) {
   });
 }
 
+GQ_REGISTER_COMMAND(add_plan_command);
+
 }  // namespace gq::cli

@@ -5,13 +5,17 @@
 
 #include "cli/commands.h"
 
+namespace gq::cli {
+std::vector<CommandAdder>& command_registry() {
+  static std::vector<CommandAdder> registry;
+  return registry;
+}
+}  // namespace gq::cli
+
 int main(int argc, char** argv) {
   CLI::App app{"gemma-qat: quantization-aware training and export for Gemma 4"};
   app.require_subcommand(1);
-  gq::cli::add_info_command(app);
-  gq::cli::add_logits_command(app);
-  gq::cli::add_generate_command(app);
-  gq::cli::add_plan_command(app);
+  for (gq::cli::CommandAdder add : gq::cli::command_registry()) add(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
