@@ -7,6 +7,7 @@
 #include <torch/types.h>
 
 #include "cli/commands.h"
+#include "cli/model_setup.h"
 #include "formats/error.h"
 #include "formats/safetensors.h"
 #include "qat/checkpoint_loader.h"
@@ -19,12 +20,14 @@ namespace {
 struct ModelArgs {
   std::string model, ids;
   int threads = 0;
+  QuantArgs quant;
 };
 
 void add_model_args(CLI::App* cmd, ModelArgs& a) {
   cmd->add_option("MODEL", a.model, "Hugging Face checkpoint folder (config.json + safetensors)")->required();
   cmd->add_option("--ids", a.ids, "comma-separated token ids, e.g. 2,17,5")->required();
   cmd->add_option("--threads", a.threads, "CPU threads (default: all)");
+  add_quant_args(cmd, a.quant);
 }
 
 at::Tensor checked_ids(const std::vector<int64_t>& ids, const Gemma4Config& cfg) {
@@ -47,6 +50,7 @@ void add_logits_command(CLI::App& app) {
     set_torch_threads(a->threads);
     const std::vector<int64_t> ids = parse_ids(a->ids);
     Gemma4Model model = load_model(a->model);
+    apply_quant_args(model, a->quant);
     at::NoGradGuard ng;
     const at::Tensor logits = model->forward(checked_ids(ids, model->config())).logits[0].contiguous();
     write_safetensors(*out, {TensorToWrite{"logits", DType::F32, logits.sizes().vec(), logits.data_ptr<float>(),
@@ -68,6 +72,7 @@ void add_generate_command(CLI::App& app) {
     set_torch_threads(a->threads);
     const std::vector<int64_t> ids = parse_ids(a->ids);
     Gemma4Model model = load_model(a->model);
+    apply_quant_args(model, a->quant);
     checked_ids(ids, model->config());
     GreedyOptions opt;
     if (*ignore_eos) opt.banned = {model->config().eos_token_id};

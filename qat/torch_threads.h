@@ -4,7 +4,7 @@
 
 namespace gq {
 
-// n <= 0: every hardware thread. Returns the count in effect.
+// n <= 0: $OMP_NUM_THREADS if set, else every hardware thread. Returns the count in effect.
 int set_torch_threads(int n);
 
 }  // namespace gq

@@ -1,0 +1,65 @@
+// `convert`: the one-line PTQ path users know from llama.cpp (HF checkpoint -> GGUF), on the same
+// exporter a QAT run's export uses.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/format_units.h"
+#include "export/gemma4_gguf.h"
+#include "formats/error.h"
+#include "formats/gguf.h"
+#include "formats/recipe.h"
+
+namespace gq::cli {
+
+namespace {
+
+struct ConvertArgs {
+  std::string model, to = "gguf", type, recipe, out, name;
+  bool nearest = false, quiet = false;
+  int threads = 0;
+};
+
+}  // namespace
+
+void add_convert_command(CLI::App& app) {
+  auto a = std::make_shared<ConvertArgs>();
+  CLI::App* cmd = app.add_subcommand("convert", "Convert a Hugging Face Gemma 4 checkpoint to GGUF (llama.cpp)");
+  cmd->add_option("HF_DIR", a->model, "checkpoint folder (config.json + safetensors; tokenizer.json if present)")->required();
+  cmd->add_option("--to", a->to, "output format")->check(CLI::IsMember({"gguf"}));
+  cmd->add_option("--type", a->type, "tensor type of the 2-D weights: f32, f16, bf16, q8_0, q4_0 (default f16)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0"}));
+  cmd->add_option("--recipe", a->recipe, "per-module types from a recipe (file or built-in name, e.g. q4_0-embed-q8_0)");
+  cmd->add_flag("--nearest", a->nearest,
+                "store recipe schemes GGUF lacks (channel/group ints, static activations, KV int8) as the nearest GGUF "
+                "equivalent, with a warning, instead of refusing");
+  cmd->add_option("--out", a->out, "output .gguf file (written atomically)")->required();
+  cmd->add_option("--name", a->name, "general.name (default: the checkpoint folder's name)");
+  cmd->add_option("--threads", a->threads, "quantization threads (default: all cores)")->check(CLI::Range(0, 4096));
+  cmd->add_flag("--quiet", a->quiet, "print nothing but warnings and errors");
+  cmd->callback([a] {
+    if (!a->type.empty() && !a->recipe.empty())
+      throw FormatError("--type and --recipe both given: a recipe sets every module's type (its unquantized_dtype the rest)");
+    GgufExportOptions opt;
+    opt.type = a->type.empty() ? GgmlType::F16 : *ggml_type_from_name(a->type);
+    if (!a->recipe.empty()) opt.recipe = Recipe::load(a->recipe);
+    opt.nearest = a->nearest;
+    opt.name = a->name;
+    opt.threads = a->threads;
+    const GgufExportResult r = export_gemma4_gguf(a->model, a->out, opt);
+    if (a->quiet) return;
+    std::string types;
+    for (const auto& [t, n] : r.tensors_by_type) types += (types.empty() ? "" : ", ") + std::to_string(n) + " " + t;
+    std::printf("wrote %s: %s, %zu tensors (%s), %zu keys, vocabulary %s\n", r.path.c_str(),
+                human_bytes(double(r.bytes)).c_str(), r.tensors, types.c_str(), r.keys, r.vocab_source.c_str());
+    if (r.unused_skipped)
+      std::printf("left out %zu k/v tensors of KV-shared layers (never read by HF or llama.cpp)\n", r.unused_skipped);
+    std::printf("read %s in %.2f s (%.2f GB/s)\n", human_bytes(double(r.input_bytes)).c_str(), r.seconds,
+                r.seconds > 0 ? double(r.input_bytes) / r.seconds / 1e9 : 0.0);
+  });
+}
+
+GQ_REGISTER_COMMAND(add_convert_command);
+
+}  // namespace gq::cli

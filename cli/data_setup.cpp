@@ -1,0 +1,27 @@
+#include "cli/data_setup.h"
+
+#include "formats/corpus.h"
+#include "formats/error.h"
+
+namespace gq::cli {
+
+std::vector<std::vector<int32_t>> load_token_documents(const std::string& data, const std::string& tokenizer,
+                                                       int64_t vocab_size) {
+  std::vector<std::vector<int32_t>> out;
+  for (Document& d : read_documents(data)) {
+    if (d.ids.empty()) {
+      if (tokenizer.empty())
+        throw FormatError(d.source + ": text data needs --tokenizer (tokenizer.json folder or SentencePiece .model)");
+      throw FormatError(d.source + ": text tokenization is not available yet; pass pre-tokenized .ids files");
+    }
+    for (int32_t id : d.ids)
+      if (id >= vocab_size)
+        throw FormatError(d.source + ": token id " + std::to_string(id) + " is outside the model's vocabulary of " +
+                          std::to_string(vocab_size));
+    out.push_back(std::move(d.ids));
+  }
+  if (out.empty()) throw FormatError(data + ": no documents");
+  return out;
+}
+
+}  // namespace gq::cli
