@@ -67,6 +67,10 @@ struct Gemma4Config {
   // inconsistent value.
   static Gemma4Config load(const std::string& path_or_dir);
   static Gemma4Config parse(const std::string& json_text, const std::string& source);
+  // A `Gemma4ForCausalLM` config.json (text fields at the top level, weights under "model."), with
+  // per-layer head dims / KV heads as transformers 5.x writes them (`per_layer_config`). parse() of
+  // the result gives back an equal config.
+  std::string to_causal_lm_json() const;
 
   int64_t L() const { return num_hidden_layers; }
   bool is_sliding(int64_t layer) const { return layer_types[size_t(layer)] == LayerType::Sliding; }

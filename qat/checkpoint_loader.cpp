@@ -1,5 +1,6 @@
 #include "qat/checkpoint_loader.h"
 
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -82,7 +83,16 @@ LoadReport load_weights(Gemma4Model& model, const Checkpoint& ckpt) {
   return rep;
 }
 
-Gemma4Model load_model(const std::string& dir, LoadReport* report) {
+std::string resolve_checkpoint_dir(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path ck = fs::path(path) / "checkpoint";
+  if (fs::is_regular_file(ck / "config.json", ec) && !fs::exists(fs::path(path) / "config.json", ec)) return ck.string();
+  return path;
+}
+
+Gemma4Model load_model(const std::string& path, LoadReport* report) {
+  const std::string dir = resolve_checkpoint_dir(path);
   const Gemma4Config cfg = Gemma4Config::load(dir);
   const Checkpoint ckpt = Checkpoint::open(dir);
   Gemma4Model model(cfg);

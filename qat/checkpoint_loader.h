@@ -22,7 +22,11 @@ struct LoadReport {
 // under the text prefix that Gemma 4 does not have.
 LoadReport load_weights(Gemma4Model& model, const Checkpoint& ckpt);
 
-// config.json + weights from a folder.
+// config.json + weights from a folder: a Hugging Face checkpoint, or a training run folder (whose
+// latest complete checkpoint lives in RUN/checkpoint/).
 Gemma4Model load_model(const std::string& dir, LoadReport* report = nullptr);
+
+// The checkpoint folder behind a path: RUN/checkpoint for a run folder, else the path itself.
+std::string resolve_checkpoint_dir(const std::string& path);
 
 }  // namespace gq

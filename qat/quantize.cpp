@@ -90,6 +90,7 @@ std::vector<SeamAssignment> quantize_model(Gemma4Model& model, const ResolvedRec
           throw FormatError("calibration of '" + module + "' is for " + c->second.scheme + ", the recipe wants " +
                             quant::activation_scheme_name(scheme));
         q->set_params(quant::ActivationParams{c->second.scale, c->second.zero_point});
+        q->observed_range = {c->second.min, c->second.max};
       }
     }
     it->second->input_quant.set(q);
@@ -115,6 +116,46 @@ std::vector<SeamAssignment> describe_quantization(Gemma4Model& model) {
     if (s.get()) out.push_back({module, seam, s.get()->describe()});
   });
   return out;
+}
+
+void set_quantization_enabled(Gemma4Model& model, bool on) {
+  visit_seams(model, [on](const std::string&, const std::string&, QuantSeam& s) {
+    if (s.get()) s.get()->enabled = on;
+  });
+}
+
+std::map<std::string, at::Tensor> quantization_state(Gemma4Model& model) {
+  std::map<std::string, at::Tensor> out;
+  visit_seams(model, [&](const std::string& module, const std::string& seam, QuantSeam& s) {
+    if (!s.get()) return;
+    for (const auto& p : s.get()->named_parameters(true)) out[module + "." + seam + "." + p.key()] = p.value();
+    for (const auto& b : s.get()->named_buffers(true)) out[module + "." + seam + "." + b.key()] = b.value();
+  });
+  return out;
+}
+
+void load_quantization_state(Gemma4Model& model, const std::map<std::string, at::Tensor>& state) {
+  at::NoGradGuard ng;
+  for (auto& [name, dst] : quantization_state(model)) {
+    auto it = state.find(name);
+    if (it == state.end()) throw FormatError("quantization state lacks '" + name + "'");
+    if (it->second.sizes() != dst.sizes()) throw FormatError("quantization state '" + name + "' has the wrong shape");
+    dst.copy_(it->second);
+  }
+}
+
+Calibration current_calibration(Gemma4Model& model, const std::string& recipe_name, const std::string& observer) {
+  Calibration cal;
+  cal.recipe = recipe_name;
+  cal.observer = observer;
+  visit_seams(model, [&](const std::string& module, const std::string&, QuantSeam& s) {
+    auto a = std::dynamic_pointer_cast<ActivationQuantizer>(s.get());
+    if (!a || !a->calibrated()) return;
+    const quant::ActivationParams p = a->params();
+    cal.activations[module] = ActivationCalibration{quant::activation_scheme_name(a->scheme()), a->observed_range.first,
+                                                    a->observed_range.second, p.scale, p.zero_point};
+  });
+  return cal;
 }
 
 void begin_calibration(Gemma4Model& model) {

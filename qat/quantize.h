@@ -2,6 +2,7 @@
 // quantize_(model, config)). It fills the model's seams from a resolved recipe and returns what
 // went where; remove_quantization undoes it, describe_quantization lists the current state.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,17 @@ std::vector<SeamAssignment> quantize_model(Gemma4Model& model, const ResolvedRec
 
 void remove_quantization(Gemma4Model& model);
 std::vector<SeamAssignment> describe_quantization(Gemma4Model& model);
+
+// Turns every quantizer on or off without removing it (learned parameters are kept).
+void set_quantization_enabled(Gemma4Model& model, bool on);
+
+// Every quantizer parameter and buffer (learned weight scales and zero points, activation
+// scales), keyed "<module>.<seam>.<name>", e.g. "layers.0.mlp.up_proj.weight.scale"; and back.
+std::map<std::string, at::Tensor> quantization_state(Gemma4Model& model);
+void load_quantization_state(Gemma4Model& model, const std::map<std::string, at::Tensor>& state);
+
+// The activation scales now in the model (calibrated or learned) as a calibration record.
+Calibration current_calibration(Gemma4Model& model, const std::string& recipe_name, const std::string& observer);
 
 // Calibration: run batches through the model with every activation / KV quantizer observing
 // (values pass through unquantized), then fix the scales. Returns the calibration record.

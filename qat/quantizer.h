@@ -13,6 +13,9 @@ class TensorQuantizer : public torch::nn::Module {
  public:
   virtual at::Tensor forward(const at::Tensor& x) = 0;
   virtual std::string describe() const = 0;  // e.g. "q4_0" or "int8 static (scale 0.0123)"
+  // Off: the seam passes values through, but the quantizer (and its learned parameters) stays in
+  // place: delayed fake-quant starts and A/B evaluations toggle this.
+  bool enabled = true;
 };
 using QuantizerPtr = std::shared_ptr<TensorQuantizer>;
 
@@ -21,7 +24,7 @@ using QuantizerPtr = std::shared_ptr<TensorQuantizer>;
 class QuantSeam {
  public:
   QuantSeam(torch::nn::Module* owner, std::string name) : owner_(owner), name_(std::move(name)) {}
-  at::Tensor operator()(const at::Tensor& x) const { return q_ ? q_->forward(x) : x; }
+  at::Tensor operator()(const at::Tensor& x) const { return q_ && q_->enabled ? q_->forward(x) : x; }
   void set(QuantizerPtr q);
   const QuantizerPtr& get() const { return q_; }
   const std::string& name() const { return name_; }

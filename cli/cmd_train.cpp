@@ -1,0 +1,180 @@
+// `train`: fine-tuning (plain or QAT, optionally distilled) and training from scratch.
+#include <CLI/CLI.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+#include <torch/types.h>
+
+#include "cli/commands.h"
+#include "cli/data_setup.h"
+#include "cli/progress.h"
+#include "formats/calibration.h"
+#include "formats/error.h"
+#include "formats/quant_targets.h"
+#include "qat/checkpoint_loader.h"
+#include "qat/torch_threads.h"
+#include "qat/trainer.h"
+
+namespace gq::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct TrainArgs {
+  std::string model, config, init, recipe, calib, teacher, data, valid, tokenizer, out, resume;
+  double valid_fraction = 0.05;
+  int threads = 0;
+  TrainOptions opt;
+};
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw FormatError(path + ": cannot open");
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Training and validation streams. Without --valid, the last `fraction` of every document's tokens
+// is held out, so no validation token is ever trained on.
+std::pair<TokenWindows, TokenWindows> load_data(const TrainArgs& a, const Gemma4Config& cfg) {
+  auto train_docs = load_token_documents(a.data, a.tokenizer, cfg.vocab_size);
+  std::vector<std::vector<int32_t>> valid_docs;
+  if (!a.valid.empty()) {
+    valid_docs = load_token_documents(a.valid, a.tokenizer, cfg.vocab_size);
+  } else {
+    for (auto& d : train_docs) {
+      const size_t keep = size_t(std::llround(double(d.size()) * (1.0 - a.valid_fraction)));
+      valid_docs.emplace_back(d.begin() + std::ptrdiff_t(keep), d.end());
+      d.resize(keep);
+    }
+  }
+  const int32_t bos = int32_t(cfg.bos_token_id);
+  return {pack_documents(train_docs, a.opt.seq_len, bos), pack_documents(valid_docs, a.opt.seq_len, bos)};
+}
+
+json args_json(const TrainArgs& a) {
+  return {{"model", a.model}, {"config", a.config}, {"init", a.init}, {"recipe", a.recipe}, {"calib", a.calib},
+          {"teacher", a.teacher}, {"data", a.data}, {"valid", a.valid}, {"tokenizer", a.tokenizer},
+          {"valid_fraction", a.valid_fraction}};
+}
+
+void run_train(TrainArgs a) {
+  set_torch_threads(a.threads);
+  const bool resuming = !a.resume.empty();
+  if (resuming) {
+    // Everything but --steps (and --threads) comes from the run itself.
+    const std::string state_path = (fs::path(a.resume) / "checkpoint" / "train_state.json").string();
+    if (!fs::exists(state_path)) throw FormatError(a.resume + ": no checkpoint to resume (missing " + state_path + ")");
+    const json st = json::parse(read_text(state_path));
+    const json& j = st.at("args");
+    a.data = j.value("data", ""), a.valid = j.value("valid", ""), a.teacher = j.value("teacher", "");
+    a.valid_fraction = j.value("valid_fraction", 0.05);
+    const std::string tok = st.value("tokenizer", "");
+    a.tokenizer = tok.empty() ? "" : (fs::path(a.resume) / "checkpoint" / tok).string();
+    a.model = (fs::path(a.resume) / "checkpoint").string();
+    a.recipe = fs::exists(fs::path(a.model) / "recipe.json") ? (fs::path(a.model) / "recipe.json").string() : "";
+    a.calib.clear();
+    a.out = a.resume;
+    const json& o = st.at("options");
+    a.opt.batch_size = o.at("batch_size"), a.opt.seq_len = o.at("seq_len"), a.opt.seed = o.at("seed");
+  }
+  if (a.out.empty()) throw FormatError("--out RUN is required (or --resume RUN)");
+  if (a.model.empty() == a.config.empty()) throw FormatError("pass exactly one of --model HF_DIR or --config CONFIG --init random");
+  if (!a.config.empty() && a.init != "random") throw FormatError("--config needs --init random");
+  if (!resuming && fs::exists(fs::path(a.out) / "checkpoint"))
+    throw FormatError(a.out + ": already holds a run (use --resume " + a.out + " to continue it, or another --out)");
+
+  at::manual_seed(int64_t(a.opt.seed));
+  Gemma4Model model = a.config.empty() ? load_model(a.model) : Gemma4Model(Gemma4Config::load(a.config));
+  const Gemma4Config cfg = model->config();
+  if (a.tokenizer.empty() && !a.model.empty()) {
+    const fs::path dir = resolve_checkpoint_dir(a.model);
+    for (const char* f : {"tokenizer.json", "tokenizer.model"})
+      if (fs::exists(dir / f)) a.tokenizer = (dir / f).string();
+  }
+  std::optional<ResolvedRecipe> recipe;
+  std::string recipe_json;
+  if (!a.recipe.empty()) {
+    const Recipe r = Recipe::load(a.recipe);
+    recipe = resolve_recipe(r, gemma4_quant_targets(cfg));
+    recipe_json = read_text(r.source);
+  }
+  std::optional<Calibration> calib;
+  if (!a.calib.empty()) calib = Calibration::load(a.calib);
+  Gemma4Model teacher(nullptr);
+  if (!a.teacher.empty()) teacher = load_model(a.teacher);
+  if (a.opt.distill_alpha > 0 && !teacher) throw FormatError("--distill-alpha needs --teacher HF_DIR");
+  if (teacher && a.opt.distill_alpha == 0) a.opt.distill_alpha = 1.0;
+
+  auto [train, valid] = load_data(a, cfg);
+  std::fprintf(stderr, "data: %lld training and %lld validation sequences of %lld tokens\n", (long long)train.count(),
+               (long long)valid.count(), (long long)a.opt.seq_len);
+  Trainer trainer(model, recipe, calib, teacher, std::move(train), std::move(valid), a.opt, a.out, recipe_json,
+                  a.tokenizer, args_json(a).dump());
+  if (resuming) trainer.resume();
+  const int64_t first = trainer.step();
+  ProgressBar bar(recipe ? "train (QAT " + recipe->name + ")" : "train", a.opt.steps - first);
+  trainer.run([&](const TrainProgress& p) {
+    char extra[160];
+    std::snprintf(extra, sizeof extra, "loss %.4f | lr %.2e | %.0f tok/s%s", p.loss, p.lr, p.tokens_per_s,
+                  p.val_loss ? (" | val ppl " + std::to_string(std::exp(*p.val_loss))).c_str() : "");
+    bar.update(p.step - first, extra);
+  });
+  const double vl = trainer.evaluate();
+  std::printf("step %lld: validation loss %.4f, perplexity %.3f -> %s/checkpoint\n", (long long)trainer.step(), vl,
+              std::exp(vl), a.out.c_str());
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto a = std::make_shared<TrainArgs>();
+  TrainOptions& o = a->opt;
+  CLI::App* cmd = app.add_subcommand("train", "Fine-tune (plain or QAT with --recipe, optionally distilled) or train from scratch");
+  cmd->add_option("--model", a->model, "Hugging Face checkpoint (or run folder) to fine-tune");
+  cmd->add_option("--config", a->config, "config.json of a model to train from scratch (with --init random)");
+  cmd->add_option("--init", a->init, "initialisation for --config")->check(CLI::IsMember({"random"}));
+  cmd->add_option("--recipe", a->recipe, "quantization recipe for QAT (file or built-in name); none = plain fine-tuning");
+  cmd->add_option("--calib", a->calib, "static activation scales (default: calibrated on training batches)");
+  cmd->add_option("--teacher", a->teacher, "unquantized teacher for distillation (KL on logits)");
+  cmd->add_option("--distill-alpha", o.distill_alpha, "weight of the KL term (1 with --teacher unless set)")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--distill-temperature", o.distill_temperature, "softmax temperature of the KL term")->check(CLI::PositiveNumber);
+  cmd->add_option("--data", a->data, "training text: file/folder, .jsonl (\"text\") or .ids");
+  cmd->add_option("--valid", a->valid, "validation text (default: the last --valid-fraction of every document)");
+  cmd->add_option("--valid-fraction", a->valid_fraction, "held-out share when --valid is absent")->check(CLI::Range(0.0, 0.5));
+  cmd->add_option("--tokenizer", a->tokenizer, "tokenizer.json folder or SentencePiece .model (default: the model's own)");
+  cmd->add_option("--out", a->out, "run folder to create");
+  cmd->add_option("--resume", a->resume, "run folder to continue up to --steps");
+  cmd->add_option("--steps", o.steps, "optimizer steps in total")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  cmd->add_option("--batch-size", o.batch_size, "sequences per micro-batch")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  cmd->add_option("--seq-len", o.seq_len, "tokens per sequence")->check(CLI::Range(int64_t(2), int64_t(1) << 20));
+  cmd->add_option("--grad-accum", o.grad_accum, "micro-batches per optimizer step")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  cmd->add_option("--lr", o.lr, "peak learning rate (AdamW)")->check(CLI::PositiveNumber);
+  cmd->add_option("--min-lr-ratio", o.min_lr_ratio, "final learning rate as a fraction of --lr")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--warmup", o.warmup_steps, "linear warmup steps")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--decay-steps", o.decay_steps, "cosine horizon (default: --steps of the first run)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--weight-decay", o.weight_decay, "AdamW weight decay on matrices")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--clip", o.clip_grad_norm, "gradient-norm clipping (0: off)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--fake-quant-start", o.fake_quant_start, "plain steps before the fake-quant ops switch on")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--freeze", o.freeze, "regex (full match) of parameter names to freeze; repeatable");
+  cmd->add_option("--seed", o.seed, "seed for initialisation and data order");
+  cmd->add_option("--eval-every", o.eval_every, "validation every N steps (0: only at the end)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--eval-batches", o.eval_batches, "validation batches")->check(CLI::PositiveNumber);
+  cmd->add_option("--save-every", o.save_every, "checkpoint every N steps (and at the end)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--log-every", o.log_every, "metrics.jsonl line every N steps")->check(CLI::PositiveNumber);
+  cmd->add_option("--device", o.device, "cpu or cuda[:N]");
+  cmd->add_option("--threads", a->threads, "CPU threads (default: all)");
+  cmd->callback([a] { run_train(*a); });
+}
+
+GQ_REGISTER_COMMAND(add_train_command);
+
+}  // namespace gq::cli

@@ -1,0 +1,20 @@
+// Writes a model as a Hugging Face `Gemma4ForCausalLM` checkpoint: config.json plus
+// model.safetensors, or shards model-0000i-of-0000n.safetensors with model.safetensors.index.json
+// above a size limit. Every file is written under a temporary name and renamed when complete.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "formats/dtype.h"
+#include "qat/gemma4_model.h"
+
+namespace gq {
+
+struct HfSaveOptions {
+  DType dtype = DType::F32;                 // F32, BF16 or F16 (round to nearest even)
+  int64_t max_shard_bytes = int64_t(5) << 30;  // transformers' default is 5 GB
+};
+
+void save_hf_checkpoint(Gemma4Model& model, const std::string& dir, const HfSaveOptions& opt = {});
+
+}  // namespace gq

@@ -1,0 +1,355 @@
+#include "qat/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+#include <torch/serialize.h>
+
+#include "formats/atomic_file.h"
+#include "formats/error.h"
+#include "formats/safetensors.h"
+#include "qat/checkpoint_loader.h"
+#include "qat/checkpoint_writer.h"
+#include "qat/quantize.h"
+
+namespace gq {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+torch::optim::AdamW& adamw(const std::shared_ptr<void>& p) { return *static_cast<torch::optim::AdamW*>(p.get()); }
+
+void write_text(const std::string& path, const std::string& text) {
+  AtomicFile f(path);
+  f.write(text.data(), text.size());
+  f.commit();
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw FormatError(path + ": cannot open");
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+json options_json(const TrainOptions& o) {
+  return {{"steps", o.steps}, {"batch_size", o.batch_size}, {"seq_len", o.seq_len}, {"grad_accum", o.grad_accum},
+          {"lr", o.lr}, {"min_lr_ratio", o.min_lr_ratio}, {"warmup_steps", o.warmup_steps},
+          {"weight_decay", o.weight_decay}, {"beta1", o.beta1}, {"beta2", o.beta2}, {"adam_eps", o.adam_eps},
+          {"clip_grad_norm", o.clip_grad_norm}, {"fake_quant_start", o.fake_quant_start}, {"freeze", o.freeze},
+          {"seed", o.seed}, {"eval_every", o.eval_every}, {"eval_batches", o.eval_batches},
+          {"save_every", o.save_every}, {"log_every", o.log_every}, {"distill_alpha", o.distill_alpha},
+          {"distill_temperature", o.distill_temperature}, {"decay_steps", o.decay_steps}};
+}
+
+void options_from_json(const json& j, TrainOptions& o) {
+  o.batch_size = j.at("batch_size");
+  o.seq_len = j.at("seq_len");
+  o.grad_accum = j.at("grad_accum");
+  o.lr = j.at("lr");
+  o.min_lr_ratio = j.at("min_lr_ratio");
+  o.warmup_steps = j.at("warmup_steps");
+  o.weight_decay = j.at("weight_decay");
+  o.beta1 = j.at("beta1");
+  o.beta2 = j.at("beta2");
+  o.adam_eps = j.at("adam_eps");
+  o.clip_grad_norm = j.at("clip_grad_norm");
+  o.fake_quant_start = j.at("fake_quant_start");
+  o.freeze = j.at("freeze").get<std::vector<std::string>>();
+  o.seed = j.at("seed");
+  o.eval_every = j.at("eval_every");
+  o.eval_batches = j.at("eval_batches");
+  o.save_every = j.at("save_every");
+  o.log_every = j.at("log_every");
+  o.distill_alpha = j.at("distill_alpha");
+  o.distill_temperature = j.at("distill_temperature");
+  o.decay_steps = j.at("decay_steps");
+}
+
+at::Tensor tensor_from_view(const TensorView& tv) {
+  at::Tensor t = at::empty(tv.shape, at::kFloat);
+  tv.to_f32(t.data_ptr<float>());
+  return t;
+}
+
+}  // namespace
+
+Trainer::Trainer(Gemma4Model model, std::optional<ResolvedRecipe> recipe, std::optional<Calibration> calibration,
+                 Gemma4Model teacher, TokenWindows train, TokenWindows valid, TrainOptions opt, std::string run_dir,
+                 std::string recipe_json, std::string tokenizer_file, std::string cli_args_json)
+    : model_(std::move(model)),
+      teacher_(std::move(teacher)),
+      recipe_(std::move(recipe)),
+      calibration_(std::move(calibration)),
+      train_(std::move(train)),
+      valid_(std::move(valid)),
+      opt_(std::move(opt)),
+      run_dir_(std::move(run_dir)),
+      recipe_json_(std::move(recipe_json)),
+      tokenizer_file_(std::move(tokenizer_file)),
+      cli_args_json_(std::move(cli_args_json)) {
+  if (opt_.decay_steps <= 0) opt_.decay_steps = opt_.steps;
+  if (train_.count() < opt_.batch_size)
+    throw FormatError("training data holds " + std::to_string(train_.count()) + " sequences of " +
+                      std::to_string(opt_.seq_len) + " tokens, fewer than one batch of " + std::to_string(opt_.batch_size));
+  if (opt_.distill_alpha > 0 && !teacher_) throw FormatError("distillation needs a teacher model");
+  const at::Device dev(opt_.device);
+  model_->to(dev);
+  if (teacher_) {
+    teacher_->to(dev);
+    teacher_->eval();
+  }
+  // Fake-quant ops go on once, before the optimizer exists, so learned scales are optimizer
+  // parameters from the start; a delayed start only switches them off for the first steps.
+  if (recipe_) quantize_model(model_, *recipe_, calibration_ ? &*calibration_ : nullptr);
+  for (const auto& p : model_->named_parameters(true))
+    for (const std::string& pattern : opt_.freeze)
+      if (std::regex_match(p.key(), std::regex(pattern))) p.value().set_requires_grad(false);
+  build_optimizer();
+}
+
+void Trainer::build_optimizer() {
+  std::vector<at::Tensor> decay, no_decay;
+  std::set<const void*> seen;  // a shared quantizer (q/k/v input scale) appears under several names
+  for (const auto& p : model_->named_parameters(true)) {
+    if (!p.value().requires_grad() || !seen.insert(p.value().unsafeGetTensorImpl()).second) continue;
+    // Matrices decay; norms, scalars and quantization scales do not.
+    const bool is_quant = p.key().find("_fq.") != std::string::npos;
+    (p.value().dim() >= 2 && !is_quant ? decay : no_decay).push_back(p.value());
+  }
+  auto make_opts = [&](double wd) {
+    return torch::optim::AdamWOptions(opt_.lr).betas({opt_.beta1, opt_.beta2}).eps(opt_.adam_eps).weight_decay(wd);
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(make_opts(opt_.weight_decay)));
+  if (!no_decay.empty()) groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(make_opts(0.0)));
+  optimizer_ = std::make_shared<torch::optim::AdamW>(groups, make_opts(opt_.weight_decay));
+}
+
+double Trainer::lr_at(int64_t step) const {
+  if (step < opt_.warmup_steps) return opt_.lr * double(step + 1) / double(opt_.warmup_steps);
+  const double span = double(std::max<int64_t>(1, opt_.decay_steps - opt_.warmup_steps));
+  const double progress = std::min(1.0, double(step - opt_.warmup_steps) / span);
+  return opt_.lr * (opt_.min_lr_ratio + (1.0 - opt_.min_lr_ratio) * 0.5 * (1.0 + std::cos(M_PI * progress)));
+}
+
+void Trainer::set_fake_quant(bool on) {
+  if (!recipe_ || on == fake_quant_on_) return;
+  set_quantization_enabled(model_, on);
+  fake_quant_on_ = on;
+  if (!on || recipe_->activations.empty() || calibration_) return;
+  // Static activation scales and no calibration given: observe a few training batches first.
+  begin_calibration(model_);
+  {
+    at::NoGradGuard ng;
+    const int64_t n = std::min<int64_t>(8, train_.count() / opt_.batch_size);
+    for (int64_t i = 0; i < n; ++i) model_->forward(batch(i, train_, nullptr).narrow(1, 0, opt_.seq_len));
+  }
+  calibration_ = finish_calibration(model_, recipe_->name, recipe_->observer);
+}
+
+// Micro-batch `m` of a window set: with `order` (training), samples m*B.. of the shuffled stream
+// of epochs; without (validation, calibration), windows in file order.
+at::Tensor Trainer::batch(int64_t m, const TokenWindows& w, const std::vector<int64_t>* order) const {
+  const int64_t B = opt_.batch_size, T = opt_.seq_len, n = w.count();
+  at::Tensor ids = at::empty({B, T + 1}, at::kLong);
+  int64_t* out = ids.data_ptr<int64_t>();
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t s = m * B + b;
+    const int64_t idx = order ? (*order)[size_t(s % n)] : s % n;
+    const int32_t* win = w.window(idx);
+    for (int64_t t = 0; t <= T; ++t) out[b * (T + 1) + t] = win[t];
+  }
+  return ids.to(at::Device(opt_.device));
+}
+
+double Trainer::evaluate() {
+  at::NoGradGuard ng;
+  const int64_t n = std::min(opt_.eval_batches, valid_.count() / opt_.batch_size);
+  if (n <= 0) return std::nan("");
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const at::Tensor ids = batch(i, valid_, nullptr);
+    const at::Tensor logits = model_->forward(ids.narrow(1, 0, opt_.seq_len)).logits;
+    total += at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), ids.narrow(1, 1, opt_.seq_len).reshape(-1))
+                 .item<double>();
+  }
+  return total / double(n);
+}
+
+void Trainer::run(const std::function<void(const TrainProgress&)>& on_step) {
+  fs::create_directories(run_dir_);
+  std::ofstream metrics(fs::path(run_dir_) / "metrics.jsonl", std::ios::app);
+  auto& optim = adamw(optimizer_);
+  const int64_t n = train_.count();
+  std::vector<int64_t> order;
+  int64_t order_epoch = -1;
+  const double T = opt_.distill_temperature;
+  while (step_ < opt_.steps) {
+    set_fake_quant(step_ >= opt_.fake_quant_start);
+    model_->train();
+    const double lr = lr_at(step_);
+    for (auto& g : optim.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    const auto t0 = std::chrono::steady_clock::now();
+    optim.zero_grad();
+    double loss_sum = 0;
+    for (int64_t a = 0; a < opt_.grad_accum; ++a) {
+      const int64_t m = samples_seen_ / opt_.batch_size;
+      const int64_t epoch = (m * opt_.batch_size) / n;
+      if (epoch != order_epoch) order = shuffled_order(n, opt_.seed, uint64_t(epoch)), order_epoch = epoch;
+      // A batch may straddle two epochs; samples past the boundary follow the next epoch's order.
+      const at::Tensor ids = batch(m, train_, &order);
+      samples_seen_ += opt_.batch_size;
+      const at::Tensor inputs = ids.narrow(1, 0, opt_.seq_len), targets = ids.narrow(1, 1, opt_.seq_len).reshape(-1);
+      const at::Tensor logits = model_->forward(inputs).logits.reshape({-1, model_->config().vocab_size});
+      at::Tensor loss = at::cross_entropy_loss(logits, targets);
+      if (teacher_ && opt_.distill_alpha > 0) {
+        at::Tensor tlog;
+        {
+          at::NoGradGuard ng;
+          tlog = at::log_softmax(teacher_->forward(inputs).logits.reshape({-1, logits.size(-1)}) / T, -1);
+        }
+        const at::Tensor slog = at::log_softmax(logits / T, -1);
+        const at::Tensor kl = (tlog.exp() * (tlog - slog)).sum(-1).mean() * (T * T);
+        loss = opt_.distill_alpha * kl + (1.0 - opt_.distill_alpha) * loss;
+      }
+      loss_sum += loss.item<double>();
+      (loss / double(opt_.grad_accum)).backward();
+    }
+    const double loss = loss_sum / double(opt_.grad_accum);
+    if (!std::isfinite(loss))
+      throw FormatError("step " + std::to_string(step_ + 1) + ": the loss is " + std::to_string(loss) +
+                        "; stopping (the last checkpoint in " + run_dir_ + " is kept)");
+    if (opt_.clip_grad_norm > 0) {
+      std::vector<at::Tensor> params;
+      for (const auto& g : optim.param_groups())
+        for (const auto& p : g.params()) params.push_back(p);
+      torch::nn::utils::clip_grad_norm_(params, opt_.clip_grad_norm);
+    }
+    optim.step();
+    ++step_;
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    TrainProgress pr{step_, opt_.steps, loss, lr, double(opt_.grad_accum * opt_.batch_size * opt_.seq_len) / secs, {}};
+    const bool eval_now = opt_.eval_every > 0 && (step_ % opt_.eval_every == 0 || step_ == opt_.steps);
+    if (eval_now) pr.val_loss = evaluate();
+    if (step_ % opt_.log_every == 0 || eval_now || step_ == 1) {
+      json j = {{"step", step_}, {"loss", loss}, {"lr", lr}, {"tokens_per_s", pr.tokens_per_s},
+                {"fake_quant", fake_quant_on_}};
+      if (pr.val_loss && std::isfinite(*pr.val_loss)) j["val_loss"] = *pr.val_loss, j["val_ppl"] = std::exp(*pr.val_loss);
+      metrics << j.dump() << "\n" << std::flush;
+    }
+    if (on_step) on_step(pr);
+    if ((opt_.save_every > 0 && step_ % opt_.save_every == 0) || step_ == opt_.steps) save_checkpoint();
+  }
+}
+
+void Trainer::save_checkpoint() {
+  const fs::path run(run_dir_), final_dir = run / "checkpoint";
+  const fs::path tmp = run / ("checkpoint.tmp-" + std::to_string(::getpid()));
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp);
+  // Weights go out on the CPU in float32: what `logits`, export and resume read.
+  const at::Device dev(opt_.device);
+  model_->to(at::kCPU);
+  save_hf_checkpoint(model_, tmp.string());
+  std::vector<TensorToWrite> qs;
+  const auto state = quantization_state(model_);
+  std::vector<at::Tensor> keep;
+  for (const auto& [name, t] : state) {
+    keep.push_back(t.detach().to(at::kFloat).contiguous());
+    qs.push_back({name, DType::F32, keep.back().sizes().vec(), keep.back().data_ptr(), size_t(keep.back().numel()) * 4});
+  }
+  write_safetensors((tmp / "quant_params.safetensors").string(), qs, {{"step", std::to_string(step_)}});
+  if (recipe_) {
+    current_calibration(model_, recipe_->name, recipe_->observer).save((tmp / "calibration.json").string());
+    write_text((tmp / "recipe.json").string(), recipe_json_);
+  }
+  model_->to(dev);
+  if (!tokenizer_file_.empty()) fs::copy_file(tokenizer_file_, tmp / fs::path(tokenizer_file_).filename());
+  torch::save(adamw(optimizer_), (tmp / "optimizer.pt").string());
+  const at::Tensor rng = at::detail::getDefaultCPUGenerator().get_state();
+  torch::save(rng, (tmp / "rng.pt").string());
+  const json st = {{"format", "gemma-qat-run/1"}, {"step", step_}, {"samples_seen", samples_seen_},
+                   {"fake_quant_on", fake_quant_on_}, {"options", options_json(opt_)},
+                   {"tokenizer", tokenizer_file_.empty() ? "" : fs::path(tokenizer_file_).filename().string()},
+                   {"args", json::parse(cli_args_json_)}};
+  write_text((tmp / "train_state.json").string(), st.dump(2) + "\n");
+  // Swap in the new checkpoint: a crash at any point leaves one complete checkpoint folder.
+  const fs::path old = run / "checkpoint.old";
+  fs::remove_all(old, ec);
+  if (fs::exists(final_dir)) fs::rename(final_dir, old);
+  fs::rename(tmp, final_dir);
+  fs::remove_all(old, ec);
+}
+
+void Trainer::resume() {
+  const fs::path dir = fs::path(run_dir_) / "checkpoint";
+  const std::string state_path = (dir / "train_state.json").string();
+  json st;
+  try {
+    st = json::parse(read_text(state_path));
+  } catch (const json::parse_error& e) {
+    throw FormatError(state_path + ": malformed: " + e.what());
+  }
+  if (st.value("format", "") != "gemma-qat-run/1") throw FormatError(state_path + ": not a gemma-qat run state");
+  const int64_t total = opt_.steps;
+  options_from_json(st.at("options"), opt_);
+  opt_.steps = total;
+  step_ = st.at("step");
+  samples_seen_ = st.at("samples_seen");
+  if (step_ >= opt_.steps)
+    throw FormatError(run_dir_ + ": the run is already at step " + std::to_string(step_) + "; pass --steps above it");
+  // Weights (the checkpoint's own, whatever the caller loaded) and quantization parameters.
+  {
+    Gemma4Model loaded = load_model(dir.string());
+    at::NoGradGuard ng;
+    auto src = loaded->named_parameters(true);
+    for (auto& p : model_->named_parameters(true))
+      if (src.contains(p.key())) p.value().copy_(src[p.key()]);
+    auto srcb = loaded->named_buffers(true);
+    for (auto& b : model_->named_buffers(true))
+      if (srcb.contains(b.key())) b.value().copy_(srcb[b.key()]);
+  }
+  if (recipe_) {
+    const auto qfile = SafetensorsFile::open((dir / "quant_params.safetensors").string());
+    std::map<std::string, at::Tensor> qs;
+    for (const std::string& n : qfile->names()) qs[n] = tensor_from_view(qfile->tensor(n));
+    if (fs::exists(dir / "calibration.json")) {
+      calibration_ = Calibration::load((dir / "calibration.json").string());
+      if (calibration_->activations.empty()) calibration_.reset();
+    }
+    quantize_model(model_, *recipe_, calibration_ ? &*calibration_ : nullptr);
+    load_quantization_state(model_, qs);
+    build_optimizer();  // the quantizers were rebuilt: point the optimizer at the live parameters
+  }
+  fake_quant_on_ = true;
+  set_fake_quant(st.at("fake_quant_on").get<bool>());
+  torch::load(adamw(optimizer_), (dir / "optimizer.pt").string());
+  at::Tensor rng;
+  torch::load(rng, (dir / "rng.pt").string());
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  gen.set_state(rng);
+  // Drop metrics logged after the checkpoint (a run that died past it).
+  const fs::path mpath = fs::path(run_dir_) / "metrics.jsonl";
+  if (fs::exists(mpath)) {
+    std::istringstream in(read_text(mpath.string()));
+    std::string line, kept;
+    while (std::getline(in, line))
+      if (!line.empty() && json::parse(line).value("step", int64_t(0)) <= step_) kept += line + "\n";
+    write_text(mpath.string(), kept);
+  }
+}
+
+}  // namespace gq
