@@ -57,9 +57,9 @@ std::vector<TokenId> parse_id_line(const std::string& line, int32_t vocab_size) 
 }
 
 void run(const TokenizeArgs& a) {
+  const std::string input = read_all(a.text);  // before the tokenizer: a wrong path fails at once
   const auto t0 = std::chrono::steady_clock::now();
   const std::unique_ptr<Tokenizer> tok = load_tokenizer(a.tokenizer);
-  const std::string input = read_all(a.text);
   const auto t1 = std::chrono::steady_clock::now();
 
   std::string out;

@@ -95,11 +95,7 @@ void run_train(TrainArgs a) {
   at::manual_seed(int64_t(a.opt.seed));
   Gemma4Model model = a.config.empty() ? load_model(a.model) : Gemma4Model(Gemma4Config::load(a.config));
   const Gemma4Config cfg = model->config();
-  if (a.tokenizer.empty() && !a.model.empty()) {
-    const fs::path dir = resolve_checkpoint_dir(a.model);
-    for (const char* f : {"tokenizer.json", "tokenizer.model"})
-      if (fs::exists(dir / f)) a.tokenizer = (dir / f).string();
-  }
+  if (a.tokenizer.empty() && !a.model.empty()) a.tokenizer = model_tokenizer_path(a.model);
   std::optional<ResolvedRecipe> recipe;
   std::string recipe_json;
   if (!a.recipe.empty()) {

@@ -19,6 +19,7 @@
 #include "formats/safetensors.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/checkpoint_writer.h"
+#include "qat/evaluate.h"
 #include "qat/quantize.h"
 
 namespace gq {
@@ -175,17 +176,7 @@ at::Tensor Trainer::batch(int64_t m, const TokenWindows& w, const std::vector<in
 }
 
 double Trainer::evaluate() {
-  at::NoGradGuard ng;
-  const int64_t n = std::min(opt_.eval_batches, valid_.count() / opt_.batch_size);
-  if (n <= 0) return std::nan("");
-  double total = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const at::Tensor ids = batch(i, valid_, nullptr);
-    const at::Tensor logits = model_->forward(ids.narrow(1, 0, opt_.seq_len)).logits;
-    total += at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), ids.narrow(1, 1, opt_.seq_len).reshape(-1))
-                 .item<double>();
-  }
-  return total / double(n);
+  return evaluate_windows(model_, valid_, opt_.batch_size, opt_.eval_batches).mean_loss;
 }
 
 void Trainer::run(const std::function<void(const TrainProgress&)>& on_step) {
