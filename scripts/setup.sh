@@ -33,3 +33,7 @@ for alt in libblas.so.3 liblapack.so.3; do
     ${SUDO:-} update-alternatives --set "$name" "$target" >/dev/null
   fi
 done
+
+# npm side of the interop tests: upstream llama.cpp (node-llama-cpp) and Hugging Face's tokenizers.
+bash "$(dirname "$0")/setup-llamacpp.sh"
+bash "$(dirname "$0")/setup-node.sh"

@@ -1,0 +1,117 @@
+#include "export/gguf_encode.h"
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+
+#include "formats/error.h"
+#include "formats/half.h"
+#include "formats/quant/q2_0.h"
+#include "formats/quant/q4_0.h"
+#include "formats/quant/q8_0.h"
+
+namespace gq {
+
+namespace {
+
+[[noreturn]] void bad_value(const std::string& what, int64_t row, int64_t col, float v, const char* why) {
+  throw FormatError(what + ": row " + std::to_string(row) + ", element " + std::to_string(col) + ": value " +
+                    std::to_string(v) + " " + why);
+}
+
+void check_finite(const float* x, int64_t rows, int64_t cols, const std::string& what, int64_t first_row) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      if (!std::isfinite(x[r * cols + c])) bad_value(what, first_row + r, c, x[r * cols + c], "is not finite");
+}
+
+template <class Cast>
+void cast16(const float* x, int64_t rows, int64_t cols, uint8_t* out, Cast cast, uint16_t exp_mask, const char* name,
+            const std::string& what, int64_t first_row) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      const float v = x[r * cols + c];
+      const uint16_t h = cast(v);
+      // A finite value that rounds to inf would load as a broken weight: refuse it.
+      if ((h & exp_mask) == exp_mask) bad_value(what, first_row + r, c, v, name);
+      std::memcpy(out + 2 * (r * cols + c), &h, 2);  // little-endian host
+    }
+}
+
+// One GGUF block type through its codec: RTN scales or the given ones, then levels, then bytes.
+struct BlockCodec {
+  void (*rtn_scales)(const float*, float*, int64_t, int64_t);
+  void (*encode_rtn)(const float*, const float*, int8_t*, int64_t, int64_t);
+  void (*encode)(const float*, const float*, int8_t*, int64_t, int64_t);
+  void (*pack)(const int8_t*, const float*, uint8_t*, int64_t, int64_t);
+  int64_t block;
+};
+
+const BlockCodec* block_codec(GgmlType t) {
+  static const BlockCodec q4{quant::q4_0_rtn_scales, quant::q4_0_encode_rtn, quant::q4_0_encode, quant::q4_0_pack,
+                             quant::kQ4_0Block};
+  static const BlockCodec q8{quant::q8_0_rtn_scales, quant::q8_0_encode_rtn, quant::q8_0_encode, quant::q8_0_pack,
+                             quant::kQ8_0Block};
+  static const BlockCodec q2{quant::q2_0_rtn_scales, quant::q2_0_encode_rtn, quant::q2_0_encode, quant::q2_0_pack,
+                             quant::kQ2_0Block};
+  switch (t) {
+    case GgmlType::Q4_0: return &q4;
+    case GgmlType::Q8_0: return &q8;
+    case GgmlType::Q2_0: return &q2;
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
+bool gguf_encodable(GgmlType t) {
+  return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16 || block_codec(t) != nullptr;
+}
+
+int64_t gguf_block_values(GgmlType t) {
+  const BlockCodec* c = block_codec(t);
+  return c ? c->block : 0;
+}
+
+void encode_rows(GgmlType type, const float* x, int64_t rows, int64_t cols, const float* scales, uint8_t* out,
+                 const std::string& what, int64_t first_row) {
+  if (rows <= 0 || cols <= 0) return;
+  switch (type) {
+    case GgmlType::F32:
+      check_finite(x, rows, cols, what, first_row);
+      std::memcpy(out, x, size_t(rows * cols) * 4);
+      return;
+    case GgmlType::F16:
+      check_finite(x, rows, cols, what, first_row);
+      cast16(x, rows, cols, out, f32_to_f16, 0x7c00, "overflows F16 (|x| >= 65520)", what, first_row);
+      return;
+    case GgmlType::BF16:
+      check_finite(x, rows, cols, what, first_row);
+      cast16(x, rows, cols, out, f32_to_bf16, 0x7f80, "overflows BF16", what, first_row);
+      return;
+    default: break;
+  }
+  const BlockCodec* codec = block_codec(type);
+  if (!codec) throw FormatError(what + ": the exporter cannot write ggml type " + ggml_type_name(type));
+  if (cols % codec->block)
+    throw FormatError(what + ": " + ggml_type_name(type) + " needs rows that are a multiple of " +
+                      std::to_string(codec->block) + " values, got " + std::to_string(cols));
+  // The codecs reject NaN / Inf themselves (naming row and element). Scratch is left uninitialized:
+  // every byte is written by the codec before it is read.
+  std::unique_ptr<int8_t[]> levels(new int8_t[size_t(rows * cols)]);
+  try {
+    if (scales) {
+      codec->encode(x, scales, levels.get(), rows, cols);
+      codec->pack(levels.get(), scales, out, rows, cols);
+    } else {
+      std::unique_ptr<float[]> d(new float[size_t(rows * (cols / codec->block))]);
+      codec->rtn_scales(x, d.get(), rows, cols);
+      codec->encode_rtn(x, d.get(), levels.get(), rows, cols);
+      codec->pack(levels.get(), d.get(), out, rows, cols);
+    }
+  } catch (const FormatError& e) {
+    throw FormatError(what + " (rows from " + std::to_string(first_row) + "): " + e.what());
+  }
+}
+
+}  // namespace gq

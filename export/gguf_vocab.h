@@ -1,0 +1,46 @@
+// Tokenizer metadata for a gemma4 GGUF (tokenizer.ggml.model = "gemma4": llama.cpp's BPE vocab with
+// SentencePiece-style "▁" and <0xXX> byte fallback). Two sources:
+//  (a) the Hugging Face tokenizer.json next to the checkpoint (tokens in id order, merges, special
+//      ids, chat template from chat_template.jinja or tokenizer_config.json), the way llama.cpp's
+//      converter reads it;
+//  (b) for test checkpoints without a tokenizer, a synthesized vocabulary of exactly vocab_size tokens
+//      (gemma4-architecture.md §7.3): specials, 256 byte tokens, then "\n", "▁", letters, "▁x..." with
+//      merges whose halves exist. Tests drive llama.cpp with token ids, so only loadability matters.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "formats/gemma4_config.h"
+#include "formats/gguf.h"
+
+namespace gq {
+
+// llama.cpp's token types (tokenizer.ggml.token_type).
+enum GgufTokenType : int32_t { kTokNormal = 1, kTokUnknown = 2, kTokControl = 3, kTokUserDefined = 4, kTokUnused = 5, kTokByte = 6 };
+
+struct GgufVocab {
+  std::string source;  // the tokenizer.json path, or "synthesized"
+  std::vector<std::string> tokens;
+  std::vector<float> scores;
+  std::vector<int32_t> types;
+  std::vector<std::string> merges;  // "left right"
+  int64_t bos = 2, eos = 1, unk = 3, pad = 0;
+  std::string chat_template;        // "" if none
+  std::vector<std::string> warnings;
+};
+
+// (a) from `dir`/tokenizer.json; FormatError naming the file and field when it is not a byte-fallback
+// BPE tokenizer or ids are inconsistent. A token list shorter than vocab_size is padded with
+// "[PAD<id>]" UNUSED tokens (as gguf-py does); a longer one is an error.
+GgufVocab load_hf_vocab(const std::string& dir, const Gemma4Config& cfg);
+// (b) exactly cfg.vocab_size tokens.
+GgufVocab synthesize_vocab(const Gemma4Config& cfg);
+// (a) when `dir` has a tokenizer.json, else (b).
+GgufVocab gemma4_vocab(const std::string& dir, const Gemma4Config& cfg);
+
+// The tokenizer.* keys with llama.cpp's exact types.
+std::vector<std::pair<std::string, GgufValue>> vocab_metadata(const GgufVocab& v);
+
+}  // namespace gq
