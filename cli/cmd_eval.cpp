@@ -38,7 +38,7 @@ void add_eval_command(CLI::App& app) {
   cmd->callback([a] {
     set_torch_threads(a->threads);
     Gemma4Model model = load_model(a->model);
-    const auto rr = apply_quant_args(model, a->quant);
+    const auto rr = apply_quant_args(model, a->quant, a->model);
     const std::string tok = a->tokenizer.empty() ? model_tokenizer_path(a->model) : a->tokenizer;
     const TokenWindows w = pack_documents(load_token_documents(a->data, tok, model->config().vocab_size), a->seq_len,
                                           int32_t(model->config().bos_token_id));

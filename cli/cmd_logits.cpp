@@ -50,7 +50,7 @@ void add_logits_command(CLI::App& app) {
     set_torch_threads(a->threads);
     const std::vector<int64_t> ids = parse_ids(a->ids);
     Gemma4Model model = load_model(a->model);
-    apply_quant_args(model, a->quant);
+    apply_quant_args(model, a->quant, a->model);
     at::NoGradGuard ng;
     const at::Tensor logits = model->forward(checked_ids(ids, model->config())).logits[0].contiguous();
     write_safetensors(*out, {TensorToWrite{"logits", DType::F32, logits.sizes().vec(), logits.data_ptr<float>(),
@@ -72,7 +72,7 @@ void add_generate_command(CLI::App& app) {
     set_torch_threads(a->threads);
     const std::vector<int64_t> ids = parse_ids(a->ids);
     Gemma4Model model = load_model(a->model);
-    apply_quant_args(model, a->quant);
+    apply_quant_args(model, a->quant, a->model);
     checked_ids(ids, model->config());
     GreedyOptions opt;
     if (*ignore_eos) opt.banned = {model->config().eos_token_id};

@@ -2,6 +2,7 @@
 
 #include "formats/corpus.h"
 #include "formats/error.h"
+#include "formats/tokenizer.h"
 #include "qat/checkpoint_loader.h"
 
 #include <filesystem>
@@ -11,11 +12,19 @@ namespace gq::cli {
 std::vector<std::vector<int32_t>> load_token_documents(const std::string& data, const std::string& tokenizer,
                                                        int64_t vocab_size) {
   std::vector<std::vector<int32_t>> out;
+  std::unique_ptr<Tokenizer> tok;
   for (Document& d : read_documents(data)) {
     if (d.ids.empty()) {
       if (tokenizer.empty())
         throw FormatError(d.source + ": text data needs --tokenizer (tokenizer.json folder or SentencePiece .model)");
-      throw FormatError(d.source + ": text tokenization is not available yet; pass pre-tokenized .ids files");
+      if (!tok) {
+        tok = load_tokenizer(tokenizer);
+        if (tok->vocab_size() > vocab_size)
+          throw FormatError(tokenizer + ": " + std::to_string(tok->vocab_size()) + " token ids do not fit the model's vocabulary of " +
+                            std::to_string(vocab_size));
+      }
+      d.ids = tok->encode(d.text, /*add_special=*/false);  // BOS is added per document when packing
+      if (d.ids.empty()) continue;
     }
     for (int32_t id : d.ids)
       if (id >= vocab_size)

@@ -5,18 +5,25 @@
 #include "formats/calibration.h"
 #include "formats/error.h"
 #include "formats/quant_targets.h"
+#include "qat/checkpoint_loader.h"
 #include "qat/quantize.h"
+#include "qat/run_quantization.h"
 
 namespace gq::cli {
 
 void add_quant_args(CLI::App* cmd, QuantArgs& q) {
-  cmd->add_option("--recipe", q.recipe, "run the fake-quant model of this recipe (file or built-in name)");
+  cmd->add_option("--recipe", q.recipe,
+                  "run the fake-quant model of this recipe (file or built-in name); a QAT run uses its own unless "
+                  "--recipe none");
   cmd->add_option("--calib", q.calib, "activation scales from `gemma-qat calibrate` (needed by recipes with static activations)");
 }
 
-std::optional<ResolvedRecipe> apply_quant_args(Gemma4Model& model, const QuantArgs& q) {
+std::optional<ResolvedRecipe> apply_quant_args(Gemma4Model& model, const QuantArgs& q, const std::string& model_path) {
+  if (q.recipe == "none") return std::nullopt;
   if (q.recipe.empty()) {
     if (!q.calib.empty()) throw FormatError("--calib needs --recipe");
+    auto rq = apply_run_quantization(model, resolve_checkpoint_dir(model_path));
+    if (rq) return rq->recipe;
     return std::nullopt;
   }
   const ResolvedRecipe rr = resolve_recipe(Recipe::load(q.recipe), gemma4_quant_targets(model->config()));

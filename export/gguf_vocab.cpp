@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "export/gguf_vocab_spm.h"
 #include "formats/error.h"
 
 namespace gq {
@@ -232,6 +233,8 @@ GgufVocab synthesize_vocab(const Gemma4Config& cfg) {
 GgufVocab gemma4_vocab(const std::string& dir, const Gemma4Config& cfg) {
   std::error_code ec;
   if (fs::is_directory(dir, ec) && fs::is_regular_file(fs::path(dir) / "tokenizer.json", ec)) return load_hf_vocab(dir, cfg);
+  if (fs::is_directory(dir, ec) && fs::is_regular_file(fs::path(dir) / "tokenizer.model", ec))
+    return load_spm_vocab((fs::path(dir) / "tokenizer.model").string(), cfg);
   return synthesize_vocab(cfg);
 }
 
@@ -243,18 +246,18 @@ std::vector<std::pair<std::string, GgufValue>> vocab_metadata(const GgufVocab& v
     return GgufValue::u32(uint32_t(x));
   };
   std::vector<std::pair<std::string, GgufValue>> kv;
-  kv.emplace_back("tokenizer.ggml.model", GgufValue::str("gemma4"));
+  kv.emplace_back("tokenizer.ggml.model", GgufValue::str(v.model));
   kv.emplace_back("tokenizer.ggml.tokens", GgufValue::str_array(v.tokens));
   kv.emplace_back("tokenizer.ggml.scores", GgufValue::f32_array(v.scores));
   kv.emplace_back("tokenizer.ggml.token_type", GgufValue::i32_array(v.types));
-  kv.emplace_back("tokenizer.ggml.merges", GgufValue::str_array(v.merges));
+  if (v.model == "gemma4" || !v.merges.empty()) kv.emplace_back("tokenizer.ggml.merges", GgufValue::str_array(v.merges));
   kv.emplace_back("tokenizer.ggml.bos_token_id", id("bos", v.bos));
   kv.emplace_back("tokenizer.ggml.eos_token_id", id("eos", v.eos));
   if (v.unk >= 0) kv.emplace_back("tokenizer.ggml.unknown_token_id", id("unk", v.unk));
   if (v.pad >= 0) kv.emplace_back("tokenizer.ggml.padding_token_id", id("pad", v.pad));
   kv.emplace_back("tokenizer.ggml.add_bos_token", GgufValue::boolean(true));
   kv.emplace_back("tokenizer.ggml.add_eos_token", GgufValue::boolean(false));
-  kv.emplace_back("tokenizer.ggml.add_space_prefix", GgufValue::boolean(false));
+  kv.emplace_back("tokenizer.ggml.add_space_prefix", GgufValue::boolean(v.add_space_prefix));
   if (!v.chat_template.empty()) kv.emplace_back("tokenizer.chat_template", GgufValue::str(v.chat_template));
   return kv;
 }

@@ -1,11 +1,13 @@
 // Tokenizer metadata for a gemma4 GGUF (tokenizer.ggml.model = "gemma4": llama.cpp's BPE vocab with
-// SentencePiece-style "▁" and <0xXX> byte fallback). Two sources:
+// SentencePiece-style "▁" and <0xXX> byte fallback). Three sources:
 //  (a) the Hugging Face tokenizer.json next to the checkpoint (tokens in id order, merges, special
 //      ids, chat template from chat_template.jinja or tokenizer_config.json), the way llama.cpp's
 //      converter reads it;
 //  (b) for test checkpoints without a tokenizer, a synthesized vocabulary of exactly vocab_size tokens
 //      (gemma4-architecture.md §7.3): specials, 256 byte tokens, then "\n", "▁", letters, "▁x..." with
-//      merges whose halves exist. Tests drive llama.cpp with token ids, so only loadability matters.
+//      merges whose halves exist. Tests drive llama.cpp with token ids, so only loadability matters;
+//  (c) a SentencePiece tokenizer.model (the project's own tokenizers): written as llama.cpp's
+//      SentencePiece vocabulary ("llama"), which tokenizes as SentencePiece does (export/gguf_vocab_spm.h).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -21,7 +23,9 @@ namespace gq {
 enum GgufTokenType : int32_t { kTokNormal = 1, kTokUnknown = 2, kTokControl = 3, kTokUserDefined = 4, kTokUnused = 5, kTokByte = 6 };
 
 struct GgufVocab {
-  std::string source;  // the tokenizer.json path, or "synthesized"
+  std::string source;            // the tokenizer.json / tokenizer.model path, or "synthesized"
+  std::string model = "gemma4";  // tokenizer.ggml.model: "gemma4" (BPE + merges) or "llama" (SentencePiece)
+  bool add_space_prefix = false; // "llama" only (llama.cpp ignores it for BPE vocabularies)
   std::vector<std::string> tokens;
   std::vector<float> scores;
   std::vector<int32_t> types;
@@ -37,7 +41,7 @@ struct GgufVocab {
 GgufVocab load_hf_vocab(const std::string& dir, const Gemma4Config& cfg);
 // (b) exactly cfg.vocab_size tokens.
 GgufVocab synthesize_vocab(const Gemma4Config& cfg);
-// (a) when `dir` has a tokenizer.json, else (b).
+// (a) when `dir` has a tokenizer.json, else (c) when it has a tokenizer.model, else (b).
 GgufVocab gemma4_vocab(const std::string& dir, const Gemma4Config& cfg);
 
 // The tokenizer.* keys with llama.cpp's exact types.

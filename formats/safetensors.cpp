@@ -474,14 +474,21 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   Json header = Json::object();
   if (!metadata.empty()) header[kMetadataKey] = metadata;
   std::set<std::string> seen;
+  for (const TensorToWrite& t : tensors) check_writable(t, path, seen);
+  // The data block must have no holes (the reference readers reject them), so alignment comes
+  // from the order instead of padding: larger elements first keeps every tensor aligned to its
+  // element size, as the reference writer does.
+  std::vector<const TensorToWrite*> order;
+  for (const TensorToWrite& t : tensors) order.push_back(&t);
+  std::stable_sort(order.begin(), order.end(), [](const TensorToWrite* a, const TensorToWrite* b) {
+    return dtype_size(a->dtype) > dtype_size(b->dtype);
+  });
   uint64_t offset = 0;
-  for (const TensorToWrite& t : tensors) {
-    check_writable(t, path, seen);
-    offset = (offset + kAlign - 1) / kAlign * kAlign;
-    header[t.name] = {{"dtype", dtype_name(t.dtype)},
-                      {"shape", t.shape},
-                      {"data_offsets", Json::array({offset, offset + t.nbytes})}};
-    offset += t.nbytes;
+  for (const TensorToWrite* t : order) {
+    header[t->name] = {{"dtype", dtype_name(t->dtype)},
+                       {"shape", t->shape},
+                       {"data_offsets", Json::array({offset, offset + t->nbytes})}};
+    offset += t->nbytes;
   }
   std::string text;
   try {
@@ -496,10 +503,7 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   const uint64_t n = text.size();
   out.write(&n, sizeof n);
   out.write(text.data(), text.size());
-  for (const TensorToWrite& t : tensors) {
-    out.pad_to(kAlign);
-    out.write(t.data, t.nbytes);
-  }
+  for (const TensorToWrite* t : order) out.write(t->data, t->nbytes);
   out.commit();
 }
 

@@ -81,9 +81,9 @@ struct TensorToWrite {
 };
 
 // Writes `<path>.tmp-<pid>` and renames it over `path` only once every byte is on disk; on any
-// error the temporary file is removed and FormatError is thrown. Tensors are stored in the given
-// order, each data offset aligned to 8 bytes relative to the data block start (the header is padded
-// with spaces as the reference implementation does).
+// error the temporary file is removed and FormatError is thrown. The data block has no holes (the
+// reference readers reject them): tensors are laid out largest element size first, which keeps each
+// one aligned to its element size; the header is padded with spaces to a multiple of 8.
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 

@@ -60,8 +60,11 @@ std::vector<SeamAssignment> quantize_model(Gemma4Model& model, const ResolvedRec
     } else if (module == "embed_tokens_per_layer") {
       model->ple_embed_quant.set(std::make_shared<WeightQuantizer>(scheme, model->embed_tokens_per_layer->weight, false));
     } else if (module == "lm_head") {
+      // A tied head that inherits the table's scheme is the same tensor in the file as the
+      // embedding, whose rows stay RTN: its scales must not drift apart by learning.
+      const bool own_tensor = model->lm_head || recipe.untie_head;
       const at::Tensor table = model->lm_head ? model->lm_head->weight : model->embed_tokens->weight;
-      model->head_quant.set(std::make_shared<WeightQuantizer>(scheme, table, recipe.learnable_scales));
+      model->head_quant.set(std::make_shared<WeightQuantizer>(scheme, table, recipe.learnable_scales && own_tensor));
     } else if (auto it = linears.find(module); it != linears.end()) {
       it->second->weight_quant.set(std::make_shared<WeightQuantizer>(scheme, it->second->weight, recipe.learnable_scales));
     } else {

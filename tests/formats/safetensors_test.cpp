@@ -137,9 +137,20 @@ TEST_F(SafetensorsTest, RoundTripsDtypesAndShapes) {
 
   const auto file = SafetensorsFile::open(path("m.safetensors"));
   EXPECT_EQ(file->metadata(), metadata);
-  std::vector<std::string> written;
+  // Offset order: larger element sizes first (no holes, every tensor aligned), given order within a
+  // size; empty tensors share their offset and come out by name.
+  std::vector<uint64_t> begins;
+  for (const std::string& n : file->names()) begins.push_back(uint64_t(file->tensor(n).data - file->tensor(file->names()[0]).data));
+  EXPECT_TRUE(std::is_sorted(begins.begin(), begins.end()));
+  std::vector<std::string> written, got = file->names();
   for (const auto& t : tensors) written.push_back(t.name);
-  EXPECT_EQ(file->names(), written);  // offset order is write order
+  std::sort(written.begin(), written.end());
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, written);
+  for (const std::string& n : file->names()) {
+    const TensorView& v = file->tensor(n);
+    EXPECT_EQ(uintptr_t(v.data) % dtype_size(v.dtype), uintptr_t(file->tensor(file->names()[0]).data) % dtype_size(v.dtype)) << n;
+  }
   for (const auto& t : tensors) {
     SCOPED_TRACE(t.name);
     const TensorView& v = file->tensor(t.name);
@@ -158,7 +169,7 @@ TEST_F(SafetensorsTest, RoundTripsDtypesAndShapes) {
   EXPECT_EQ(file->tensor("a.f32").to_f32(), f32);
 }
 
-TEST_F(SafetensorsTest, WritesPaddedHeaderAndAlignedOffsets) {
+TEST_F(SafetensorsTest, WritesPaddedHeaderAndHolelessAlignedData) {
   const std::vector<uint8_t> three = {1, 2, 3};
   const std::vector<float> two = {1, 2};
   write_safetensors(path("m.safetensors"),
@@ -179,14 +190,16 @@ TEST_F(SafetensorsTest, WritesPaddedHeaderAndAlignedOffsets) {
 
   const nlohmann::json h = nlohmann::json::parse(header);
   EXPECT_EQ(h["__metadata__"], (nlohmann::json{{"format", "pt"}}));
-  EXPECT_EQ(h["x"]["data_offsets"], (nlohmann::json{0, 3}));
-  EXPECT_EQ(h["y"]["data_offsets"], (nlohmann::json{8, 16}));
-  EXPECT_EQ(h["z"]["data_offsets"], (nlohmann::json{16, 17}));
-  EXPECT_EQ(h["w"]["data_offsets"], (nlohmann::json{24, 32}));
-  EXPECT_EQ(bytes.size(), 8 + n + 32);
-  // The padding between tensors is zeros and the data sits where the offsets say.
-  EXPECT_EQ(bytes.substr(8 + n, 8), std::string("\x01\x02\x03\0\0\0\0\0", 8));
-  EXPECT_EQ(bytes.substr(8 + n + 24, 8), bytes_of(two));
+  // No holes: F32 tensors first (aligned to 4), then the bytes, in their given order.
+  EXPECT_EQ(h["y"]["data_offsets"], (nlohmann::json{0, 8}));
+  EXPECT_EQ(h["w"]["data_offsets"], (nlohmann::json{8, 16}));
+  EXPECT_EQ(h["x"]["data_offsets"], (nlohmann::json{16, 19}));
+  EXPECT_EQ(h["z"]["data_offsets"], (nlohmann::json{19, 20}));
+  EXPECT_EQ(bytes.size(), 8 + n + 20);
+  // The data sits where the offsets say, with nothing between tensors.
+  EXPECT_EQ(bytes.substr(8 + n, 8), bytes_of(two));
+  EXPECT_EQ(bytes.substr(8 + n + 8, 8), bytes_of(two));
+  EXPECT_EQ(bytes.substr(8 + n + 16, 4), std::string("\x01\x02\x03\x01", 4));
 }
 
 TEST_F(SafetensorsTest, OmitsEmptyMetadata) {

@@ -1,0 +1,76 @@
+// Gemma 4 checkpoint or QAT run -> compressed-tensors folder that vLLM loads (Gemma4ForCausalLM,
+// text only): config.json with `quantization_config`, safetensors (sharded above a size limit, with
+// an index), tokenizer / generation files copied through.
+//
+// Per quantized Linear P ("model.layers.0.self_attn.q_proj"):
+//   pack-quantized (weight-only int4 / int8, group or channel):
+//     P.weight_packed      int32 [out, in*bits/32]  levels + 2^(bits-1), LSB first
+//     P.weight_scale       scale dtype [out, in/group] ([out, 1] channel-wise)
+//     P.weight_shape       int64 [2] = [out, in]
+//     P.weight_zero_point  int32 [ceil(out*bits/32), in/group]  (asymmetric; packed along dim 0)
+//   int-quantized (W8A8: int8 channel-wise weights, static int8_sym inputs):
+//     P.weight int8 [out, in], P.weight_scale [out, 1], P.input_scale float32 [1]
+// MoE banks are split per expert as vLLM's Gemma 4 loader expects: "model.layers.N.experts.E.
+// {gate,up,down}_proj.*". KV cache: "model.layers.N.self_attn.{k,v}_scale" float32 [1] (a KV-shared
+// layer gets its donor's). Everything else: the recipe's unquantized dtype (the model dtype).
+//
+// Scales: a plain checkpoint is quantized with the recipe's RTN rule directly in the file's scale
+// dtype. A QAT run (recipe.json in the checkpoint, no --recipe) keeps the integers it trained with:
+// the learned scales / zero points of quant_params.safetensors, or RTN in the scheme's own scale
+// dtype; if storing those scales in the file's scale dtype would change a dequantized weight, the
+// export is refused naming the module (use scale_dtype F32, or train with "@bf16" schemes).
+// Input and KV scales are stored in float32, the dtype of vLLM's parameters.
+//
+// Streaming: one tensor (one chunk of rows) at a time from the memory-mapped checkpoint. The folder
+// is written as `<out>.tmp-<pid>` and renamed when complete; on any error nothing is left behind.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "formats/dtype.h"
+#include "formats/recipe.h"
+
+namespace gq {
+
+struct CtExportOptions {
+  // Required for a plain checkpoint. For a run it replaces the run's recipe.json and re-quantizes
+  // its trained weights with RTN (the learned scales are then ignored, with a warning).
+  std::optional<Recipe> recipe;
+  // BF16, F16 or F32; default: the recipe's unquantized_dtype (the model dtype).
+  std::optional<DType> scale_dtype;
+  // calibration.json for static input scales and KV scales; "" = the checkpoint folder's, if any.
+  std::string calibration;
+  uint64_t max_shard_bytes = 5000ull * 1000 * 1000;
+  int threads = 0;                        // 0 = all cores
+  size_t chunk_bytes = size_t(64) << 20;  // float32 rows converted per step (bounds memory)
+  std::function<void(const std::string&)> on_warning;  // default: "gemma-qat: warning: ..." on stderr
+  std::function<void(size_t done, size_t total, const std::string& tensor)> on_tensor;  // optional progress
+};
+
+struct CtExportResult {
+  std::string path;
+  std::string format;                                // quantization_config.format
+  std::string checkpoint;                            // the folder the weights came from
+  bool from_run = false;                             // QAT run: trained integers kept
+  DType scale_dtype = DType::BF16, model_dtype = DType::BF16;
+  uint64_t bytes = 0, input_bytes = 0;               // tensor data written / read
+  size_t tensors = 0, shards = 0;
+  size_t quantized_modules = 0;                      // output Linears (experts counted per expert)
+  size_t learned_modules = 0;                        // quant-target modules written with learned scales
+  size_t unused_skipped = 0;                         // k/v of KV-shared layers not written
+  size_t other_towers_skipped = 0;                   // vision / audio tensors not written
+  std::map<std::string, size_t> modules_by_scheme;   // "int4_g32" -> output Linears
+  std::vector<std::string> warnings;
+  double seconds = 0;
+};
+
+// `model_or_run`: a checkpoint folder (config.json + safetensors) or a run folder (RUN/checkpoint/).
+// Throws FormatError naming the file, tensor, key or module at fault.
+CtExportResult export_compressed_tensors(const std::string& model_or_run, const std::string& out_dir,
+                                         const CtExportOptions& opt = {});
+
+}  // namespace gq

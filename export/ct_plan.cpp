@@ -1,0 +1,240 @@
+#include "export/ct_plan.h"
+
+#include "formats/error.h"
+#include "formats/quant_targets.h"
+
+namespace gq {
+namespace {
+
+using nlohmann::json;
+using quant::ActivationScheme;
+using quant::WeightKind;
+using quant::WeightScheme;
+
+// What one Linear gets; equal settings share a config group. The scale dtype is storage, not part
+// of the scheme vLLM sees.
+struct Setting {
+  std::optional<WeightScheme> w;
+  std::optional<ActivationScheme> a;
+  bool quantized() const { return w.has_value(); }
+  std::string key() const {
+    if (!w) return "none";
+    WeightScheme n = *w;
+    n.scale_dtype = DType::F32;
+    return quant::weight_scheme_name(n) + (a ? "+" + quant::activation_scheme_name(*a) : "");
+  }
+};
+
+std::string layer_prefix(int64_t i) { return "layers." + std::to_string(i) + "."; }
+
+class Planner {
+ public:
+  Planner(const Gemma4Config& cfg, const ResolvedRecipe& rr, const std::string& what) : cfg_(cfg), rr_(rr), what_(what) {}
+
+  CtPlan run() {
+    const std::vector<QuantTarget> targets = gemma4_quant_targets(cfg_);
+    for (const QuantTarget& t : targets) {
+      switch (t.kind) {
+        case TargetKind::Embedding:
+          if (rr_.weights.count(t.name))
+            fail(t.name, "this exporter keeps embedding tables unquantized (vLLM's int embedding path is not "
+                         "implemented here); remove '" + t.name + "' from the recipe's weight targets");
+          break;
+        case TargetKind::Head:
+          if (rr_.weights.count(t.name))
+            fail(t.name, "the output head stays unquantized in compressed-tensors exports (vLLM's lm_head has no "
+                         "compressed-tensors int scheme); remove lm_head (and Embedding) from the recipe");
+          plan_.ignore.push_back("lm_head");
+          break;
+        case TargetKind::Router:
+          if (rr_.weights.count(t.name))
+            fail(t.name, "vLLM keeps the MoE router in float (GateLinear takes no quantization); ignore 'Router'");
+          plan_.ignore.push_back("model." + t.name);
+          break;
+        case TargetKind::Linear: linear(t.name, setting(t.name, t.cols)); break;
+        case TargetKind::Experts: experts(t); break;
+      }
+    }
+    check_fused();
+    kv();
+    return plan_;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& module, const std::string& why) const {
+    throw FormatError(what_ + ": " + module + ": " + why);
+  }
+
+  Setting setting(const std::string& module, int64_t cols) const {
+    Setting s;
+    if (auto w = rr_.weights.find(module); w != rr_.weights.end()) s.w = w->second;
+    if (auto a = rr_.activations.find(module); a != rr_.activations.end()) s.a = a->second;
+    if (s.w) check_weight(module, *s.w);
+    if (s.a) check_input(module, s);
+    return s;
+  }
+
+  void check_weight(const std::string& module, const WeightScheme& w) const {
+    const std::string name = quant::weight_scheme_name(w);
+    if (w.is_gguf())
+      fail(module, "scheme " + name + " is a GGUF block type; compressed-tensors holds int4 / int8 channel-wise or "
+                   "group-wise integers (int4_g32, int4_g128, int4_channel, int8_channel): export it as gguf");
+    if (w.bits != 4 && w.bits != 8)
+      fail(module, "scheme " + name + ": vLLM's compressed-tensors kernels take 4- or 8-bit integer weights, not " +
+                       std::to_string(w.bits) + "-bit");
+  }
+
+  void check_input(const std::string& module, const Setting& s) const {
+    const ActivationScheme& a = *s.a;
+    const std::string name = quant::activation_scheme_name(a);
+    if (a.bits != 8 || !a.symmetric || a.narrow || a.rounding != quant::Rounding::kHalfEven)
+      fail(module, "input scheme " + name + ": vLLM's static W8A8 path quantizes inputs to int8 -128..127 with "
+                   "half-even rounding and one scale (int8_sym); its asymmetric (azp) path re-derives scale and zero "
+                   "point in float, which need not reproduce the trained integers");
+    if (!s.w)
+      fail(module, "static int8 inputs need int8 weights (W8A8); the recipe leaves this module's weight unquantized");
+    if (!(s.w->kind == WeightKind::kChannel && s.w->bits == 8))
+      fail(module, "vLLM serves static int8 inputs only with int8 channel-wise weights (W8A8), not " +
+                       quant::weight_scheme_name(*s.w));
+  }
+
+  // One Linear as vLLM sees it (also the virtual k/v shards that only exist for the fusion).
+  void linear(const std::string& module, const Setting& s) {
+    settings_[module] = s;
+    order_.push_back(module);
+    assign("model." + module, module, s);
+  }
+
+  void assign(const std::string& target, const std::string& module, const Setting& s) {
+    if (!s.quantized()) {
+      plan_.ignore.push_back(target);
+      return;
+    }
+    auto [it, fresh] = group_index_.emplace(s.key(), plan_.groups.size());
+    if (fresh) plan_.groups.push_back({*s.w, s.a, s.a ? "int-quantized" : "pack-quantized", {}});
+    plan_.groups[it->second].targets.push_back(target);
+    if (!module.empty()) plan_.group_of[module] = it->second;
+  }
+
+  void experts(const QuantTarget& t) {
+    Setting s = setting(t.name, t.cols);
+    const std::string bank = t.name.substr(t.name.rfind('.') + 1);
+    const std::string layer = t.name.substr(0, t.name.find(".experts."));
+    if (bank == "gate_up_proj") {
+      pending_experts_ = s;
+      plan_gate_up_ = t.name;
+      return;
+    }
+    if (pending_experts_.key() != s.key())
+      fail(layer + ".experts", "vLLM runs one MoE kernel per layer: gate_up_proj (" + pending_experts_.key() +
+                                   ") and down_proj (" + s.key() + ") must share a scheme");
+    const int64_t i = std::stoll(layer.substr(std::string("layers.").size()));
+    assign(ct_experts_regex(i), "", s);
+    if (s.quantized()) {
+      plan_.group_of[plan_gate_up_] = group_index_.at(s.key());
+      plan_.group_of[t.name] = group_index_.at(s.key());
+    }
+  }
+
+  // q/k/v and gate/up are one matmul in vLLM: one scheme (or all ignored). Missing shards (k/v of
+  // KV-shared layers, v of K=V layers) follow q_proj.
+  void check_fused() {
+    for (int64_t i = 0; i < cfg_.L(); ++i) {
+      const std::string p = layer_prefix(i);
+      check_same({p + "self_attn.q_proj", p + "self_attn.k_proj", p + "self_attn.v_proj"}, "q/k/v");
+      check_same({p + "mlp.gate_proj", p + "mlp.up_proj"}, "gate/up");
+      const Setting& q = settings_.at(p + "self_attn.q_proj");
+      for (const char* shard : {"self_attn.k_proj", "self_attn.v_proj"})
+        if (!settings_.count(p + shard)) assign("model." + p + shard, "", q);
+    }
+  }
+
+  void check_same(const std::vector<std::string>& shards, const char* what) const {
+    const std::string* first = nullptr;
+    std::string first_key;
+    for (const std::string& s : shards) {
+      auto it = settings_.find(s);
+      if (it == settings_.end()) continue;
+      if (!first) {
+        first = &s, first_key = it->second.key();
+      } else if (it->second.key() != first_key) {
+        fail(s, std::string("vLLM fuses ") + what + " into one matmul: " + *first + " (" + first_key + ") and " + s +
+                    " (" + it->second.key() + ") must share a scheme (or all be ignored)");
+      }
+    }
+  }
+
+  void kv() {
+    if (!rr_.kv_cache) return;
+    const quant::KvScheme& k = *rr_.kv_cache;
+    if (k.bits != 8)
+      fail("kv_cache", "scheme " + quant::kv_scheme_name(k) + ": compressed-tensors / vLLM hold an 8-bit KV cache only");
+    plan_.kv_cache = k;
+    plan_.warnings.push_back(
+        what_ + ": kv_cache " + quant::kv_scheme_name(k) +
+        " (dynamic, per token and head) is written as a static per-tensor int8 kv_cache_scheme with "
+        "k_scale / v_scale = amax / 127 from the calibration; vLLM applies them with --kv-cache-dtype fp8, while "
+        "--kv-cache-dtype int8_per_token_head reproduces the trained per-(token, head) scales at run time");
+  }
+
+  const Gemma4Config& cfg_;
+  const ResolvedRecipe& rr_;
+  std::string what_;
+  CtPlan plan_;
+  std::map<std::string, Setting> settings_;
+  std::vector<std::string> order_;
+  std::map<std::string, size_t> group_index_;
+  Setting pending_experts_;
+  std::string plan_gate_up_;
+};
+
+json weight_args(const WeightScheme& w) {
+  const bool group = w.kind == WeightKind::kGroup;
+  return {{"num_bits", w.bits},         {"type", "int"},
+          {"symmetric", w.symmetric},   {"strategy", group ? "group" : "channel"},
+          {"group_size", group ? json(w.group) : json(nullptr)},
+          {"block_structure", nullptr}, {"dynamic", false},
+          {"actorder", nullptr}};
+}
+
+json tensor_args(int bits, bool symmetric) {
+  return {{"num_bits", bits},       {"type", "int"},  {"symmetric", symmetric}, {"strategy", "tensor"},
+          {"group_size", nullptr},  {"block_structure", nullptr}, {"dynamic", false}, {"actorder", nullptr}};
+}
+
+}  // namespace
+
+std::string ct_experts_regex(int64_t layer) {
+  return "re:model\\.layers\\." + std::to_string(layer) + "\\.(moe\\.)?experts\\.\\d+\\.(gate|up|down)_proj$";
+}
+
+CtPlan plan_compressed_tensors(const Gemma4Config& cfg, const ResolvedRecipe& rr, const std::string& what) {
+  return Planner(cfg, rr, what).run();
+}
+
+json ct_quantization_config(const CtPlan& plan) {
+  std::string format;
+  for (const CtGroup& g : plan.groups) format = format.empty() || format == g.format ? g.format : "mixed-precision";
+  if (format.empty()) format = "dense";  // a KV-cache-only recipe
+  json groups = json::object();
+  for (size_t i = 0; i < plan.groups.size(); ++i) {
+    const CtGroup& g = plan.groups[i];
+    json o = {{"targets", g.targets},
+              {"weights", weight_args(g.weights)},
+              {"input_activations", g.input ? tensor_args(g.input->bits, g.input->symmetric) : json(nullptr)},
+              {"output_activations", nullptr}};
+    // Per-group formats only when they differ: older compressed-tensors releases reject the key.
+    if (format == "mixed-precision") o["format"] = g.format;
+    groups["group_" + std::to_string(i)] = o;
+  }
+  return {{"quant_method", "compressed-tensors"},
+          {"format", format},
+          {"quantization_status", "compressed"},
+          {"config_groups", groups},
+          {"ignore", plan.ignore},
+          {"kv_cache_scheme", plan.kv_cache ? tensor_args(8, true) : json(nullptr)},
+          {"global_compression_ratio", nullptr},
+          {"version", "0.18.0"}};
+}
+
+}  // namespace gq

@@ -1,0 +1,52 @@
+// What a recipe becomes in a compressed-tensors checkpoint that vLLM loads: one config group per
+// distinct (weight, input) scheme, the modules each targets, the `ignore` list, the KV-cache scheme,
+// and the refusals for everything compressed-tensors or vLLM cannot hold.
+//
+// Names are the ones vLLM matches: "model." + module ("model.layers.0.self_attn.q_proj"). vLLM fuses
+// q/k/v into qkv_proj and gate/up into gate_up_proj and requires every shard to match the same
+// target (or all be ignored): k/v of KV-shared layers (not stored) and v of K=V layers (vLLM copies
+// k_proj into it) are listed with their layer's q_proj. MoE experts are served by one FusedMoE per
+// layer whose shards vLLM names "model.layers.N.moe.experts.E.{gate,up,down}_proj" while the
+// checkpoint holds "model.layers.N.experts.E.*": a per-layer regex covers both spellings.
+#pragma once
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/gemma4_config.h"
+#include "formats/quant/scheme.h"
+#include "formats/recipe.h"
+
+namespace gq {
+
+struct CtGroup {
+  quant::WeightScheme weights;                   // as the recipe names it (scale dtype aside)
+  std::optional<quant::ActivationScheme> input;  // static per-tensor int8 (W8A8)
+  std::string format;                            // "pack-quantized" or "int-quantized"
+  std::vector<std::string> targets;
+};
+
+struct CtPlan {
+  std::vector<CtGroup> groups;
+  std::map<std::string, size_t> group_of;  // quantized quant-target module -> group
+  std::vector<std::string> ignore;         // unquantized Linears (and routers, lm_head)
+  std::optional<quant::KvScheme> kv_cache;
+  std::vector<std::string> warnings;
+};
+
+// `what` names the recipe in messages ("recipe 'w4a16-g32' (recipes/w4a16-g32.json)"). Throws
+// FormatError naming the module for: GGUF block schemes, int2, quantized embeddings / head / router,
+// input activations other than int8_sym on int8 channel-wise weights, fused shards with different
+// schemes, a kv_cache other than kv_int8.
+CtPlan plan_compressed_tensors(const Gemma4Config& cfg, const ResolvedRecipe& rr, const std::string& what);
+
+// The `quantization_config` object of config.json.
+nlohmann::json ct_quantization_config(const CtPlan& plan);
+
+// The expert shards of layer `layer` as a vLLM target regex.
+std::string ct_experts_regex(int64_t layer);
+
+}  // namespace gq

@@ -1,0 +1,22 @@
+// The fake-quant model a QAT run trained: its recipe, calibration and learned quantization
+// parameters, put back on a model loaded from the run's checkpoint.
+#pragma once
+#include <optional>
+#include <string>
+
+#include "formats/calibration.h"
+#include "formats/recipe.h"
+#include "qat/gemma4_model.h"
+
+namespace gq {
+
+struct RunQuantization {
+  ResolvedRecipe recipe;
+  std::optional<Calibration> calibration;  // when the recipe has static activations
+};
+
+// `checkpoint_dir` is RUN/checkpoint (see resolve_checkpoint_dir). Returns nullopt when the run was
+// plain fine-tuning (no recipe.json); otherwise quantizes `model` exactly as the run left it.
+std::optional<RunQuantization> apply_run_quantization(Gemma4Model& model, const std::string& checkpoint_dir);
+
+}  // namespace gq

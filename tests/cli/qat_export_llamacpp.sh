@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# A QAT run exported to GGUF Q4_0 runs in upstream llama.cpp as gemma-qat's own fake-quant model
+# does: a few Q4_0 steps with learned scales on the pretrained tiny model, export, then llama.cpp's
+# greedy tokens (through its K/V cache) must equal ours, and its logits must agree within what
+# llama.cpp's own activation rounding allows (it quantizes each activation to Q8_0 blocks before a
+# Q4_0 matmul and keeps an f16 K/V cache; gemma-qat computes those in float32).
+set -u
+BIN=$1 ROOT=$3
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+fails=0 passes=0
+check() { if [ "$2" -eq 0 ]; then echo "ok   $1"; passes=$((passes + 1)); else echo "FAIL $1: $3"; fails=$((fails + 1)); fi; }
+MODEL=$ROOT/examples/models/tiny-e2b
+NODE=$ROOT/tests/llamacpp
+for need in "$MODEL/model.safetensors" "$ROOT/data/gutenberg/valid.txt" "$NODE/node_modules/node-llama-cpp"; do
+  if [ ! -e "$need" ]; then echo "FAIL missing $need (run bash scripts/setup.sh)"; echo "0 passed, 1 failed"; exit 1; fi
+done
+
+"$BIN" train --model "$MODEL" --recipe "$ROOT/recipes/q4_0-lsq.json" --data "$ROOT/data/gutenberg/valid.txt" \
+  --steps 3 --batch-size 2 --seq-len 64 --lr 1e-4 --warmup 1 --eval-every 0 --threads 1 --out "$W/run" >/dev/null 2>"$W/train.err"
+check "QAT run trains" $? "$(tail -2 "$W/train.err")"
+out=$("$BIN" export "$W/run" --format gguf --out "$W/run.gguf" --threads 1 2>&1)
+check "exports to GGUF" $? "$out"
+grep -q "carry the run's learned scales" <<<"$out"; check "export uses the learned scales" $? "$out"
+
+prompt=$("$BIN" tokenize "$MODEL" --text <(echo "It was the best of times, it was the worst of times") | tr ' ' ',')
+prompt="2,$prompt"
+ours=$("$BIN" generate "$W/run" --ids "$prompt" -n 16 --ignore-eos --threads 1)
+llama=$(node "$NODE/greedy.mjs" "$W/run.gguf" --ids "$prompt" -n 16 2>&1)
+[ -n "$ours" ] && [ "$ours" = "$llama" ]; check "llama.cpp greedy tokens equal gemma-qat's" $? "ours $ours, llama.cpp $llama"
+
+"$BIN" logits "$W/run" --ids "$prompt" --out "$W/ours.safetensors" --threads 1
+node "$NODE/logits.mjs" "$W/run.gguf" --ids "$prompt" --out "$W/llama.f32" --kv-type f16 >/dev/null 2>&1
+res=$(node "$NODE/compare_logits.mjs" "$W/ours.safetensors" "$W/llama.f32" --max-abs 0.5 --min-argmax 0.9 2>&1)
+check "llama.cpp logits within llama.cpp's activation rounding ($res)" $? "$res"
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]
