@@ -3,6 +3,9 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
 #include <map>
 #include <vector>
 
@@ -12,6 +15,7 @@
 #include "export/compressed_tensors.h"
 #include "export/gemma4_gguf.h"
 #include "formats/error.h"
+#include "formats/gemma4_config.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
 #include "qat/checkpoint_loader.h"
@@ -21,7 +25,7 @@ namespace gq::cli {
 namespace {
 
 struct ExportArgs {
-  std::string model, format, out, dtype = "bf16", type, recipe, scale_dtype, calib;
+  std::string model, format, out, dtype = "bf16", type, recipe, scale_dtype, calib, layout = "text", source;
   int64_t shard_mb = 5000;
   bool nearest = false;
   int threads = 0;
@@ -70,9 +74,28 @@ void export_gguf(const ExportArgs& a) {
   if (learned) std::printf("%zu block tensors carry the run's learned scales (of %zu learned modules)\n", r.learned_modules, learned);
 }
 
+// The multimodal checkpoint whose layout and towers an hf export copies: --source, the model itself
+// when it is one, or the checkpoint a run was fine-tuned from.
+std::string multimodal_source(const ExportArgs& a) {
+  namespace fs = std::filesystem;
+  if (!a.source.empty()) return a.source;
+  const std::string dir = resolve_checkpoint_dir(a.model);
+  if (Gemma4Config::load(dir).weight_prefix == "model.language_model.") return dir;
+  const fs::path state = fs::path(dir) / "train_state.json";
+  if (fs::exists(state)) {
+    std::ifstream f(state);
+    const nlohmann::json st = nlohmann::json::parse(f);
+    const std::string origin = st.value("args", nlohmann::json::object()).value("model", "");
+    if (!origin.empty() && Gemma4Config::load(resolve_checkpoint_dir(origin)).weight_prefix == "model.language_model.")
+      return resolve_checkpoint_dir(origin);
+  }
+  throw FormatError(a.model + ": --layout multimodal needs --source DIR (a Gemma4ForConditionalGeneration checkpoint)");
+}
+
 void export_hf(const ExportArgs& a) {
   Gemma4Model model = load_model(a.model);
   HfSaveOptions opt;
+  if (a.layout == "multimodal") opt.multimodal_source = multimodal_source(a);
   opt.dtype = a.dtype == "f32" ? DType::F32 : a.dtype == "f16" ? DType::F16 : DType::BF16;
   opt.max_shard_bytes = a.shard_mb * 1000 * 1000;
   save_hf_checkpoint(model, a.out, opt);
@@ -81,7 +104,9 @@ void export_hf(const ExportArgs& a) {
     namespace fs = std::filesystem;
     fs::copy_file(tok, fs::path(a.out) / fs::path(tok).filename(), fs::copy_options::overwrite_existing);
   }
-  std::printf("wrote %s (Gemma4ForCausalLM, %s)\n", a.out.c_str(), a.dtype.c_str());
+  std::printf("wrote %s (%s, %s)\n", a.out.c_str(),
+              opt.multimodal_source.empty() ? "Gemma4ForCausalLM" : ("multimodal layout of " + opt.multimodal_source).c_str(),
+              a.dtype.c_str());
 }
 
 // compressed-tensors (vLLM): a QAT run's own recipe and learned scales, or a recipe's RTN.
@@ -120,6 +145,11 @@ void add_export_command(CLI::App& app) {
   cmd->add_flag("--nearest", a->nearest, "gguf: map schemes GGUF lacks to the nearest type, with a warning");
   cmd->add_option("--threads", a->threads, "gguf, compressed-tensors: quantization threads (default: all cores)")->check(CLI::Range(0, 4096));
   cmd->add_option("--dtype", a->dtype, "hf: weight dtype")->check(CLI::IsMember({"bf16", "f16", "f32"}));
+  cmd->add_option("--layout", a->layout,
+                  "hf: text (Gemma4ForCausalLM) or multimodal (the source's Gemma4ForConditionalGeneration layout, "
+                  "vision/audio tensors copied through)")
+      ->check(CLI::IsMember({"text", "multimodal"}));
+  cmd->add_option("--source", a->source, "hf --layout multimodal: the checkpoint whose layout and towers to copy");
   cmd->add_option("--shard-mb", a->shard_mb, "hf, compressed-tensors: largest shard in MB (above it: sharded with an index)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
   cmd->callback([a] {

@@ -2,7 +2,10 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <optional>
+#include <sstream>
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
@@ -22,6 +25,15 @@ at::ScalarType torch_dtype(DType t) {
     case DType::F16: return at::kHalf;
     default: throw FormatError(std::string("cannot save weights as ") + dtype_name(t) + " (use F32, BF16 or F16)");
   }
+}
+
+std::string read_config_text(const std::string& dir) {
+  const std::string path = (std::filesystem::path(dir) / "config.json").string();
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw FormatError(path + ": cannot open");
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
 }
 
 void write_text(const std::string& path, const std::string& text) {
@@ -44,22 +56,35 @@ void save_hf_checkpoint(Gemma4Model& model, const std::string& dir, const HfSave
   for (const auto& kv : model->named_parameters(true)) slots[kv.key()] = kv.value();
   for (const auto& kv : model->named_buffers(true)) slots[kv.key()] = kv.value();
 
-  // Converted tensors in checkpoint order, split into shards of at most max_shard_bytes.
+  // Converted tensors in checkpoint order, split into shards of at most max_shard_bytes. Copied
+  // tensors of a multimodal source point into its (memory-mapped) files.
   struct Item {
     std::string name;
-    at::Tensor data;
+    at::Tensor data;            // converted text weight, or
+    const TensorView* copied;   // a source tensor written as it is
+    int64_t bytes() const { return data.defined() ? data.numel() * int64_t(data.element_size()) : int64_t(copied->nbytes); }
   };
   std::vector<std::vector<Item>> shards(1);
   int64_t shard_bytes = 0, total = 0;
+  auto add = [&](Item it) {
+    const int64_t n = it.bytes();
+    if (shard_bytes > 0 && shard_bytes + n > opt.max_shard_bytes) shards.emplace_back(), shard_bytes = 0;
+    shards.back().push_back(std::move(it));
+    shard_bytes += n;
+    total += n;
+  };
+  const bool multimodal = !opt.multimodal_source.empty();
+  const std::string text_prefix = multimodal ? "model.language_model." : "model.";
+  std::optional<Checkpoint> source;
+  if (multimodal) source = Checkpoint::open(opt.multimodal_source);
   for (const TensorSpec& s : gemma4_tensor_specs(cfg)) {
     if (s.unused) continue;
     at::Tensor t = slots.at(s.name).detach().to(at::kCPU).to(st).contiguous();
-    const int64_t n = t.numel() * int64_t(t.element_size());
-    if (shard_bytes > 0 && shard_bytes + n > opt.max_shard_bytes) shards.emplace_back(), shard_bytes = 0;
-    shards.back().push_back({s.name == "lm_head.weight" ? s.name : "model." + s.name, t});
-    shard_bytes += n;
-    total += n;
+    add({s.name == "lm_head.weight" ? s.name : text_prefix + s.name, t, nullptr});
   }
+  if (source)
+    for (const std::string& n : source->names())
+      if (n.rfind(text_prefix, 0) != 0 && n != "lm_head.weight") add({n, at::Tensor(), &source->tensor(n)});
 
   nlohmann::json weight_map = nlohmann::json::object();
   for (size_t i = 0; i < shards.size(); ++i) {
@@ -68,7 +93,10 @@ void save_hf_checkpoint(Gemma4Model& model, const std::string& dir, const HfSave
     const std::string file = shards.size() == 1 ? "model.safetensors" : name;
     std::vector<TensorToWrite> out;
     for (const Item& it : shards[i]) {
-      out.push_back({it.name, opt.dtype, it.data.sizes().vec(), it.data.data_ptr(), size_t(it.data.numel()) * it.data.element_size()});
+      if (it.data.defined())
+        out.push_back({it.name, opt.dtype, it.data.sizes().vec(), it.data.data_ptr(), size_t(it.bytes())});
+      else
+        out.push_back({it.name, it.copied->dtype, it.copied->shape, it.copied->data, it.copied->nbytes});
       weight_map[it.name] = file;
     }
     write_safetensors((fs::path(dir) / file).string(), out, {{"format", "pt"}});
@@ -81,7 +109,17 @@ void save_hf_checkpoint(Gemma4Model& model, const std::string& dir, const HfSave
   }
   Gemma4Config out_cfg = cfg;
   out_cfg.dtype = opt.dtype == DType::F32 ? "float32" : opt.dtype == DType::BF16 ? "bfloat16" : "float16";
-  write_text((fs::path(dir) / "config.json").string(), out_cfg.to_causal_lm_json());
+  std::string config_text = out_cfg.to_causal_lm_json();
+  if (multimodal) {
+    // The source's config with its text part replaced by the one these weights have.
+    nlohmann::json root = nlohmann::json::parse(read_config_text(opt.multimodal_source));
+    if (!root.is_object() || !root.contains("text_config"))
+      throw FormatError(opt.multimodal_source + "/config.json: not a multimodal Gemma 4 config (no text_config)");
+    root["text_config"] = nlohmann::json::parse(config_text);
+    root["dtype"] = out_cfg.dtype;
+    config_text = root.dump(2) + "\n";
+  }
+  write_text((fs::path(dir) / "config.json").string(), config_text);
 }
 
 }  // namespace gq

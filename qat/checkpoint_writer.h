@@ -13,6 +13,11 @@ namespace gq {
 struct HfSaveOptions {
   DType dtype = DType::F32;                 // F32, BF16 or F16 (round to nearest even)
   int64_t max_shard_bytes = int64_t(5) << 30;  // transformers' default is 5 GB
+  // The original multimodal layout: a Gemma4ForConditionalGeneration checkpoint folder whose
+  // config.json (with the text part replaced) and non-text tensors (vision / audio towers and
+  // embedders) are copied through byte for byte; text weights go under "model.language_model.".
+  // Empty: a text-only Gemma4ForCausalLM checkpoint.
+  std::string multimodal_source;
 };
 
 void save_hf_checkpoint(Gemma4Model& model, const std::string& dir, const HfSaveOptions& opt = {});

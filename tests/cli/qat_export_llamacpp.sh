@@ -31,7 +31,11 @@ llama=$(node "$NODE/greedy.mjs" "$W/run.gguf" --ids "$prompt" -n 16 2>&1)
 
 "$BIN" logits "$W/run" --ids "$prompt" --out "$W/ours.safetensors" --threads 1
 node "$NODE/logits.mjs" "$W/run.gguf" --ids "$prompt" --out "$W/llama.f32" --kv-type f16 >/dev/null 2>&1
-res=$(node "$NODE/compare_logits.mjs" "$W/ours.safetensors" "$W/llama.f32" --max-abs 0.5 --min-argmax 0.9 2>&1)
+# Tolerance: llama.cpp's Q8_0 activation blocks (relative step 1/127 of each block's max), f16 K/V
+# cache and f16 GELU table move this model's logits (range about +-20) by ~2e-2 (measured: max 2.9e-2,
+# median 2.0e-2 over 15 positions); 0.1 leaves 3x headroom while a wrong scale, code or layout moves
+# them by whole units. The argmax may flip only at near-ties.
+res=$(node "$NODE/compare_logits.mjs" "$W/ours.safetensors" "$W/llama.f32" --max-abs 0.1 --min-argmax 0.8 2>&1)
 check "llama.cpp logits within llama.cpp's activation rounding ($res)" $? "$res"
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

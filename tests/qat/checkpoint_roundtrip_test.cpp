@@ -2,6 +2,7 @@
 // bf16), and the config we write parses back to the same config.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include <torch/types.h>
@@ -53,6 +54,57 @@ TEST_P(HfRoundTrip, WeightsAndConfigComeBackExactly) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, HfRoundTrip, ::testing::Values("dense_ple", "moe_keqv", "dense_keqv"));
+
+}  // namespace
+}  // namespace gq
+
+namespace gq {
+namespace {
+
+// The multimodal layout: text weights under model.language_model., the source's other tensors
+// (a stand-in vision tower here) copied byte for byte, the source config with its text part.
+TEST(HfMultimodalExport, CopiesTowersThroughAndRoundTripsTheText) {
+  namespace fs = std::filesystem;
+  const fs::path src = fs::path(::testing::TempDir()) / ("gq_mm_src_" + std::to_string(::getpid()));
+  const fs::path out = fs::path(::testing::TempDir()) / ("gq_mm_out_" + std::to_string(::getpid()));
+  fs::remove_all(src);
+  fs::remove_all(out);
+  fs::create_directories(src);
+  // Source: the bf16 multimodal fixture's text weights plus a vision tensor.
+  const Checkpoint fixture = Checkpoint::open(test::fixture_dir("dense_ple_mm_bf16"));
+  std::vector<TensorToWrite> tensors;
+  for (const std::string& n : fixture.names()) {
+    const TensorView& v = fixture.tensor(n);
+    tensors.push_back({n, v.dtype, v.shape, v.data, v.nbytes});
+  }
+  std::vector<uint16_t> vision(6 * 4);
+  for (size_t i = 0; i < vision.size(); ++i) vision[i] = uint16_t(0x3f80 + i);
+  tensors.push_back({"model.vision_tower.encoder.weight", DType::BF16, {6, 4}, vision.data(), vision.size() * 2});
+  write_safetensors((src / "model.safetensors").string(), tensors);
+  fs::copy_file(test::fixture_dir("dense_ple_mm_bf16") + "/config.json", src / "config.json");
+
+  Gemma4Model m = load_model(src.string());
+  HfSaveOptions opt;
+  opt.dtype = DType::BF16;
+  opt.multimodal_source = src.string();
+  save_hf_checkpoint(m, out.string(), opt);
+
+  const Checkpoint back = Checkpoint::open(out.string());
+  ASSERT_TRUE(back.has("model.vision_tower.encoder.weight"));
+  const TensorView& v = back.tensor("model.vision_tower.encoder.weight");
+  EXPECT_EQ(v.dtype, DType::BF16);
+  EXPECT_EQ(std::memcmp(v.data, vision.data(), v.nbytes), 0);
+  EXPECT_TRUE(back.has("model.language_model.embed_tokens.weight"));
+  EXPECT_FALSE(back.has("model.embed_tokens.weight"));
+  const Gemma4Config cfg = Gemma4Config::load(out.string());
+  EXPECT_EQ(cfg.architecture, "Gemma4ForConditionalGeneration");
+  EXPECT_EQ(cfg.weight_prefix, "model.language_model.");
+  Gemma4Model reloaded = load_model(out.string());
+  auto a = m->named_parameters(true), b = reloaded->named_parameters(true);
+  for (const auto& p : a) EXPECT_TRUE(at::equal(b[p.key()], p.value())) << p.key();  // bf16 values: exact
+  fs::remove_all(src);
+  fs::remove_all(out);
+}
 
 }  // namespace
 }  // namespace gq
