@@ -318,9 +318,11 @@ void RangeObserver::observe(const at::Tensor& x_in) {
   if (kind_ == "percentile" || kind_ == "mse") {
     // Keep a bounded random sample: enough for the 99.99th percentile and for an MSE search.
     constexpr int64_t kKeep = 1 << 18;
-    at::Tensor pick = x.numel() > kKeep ? x.index_select(0, at::randint(x.numel(), {kKeep}, at::kLong)) : x;
+    const auto long_on_device = x.options().dtype(at::kLong);
+    at::Tensor pick = x.numel() > kKeep ? x.index_select(0, at::randint(x.numel(), {kKeep}, long_on_device)) : x;
     sample_ = sample_.defined() ? at::cat({sample_, pick}) : pick.clone();
-    if (sample_.numel() > 4 * kKeep) sample_ = sample_.index_select(0, at::randint(sample_.numel(), {kKeep}, at::kLong));
+    if (sample_.numel() > 4 * kKeep)
+      sample_ = sample_.index_select(0, at::randint(sample_.numel(), {kKeep}, long_on_device));
   }
   ++batches_;
 }

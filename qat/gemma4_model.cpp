@@ -21,8 +21,6 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
   return x * cos + rotate_half(x) * sin;
 }
 
-at::Tensor empty_param(std::initializer_list<int64_t> shape) { return at::zeros(shape, at::kFloat); }
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
