@@ -31,6 +31,7 @@ struct TrainArgs {
   std::string model, config, init, recipe, calib, teacher, data, valid, tokenizer, out, resume;
   double valid_fraction = 0.05;
   int threads = 0;
+  bool distill_alpha_given = false;
   TrainOptions opt;
 };
 
@@ -69,12 +70,15 @@ json args_json(const TrainArgs& a) {
 void run_train(TrainArgs a) {
   set_torch_threads(a.threads);
   const bool resuming = !a.resume.empty();
+  json saved_args;
   if (resuming) {
+    recover_interrupted_save(a.resume);
     // Everything but --steps (and --threads) comes from the run itself.
     const std::string state_path = (fs::path(a.resume) / "checkpoint" / "train_state.json").string();
     if (!fs::exists(state_path)) throw FormatError(a.resume + ": no checkpoint to resume (missing " + state_path + ")");
     const json st = json::parse(read_text(state_path));
     const json& j = st.at("args");
+    saved_args = j;  // kept as they were: e.g. the model the run started from
     a.data = j.value("data", ""), a.valid = j.value("valid", ""), a.teacher = j.value("teacher", "");
     a.valid_fraction = j.value("valid_fraction", 0.05);
     const std::string tok = st.value("tokenizer", "");
@@ -96,6 +100,12 @@ void run_train(TrainArgs a) {
   Gemma4Model model = a.config.empty() ? load_model(a.model) : Gemma4Model(Gemma4Config::load(a.config));
   const Gemma4Config cfg = model->config();
   if (a.tokenizer.empty() && !a.model.empty()) a.tokenizer = model_tokenizer_path(a.model);
+  if (!a.tokenizer.empty() && fs::is_directory(a.tokenizer)) {
+    // The run keeps a copy of the tokenizer file itself.
+    const std::string file = model_tokenizer_path(a.tokenizer);
+    if (file.empty()) throw FormatError(a.tokenizer + ": no tokenizer.json or tokenizer.model in this folder");
+    a.tokenizer = file;
+  }
   std::optional<ResolvedRecipe> recipe;
   std::string recipe_json;
   if (!a.recipe.empty()) {
@@ -108,13 +118,13 @@ void run_train(TrainArgs a) {
   Gemma4Model teacher(nullptr);
   if (!a.teacher.empty()) teacher = load_model(a.teacher);
   if (a.opt.distill_alpha > 0 && !teacher) throw FormatError("--distill-alpha needs --teacher HF_DIR");
-  if (teacher && a.opt.distill_alpha == 0) a.opt.distill_alpha = 1.0;
+  if (teacher && !a.distill_alpha_given) a.opt.distill_alpha = 1.0;
 
   auto [train, valid] = load_data(a, cfg);
   std::fprintf(stderr, "data: %lld training and %lld validation sequences of %lld tokens\n", (long long)train.count(),
                (long long)valid.count(), (long long)a.opt.seq_len);
   Trainer trainer(model, recipe, calib, teacher, std::move(train), std::move(valid), a.opt, a.out, recipe_json,
-                  a.tokenizer, args_json(a).dump());
+                  a.tokenizer, (resuming ? saved_args : args_json(a)).dump());
   if (resuming) trainer.resume();
   const int64_t first = trainer.step();
   ProgressBar bar(recipe ? "train (QAT " + recipe->name + ")" : "train", a.opt.steps - first);
@@ -168,7 +178,10 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--log-every", o.log_every, "metrics.jsonl line every N steps")->check(CLI::PositiveNumber);
   cmd->add_option("--device", o.device, "cpu or cuda[:N]");
   cmd->add_option("--threads", a->threads, "CPU threads (default: all)");
-  cmd->callback([a] { run_train(*a); });
+  cmd->callback([a, cmd] {
+    a->distill_alpha_given = cmd->count("--distill-alpha") > 0;
+    run_train(*a);
+  });
 }
 
 GQ_REGISTER_COMMAND(add_train_command);

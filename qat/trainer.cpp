@@ -8,6 +8,8 @@
 #include <set>
 #include <sstream>
 
+#include <unistd.h>
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
 #include <torch/nn/utils/clip_grad.h>
@@ -113,12 +115,21 @@ Trainer::Trainer(Gemma4Model model, std::optional<ResolvedRecipe> recipe, std::o
     teacher_->eval();
   }
   // Fake-quant ops go on once, before the optimizer exists, so learned scales are optimizer
-  // parameters from the start; a delayed start only switches them off for the first steps.
-  if (recipe_) quantize_model(model_, *recipe_, calibration_ ? &*calibration_ : nullptr);
+  // parameters from the start; they start switched off and run() switches them on at
+  // fake_quant_start. The quantizers' own parameters are created on the CPU: move them too.
+  if (recipe_) {
+    quantize_model(model_, *recipe_, calibration_ ? &*calibration_ : nullptr);
+    set_quantization_enabled(model_, false);
+    model_->to(dev);
+  }
+  apply_freeze();
+  build_optimizer();
+}
+
+void Trainer::apply_freeze() {
   for (const auto& p : model_->named_parameters(true))
     for (const std::string& pattern : opt_.freeze)
       if (std::regex_match(p.key(), std::regex(pattern))) p.value().set_requires_grad(false);
-  build_optimizer();
 }
 
 void Trainer::build_optimizer() {
@@ -156,20 +167,25 @@ void Trainer::set_fake_quant(bool on) {
   {
     at::NoGradGuard ng;
     const int64_t n = std::min<int64_t>(8, train_.count() / opt_.batch_size);
-    for (int64_t i = 0; i < n; ++i) model_->forward(batch(i, train_, nullptr).narrow(1, 0, opt_.seq_len));
+    for (int64_t i = 0; i < n; ++i) model_->forward(batch(i, train_, false).narrow(1, 0, opt_.seq_len));
   }
   calibration_ = finish_calibration(model_, recipe_->name, recipe_->observer);
 }
 
-// Micro-batch `m` of a window set: with `order` (training), samples m*B.. of the shuffled stream
-// of epochs; without (validation, calibration), windows in file order.
-at::Tensor Trainer::batch(int64_t m, const TokenWindows& w, const std::vector<int64_t>* order) const {
+// Micro-batch `m` of a window set: shuffled (training), samples m*B.. of the stream of epochs,
+// each epoch in its own order (a batch may straddle two); otherwise (validation, calibration),
+// windows in file order.
+at::Tensor Trainer::batch(int64_t m, const TokenWindows& w, bool shuffled) const {
   const int64_t B = opt_.batch_size, T = opt_.seq_len, n = w.count();
   at::Tensor ids = at::empty({B, T + 1}, at::kLong);
   int64_t* out = ids.data_ptr<int64_t>();
   for (int64_t b = 0; b < B; ++b) {
     const int64_t s = m * B + b;
-    const int64_t idx = order ? (*order)[size_t(s % n)] : s % n;
+    int64_t idx = s % n;
+    if (shuffled) {
+      if (s / n != order_epoch_) order_ = shuffled_order(n, opt_.seed, uint64_t(s / n)), order_epoch_ = s / n;
+      idx = order_[size_t(s % n)];
+    }
     const int32_t* win = w.window(idx);
     for (int64_t t = 0; t <= T; ++t) out[b * (T + 1) + t] = win[t];
   }
@@ -184,9 +200,6 @@ void Trainer::run(const std::function<void(const TrainProgress&)>& on_step) {
   fs::create_directories(run_dir_);
   std::ofstream metrics(fs::path(run_dir_) / "metrics.jsonl", std::ios::app);
   auto& optim = adamw(optimizer_);
-  const int64_t n = train_.count();
-  std::vector<int64_t> order;
-  int64_t order_epoch = -1;
   const double T = opt_.distill_temperature;
   while (step_ < opt_.steps) {
     set_fake_quant(step_ >= opt_.fake_quant_start);
@@ -197,11 +210,7 @@ void Trainer::run(const std::function<void(const TrainProgress&)>& on_step) {
     optim.zero_grad();
     double loss_sum = 0;
     for (int64_t a = 0; a < opt_.grad_accum; ++a) {
-      const int64_t m = samples_seen_ / opt_.batch_size;
-      const int64_t epoch = (m * opt_.batch_size) / n;
-      if (epoch != order_epoch) order = shuffled_order(n, opt_.seed, uint64_t(epoch)), order_epoch = epoch;
-      // A batch may straddle two epochs; samples past the boundary follow the next epoch's order.
-      const at::Tensor ids = batch(m, train_, &order);
+      const at::Tensor ids = batch(samples_seen_ / opt_.batch_size, train_, true);
       samples_seen_ += opt_.batch_size;
       const at::Tensor inputs = ids.narrow(1, 0, opt_.seq_len), targets = ids.narrow(1, 1, opt_.seq_len).reshape(-1);
       const at::Tensor logits = model_->forward(inputs).logits.reshape({-1, model_->config().vocab_size});
@@ -286,7 +295,14 @@ void Trainer::save_checkpoint() {
   fs::remove_all(old, ec);
 }
 
+void recover_interrupted_save(const std::string& run_dir) {
+  const fs::path cur = fs::path(run_dir) / "checkpoint", old = fs::path(run_dir) / "checkpoint.old";
+  std::error_code ec;
+  if (!fs::exists(cur, ec) && fs::exists(old / "train_state.json", ec)) fs::rename(old, cur);
+}
+
 void Trainer::resume() {
+  recover_interrupted_save(run_dir_);
   const fs::path dir = fs::path(run_dir_) / "checkpoint";
   const std::string state_path = (dir / "train_state.json").string();
   json st;
@@ -318,10 +334,13 @@ void Trainer::resume() {
     auto rq = apply_run_quantization(model_, dir.string());
     if (!rq) throw FormatError(dir.string() + ": a QAT run's checkpoint lacks recipe.json");
     calibration_ = rq->calibration;
-    build_optimizer();  // the quantizers were rebuilt: point the optimizer at the live parameters
+    model_->to(at::Device(opt_.device));
+    fake_quant_on_ = true;  // the rebuilt quantizers are on; set_fake_quant restores the saved state
+    set_fake_quant(st.at("fake_quant_on").get<bool>());
   }
-  fake_quant_on_ = true;
-  set_fake_quant(st.at("fake_quant_on").get<bool>());
+  // The run's own freeze patterns, then an optimizer over exactly the parameters it trained.
+  apply_freeze();
+  build_optimizer();
   torch::load(adamw(optimizer_), (dir / "optimizer.pt").string());
   at::Tensor rng;
   torch::load(rng, (dir / "rng.pt").string());
@@ -333,7 +352,9 @@ void Trainer::resume() {
     std::istringstream in(read_text(mpath.string()));
     std::string line, kept;
     while (std::getline(in, line))
-      if (!line.empty() && json::parse(line).value("step", int64_t(0)) <= step_) kept += line + "\n";
+      if (line.empty()) continue;
+      const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);  // a torn last line is dropped
+      if (j.is_object() && j.value("step", int64_t(0)) <= step_) kept += line + "\n";
     write_text(mpath.string(), kept);
   }
 }

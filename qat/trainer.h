@@ -47,6 +47,9 @@ struct TrainProgress {
   std::optional<double> val_loss;
 };
 
+// A save interrupted between its two renames leaves only RUN/checkpoint.old: put it back.
+void recover_interrupted_save(const std::string& run_dir);
+
 class Trainer {
  public:
   // `recipe` empty: plain fine-tuning. `teacher` may be null (no distillation).
@@ -69,7 +72,8 @@ class Trainer {
   void build_optimizer();
   void set_fake_quant(bool on);
   double lr_at(int64_t step) const;
-  at::Tensor batch(int64_t micro_index, const TokenWindows& w, const std::vector<int64_t>* order) const;
+  at::Tensor batch(int64_t micro_index, const TokenWindows& w, bool shuffled) const;
+  void apply_freeze();
   void save_checkpoint();
 
   Gemma4Model model_, teacher_;
@@ -82,6 +86,8 @@ class Trainer {
   int64_t step_ = 0;
   int64_t samples_seen_ = 0;  // data position: training windows consumed so far
   bool fake_quant_on_ = false;
+  mutable std::vector<int64_t> order_;  // the training order of epoch order_epoch_
+  mutable int64_t order_epoch_ = -1;
 };
 
 }  // namespace gq

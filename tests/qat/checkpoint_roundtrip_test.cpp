@@ -5,6 +5,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include <unistd.h>
+
 #include <torch/types.h>
 
 #include "fixture_util.h"

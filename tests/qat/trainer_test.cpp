@@ -4,6 +4,8 @@
 
 #include <filesystem>
 
+#include <unistd.h>
+
 #include <torch/types.h>
 
 #include "fixture_util.h"
@@ -121,6 +123,34 @@ TEST(Trainer, TenStepsResumeTenEqualsTwentyStepsExactly) {
   const auto init = quantization_state(fresh.model);
   EXPECT_FALSE(at::equal(init.at("layers.0.mlp.up_proj.weight.scale"), sa.at("layers.0.mlp.up_proj.weight.scale")));
   fs::remove_all(a);
+  fs::remove_all(b);
+}
+
+// Before --fake-quant-start the QAT run is plain training: identical weights to a run without a recipe.
+TEST(Trainer, DelayedFakeQuantStartTrainsThePlainModelFirst) {
+  const std::string a = temp_run("delay_qat"), b = temp_run("delay_plain");
+  TrainOptions o = small_options(3);
+  o.save_every = 0;
+  TrainSetup qat = make_setup("", 24), plain = make_setup("", 24);
+  qat.recipe = resolve_recipe(Recipe::load("q4_0"), gemma4_quant_targets(qat.model->config()));
+  TrainOptions delayed = o;
+  delayed.fake_quant_start = 100;
+  Trainer tq(qat.model, qat.recipe, std::nullopt, Gemma4Model(nullptr), qat.train, qat.valid, delayed, a, "{}", "");
+  Trainer tp(plain.model, std::nullopt, std::nullopt, Gemma4Model(nullptr), plain.train, plain.valid, o, b, "", "");
+  tq.run();
+  tp.run();
+  auto pq = tq.model()->named_parameters(true), pp = tp.model()->named_parameters(true);
+  for (const auto& p : pp) EXPECT_TRUE(at::equal(pq[p.key()], p.value())) << p.key();
+  // Switched on, the same quantizers change the output.
+  TrainOptions on = o;
+  TrainSetup qat2 = make_setup("", 24);
+  qat2.recipe = qat.recipe;
+  Trainer tq2(qat2.model, qat2.recipe, std::nullopt, Gemma4Model(nullptr), qat2.train, qat2.valid, on, a + "2", "{}", "");
+  tq2.run();
+  EXPECT_FALSE(at::equal(tq2.model()->named_parameters(true)["layers.0.mlp.up_proj.weight"],
+                         pp["layers.0.mlp.up_proj.weight"]));
+  fs::remove_all(a);
+  fs::remove_all(a + "2");
   fs::remove_all(b);
 }
 
