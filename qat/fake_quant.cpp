@@ -8,6 +8,7 @@
 
 #include "formats/error.h"
 #include "formats/quant/rounding.h"
+#include "formats/quant/weight.h"
 
 namespace gq {
 namespace {
@@ -186,7 +187,42 @@ std::string fmt(double v) {
 
 // ---- pure functions --------------------------------------------------------------------------------
 
+// Q4_0 RTN on the CPU in one pass: the values come from the codec (the reference itself); the
+// gradient mask marks what ggml's rule clamps (x/d + 8.5 >= 16, with d = signed max / -8). A dozen
+// tensor ops per weight would cost more than the matmuls of a small model.
+static at::Tensor q4_0_rtn_cpu(const at::Tensor& w, at::Tensor* grad_mask) {
+  const at::Tensor x = w.contiguous();
+  const int64_t rows = x.size(0), cols = x.size(1);
+  at::Tensor y = at::empty_like(x);
+  quant::fake_quant_weight(quant::q4_0_scheme(), x.data_ptr<float>(), y.data_ptr<float>(), rows, cols);
+  if (grad_mask) {
+    *grad_mask = at::empty_like(x);
+    const float* xp = x.data_ptr<float>();
+    float* mp = grad_mask->data_ptr<float>();
+    for (int64_t b = 0; b < rows * cols; b += 32) {
+      float m = 0.0f, amax = 0.0f;
+      for (int64_t j = 0; j < 32; ++j)
+        if (std::fabs(xp[b + j]) > amax) amax = std::fabs(xp[b + j]), m = xp[b + j];
+      const float d = m / -8.0f;
+      const float inv = d != 0.0f ? 1.0f / d : 0.0f;
+      const float id = std::isinf(inv) ? 0.0f : inv;
+      for (int64_t j = 0; j < 32; ++j) {
+        const float v = xp[b + j] * id;
+        mp[b + j] = (v + 8.5f) < 16.0f ? 1.0f : 0.0f;
+      }
+    }
+  }
+  return y;
+}
+
 at::Tensor fake_quant_weight_rtn(const WeightScheme& s, const at::Tensor& w, at::Tensor* grad_mask) {
+  if (s.kind == WeightKind::kQ4_0 && w.device().is_cpu() && w.scalar_type() == at::kFloat && w.dim() == 2 &&
+      w.size(1) % 32 == 0)
+    return q4_0_rtn_cpu(w, grad_mask);
+  return fake_quant_weight_rtn_tensor_ops(s, w, grad_mask);
+}
+
+at::Tensor fake_quant_weight_rtn_tensor_ops(const WeightScheme& s, const at::Tensor& w, at::Tensor* grad_mask) {
   const int64_t block = block_of(s, w.size(1));
   const at::Tensor xb = blocks(w.to(at::kFloat), block);
   if (is_gguf_kind(s.kind)) {

@@ -26,6 +26,10 @@ namespace gq {
 // RTN with the scheme's own scale rule on a [rows, cols] float32 tensor. `grad_mask`, if given,
 // receives a float mask of the values that were not clamped.
 at::Tensor fake_quant_weight_rtn(const quant::WeightScheme& s, const at::Tensor& w, at::Tensor* grad_mask = nullptr);
+// The same in tensor operations only (any device): what fake_quant_weight_rtn runs off the CPU fast
+// path. Tested against the codecs on the CPU so the CUDA path is covered too.
+at::Tensor fake_quant_weight_rtn_tensor_ops(const quant::WeightScheme& s, const at::Tensor& w,
+                                            at::Tensor* grad_mask = nullptr);
 // RTN parameters (the codec's rule) as tensors: scales [rows, cols/block], zero points (asymmetric
 // group schemes; otherwise undefined). The initial values of learnable scales.
 std::pair<at::Tensor, at::Tensor> weight_rtn_params(const quant::WeightScheme& s, const at::Tensor& w);

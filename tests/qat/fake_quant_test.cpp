@@ -75,6 +75,10 @@ TEST_P(TorchMatchesCodec, RtnAndLearnedScalesBitExact) {
     std::vector<float> ref(x.size());
     quant::fake_quant_weight(s, x.data(), ref.data(), rows, cols);
     EXPECT_EQ(bit_mismatches(to_vec(fake_quant_weight_rtn(s, w)), ref), 0) << "RTN, seed " << seed;
+    at::Tensor mask_fast, mask_ops;
+    EXPECT_EQ(bit_mismatches(to_vec(fake_quant_weight_rtn_tensor_ops(s, w, &mask_ops)), ref), 0) << "RTN ops, seed " << seed;
+    fake_quant_weight_rtn(s, w, &mask_fast);
+    EXPECT_TRUE(at::equal(mask_fast, mask_ops)) << "gradient masks of the two paths, seed " << seed;
 
     // Learned scales: the RTN ones perturbed, so levels move and some values clip.
     auto [scales, zps] = weight_rtn_params(s, w);
