@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
 
+#include "formats/text_file.h"
 #include "cli/commands.h"
 #include "cli/data_setup.h"
 #include "cli/progress.h"
@@ -34,14 +35,6 @@ struct TrainArgs {
   bool distill_alpha_given = false;
   TrainOptions opt;
 };
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw FormatError(path + ": cannot open");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 // Training and validation streams. Without --valid, the last `fraction` of every document's tokens
 // is held out, so no validation token is ever trained on.
@@ -76,7 +69,7 @@ void run_train(TrainArgs a) {
     // Everything but --steps (and --threads) comes from the run itself.
     const std::string state_path = (fs::path(a.resume) / "checkpoint" / "train_state.json").string();
     if (!fs::exists(state_path)) throw FormatError(a.resume + ": no checkpoint to resume (missing " + state_path + ")");
-    const json st = json::parse(read_text(state_path));
+    const json st = json::parse(read_text_file(state_path));
     const json& j = st.at("args");
     saved_args = j;  // kept as they were: e.g. the model the run started from
     a.data = j.value("data", ""), a.valid = j.value("valid", ""), a.teacher = j.value("teacher", "");
@@ -111,7 +104,7 @@ void run_train(TrainArgs a) {
   if (!a.recipe.empty()) {
     const Recipe r = Recipe::load(a.recipe);
     recipe = resolve_recipe(r, gemma4_quant_targets(cfg));
-    recipe_json = read_text(r.source);
+    recipe_json = read_text_file(r.source);
   }
   std::optional<Calibration> calib;
   if (!a.calib.empty()) calib = Calibration::load(a.calib);

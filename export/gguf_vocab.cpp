@@ -1,3 +1,4 @@
+#include "formats/text_file.h"
 #include "export/gguf_vocab.h"
 
 #include <cstdio>
@@ -21,17 +22,9 @@ using nlohmann::json;
 
 const std::string kSpace = "\xe2\x96\x81";  // U+2581 "▁", SentencePiece's space
 
-std::string read_text(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) throw FormatError(p.string() + ": cannot open");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 json read_json(const fs::path& p) {
   try {
-    return json::parse(read_text(p));
+    return json::parse(read_text_file(p.string()));
   } catch (const json::parse_error& e) {
     throw FormatError(p.string() + ": malformed JSON: " + e.what());
   }
@@ -61,7 +54,7 @@ std::optional<std::string> special_content(const json& cfg, const char* key) {
 std::string chat_template_from(const fs::path& dir, const json& tok_cfg, const std::string& tok_cfg_path) {
   const fs::path jinja = dir / "chat_template.jinja";
   std::error_code ec;
-  if (fs::is_regular_file(jinja, ec)) return read_text(jinja);
+  if (fs::is_regular_file(jinja, ec)) return read_text_file(jinja.string());
   if (!tok_cfg.is_object() || !tok_cfg.contains("chat_template") || tok_cfg["chat_template"].is_null()) return "";
   const json& t = tok_cfg["chat_template"];
   if (t.is_string()) return t.get<std::string>();

@@ -1,3 +1,4 @@
+#include "formats/text_file.h"
 #include "formats/corpus.h"
 
 #include <algorithm>
@@ -26,16 +27,8 @@ bool valid_utf8(const std::string& s) {
   return true;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw FormatError(path + ": cannot open");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 void read_ids(const std::string& path, std::vector<Document>& out) {
-  std::istringstream in(read_file(path));
+  std::istringstream in(read_text_file(path));
   std::string line;
   for (int64_t ln = 1; std::getline(in, line); ++ln) {
     Document d{path + ":" + std::to_string(ln), "", {}};
@@ -53,7 +46,7 @@ void read_ids(const std::string& path, std::vector<Document>& out) {
 }
 
 void read_jsonl(const std::string& path, std::vector<Document>& out) {
-  std::istringstream in(read_file(path));
+  std::istringstream in(read_text_file(path));
   std::string line;
   for (int64_t ln = 1; std::getline(in, line); ++ln) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
@@ -74,7 +67,7 @@ void read_one(const fs::path& p, std::vector<Document>& out) {
   const std::string ext = p.extension().string();
   if (ext == ".ids") read_ids(p.string(), out);
   else if (ext == ".jsonl") read_jsonl(p.string(), out);
-  else out.push_back({p.string(), normalize_text(read_file(p.string())), {}});
+  else out.push_back({p.string(), normalize_text(read_text_file(p.string())), {}});
 }
 
 }  // namespace

@@ -1,3 +1,4 @@
+#include "formats/text_file.h"
 #include "formats/gemma4_config.h"
 
 #include <filesystem>
@@ -108,14 +109,6 @@ RopeParams read_rope(const json& obj, const std::string& source, const std::stri
   return p;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw FormatError(path + ": cannot open config");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 const char* layer_type_name(LayerType t) {
@@ -128,7 +121,7 @@ Gemma4Config Gemma4Config::load(const std::string& path_or_dir) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) path = (fs::path(path) / "config.json").string();
   if (!fs::exists(path, ec)) throw FormatError(path + ": config file not found");
-  return parse(read_file(path), path);
+  return parse(read_text_file(path), path);
 }
 
 Gemma4Config Gemma4Config::parse(const std::string& json_text, const std::string& source) {

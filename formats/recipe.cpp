@@ -1,3 +1,4 @@
+#include "formats/text_file.h"
 #include "formats/recipe.h"
 
 #include <cstdlib>
@@ -88,14 +89,6 @@ class Pattern {
   bool is_regex_ = false;
 };
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw FormatError(path + ": cannot open recipe");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 std::string builtin_recipe_dir() {
@@ -106,9 +99,9 @@ std::string builtin_recipe_dir() {
 Recipe Recipe::load(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (fs::is_regular_file(path, ec)) return parse(read_text(path), path);
+  if (fs::is_regular_file(path, ec)) return parse(read_text_file(path), path);
   const std::string builtin = (fs::path(builtin_recipe_dir()) / (path + ".json")).string();
-  if (path.find('/') == std::string::npos && fs::is_regular_file(builtin, ec)) return parse(read_text(builtin), builtin);
+  if (path.find('/') == std::string::npos && fs::is_regular_file(builtin, ec)) return parse(read_text_file(builtin), builtin);
   std::string names;
   for (const auto& e : fs::directory_iterator(builtin_recipe_dir(), ec))
     if (e.path().extension() == ".json") names += (names.empty() ? "" : ", ") + e.path().stem().string();

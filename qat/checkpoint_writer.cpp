@@ -1,3 +1,4 @@
+#include "formats/text_file.h"
 #include "qat/checkpoint_writer.h"
 
 #include <cstdio>
@@ -28,18 +29,7 @@ at::ScalarType torch_dtype(DType t) {
 }
 
 std::string read_config_text(const std::string& dir) {
-  const std::string path = (std::filesystem::path(dir) / "config.json").string();
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw FormatError(path + ": cannot open");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void write_text(const std::string& path, const std::string& text) {
-  AtomicFile f(path);
-  f.write(text.data(), text.size());
-  f.commit();
+  return read_text_file((std::filesystem::path(dir) / "config.json").string());
 }
 
 }  // namespace
@@ -105,7 +95,7 @@ void save_hf_checkpoint(Gemma4Model& model, const std::string& dir, const HfSave
   fs::remove(fs::path(dir) / (shards.size() > 1 ? "model.safetensors" : "model.safetensors.index.json"), ec);
   if (shards.size() > 1) {
     const nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
-    write_text((fs::path(dir) / "model.safetensors.index.json").string(), index.dump(2) + "\n");
+    write_text_file((fs::path(dir) / "model.safetensors.index.json").string(), index.dump(2) + "\n");
   }
   Gemma4Config out_cfg = cfg;
   out_cfg.dtype = opt.dtype == DType::F32 ? "float32" : opt.dtype == DType::BF16 ? "bfloat16" : "float16";
@@ -119,7 +109,7 @@ void save_hf_checkpoint(Gemma4Model& model, const std::string& dir, const HfSave
     root["dtype"] = out_cfg.dtype;
     config_text = root.dump(2) + "\n";
   }
-  write_text((fs::path(dir) / "config.json").string(), config_text);
+  write_text_file((fs::path(dir) / "config.json").string(), config_text);
 }
 
 }  // namespace gq

@@ -1,3 +1,4 @@
+#include "formats/text_file.h"
 #include "qat/trainer.h"
 
 #include <chrono>
@@ -32,20 +33,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 torch::optim::AdamW& adamw(const std::shared_ptr<void>& p) { return *static_cast<torch::optim::AdamW*>(p.get()); }
-
-void write_text(const std::string& path, const std::string& text) {
-  AtomicFile f(path);
-  f.write(text.data(), text.size());
-  f.commit();
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw FormatError(path + ": cannot open");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 json options_json(const TrainOptions& o) {
   return {{"steps", o.steps}, {"batch_size", o.batch_size}, {"seq_len", o.seq_len}, {"grad_accum", o.grad_accum},
@@ -275,7 +262,7 @@ void Trainer::save_checkpoint() {
   write_safetensors((tmp / "quant_params.safetensors").string(), qs, {{"step", std::to_string(step_)}});
   if (recipe_) {
     current_calibration(model_, recipe_->name, recipe_->observer).save((tmp / "calibration.json").string());
-    write_text((tmp / "recipe.json").string(), recipe_json_);
+    write_text_file((tmp / "recipe.json").string(), recipe_json_);
   }
   model_->to(dev);
   if (!tokenizer_file_.empty()) fs::copy_file(tokenizer_file_, tmp / fs::path(tokenizer_file_).filename());
@@ -286,7 +273,7 @@ void Trainer::save_checkpoint() {
                    {"fake_quant_on", fake_quant_on_}, {"options", options_json(opt_)},
                    {"tokenizer", tokenizer_file_.empty() ? "" : fs::path(tokenizer_file_).filename().string()},
                    {"args", json::parse(cli_args_json_)}};
-  write_text((tmp / "train_state.json").string(), st.dump(2) + "\n");
+  write_text_file((tmp / "train_state.json").string(), st.dump(2) + "\n");
   // Swap in the new checkpoint: a crash at any point leaves one complete checkpoint folder.
   const fs::path old = run / "checkpoint.old";
   fs::remove_all(old, ec);
@@ -307,7 +294,7 @@ void Trainer::resume() {
   const std::string state_path = (dir / "train_state.json").string();
   json st;
   try {
-    st = json::parse(read_text(state_path));
+    st = json::parse(read_text_file(state_path));
   } catch (const json::parse_error& e) {
     throw FormatError(state_path + ": malformed: " + e.what());
   }
@@ -349,13 +336,13 @@ void Trainer::resume() {
   // Drop metrics logged after the checkpoint (a run that died past it).
   const fs::path mpath = fs::path(run_dir_) / "metrics.jsonl";
   if (fs::exists(mpath)) {
-    std::istringstream in(read_text(mpath.string()));
+    std::istringstream in(read_text_file(mpath.string()));
     std::string line, kept;
     while (std::getline(in, line))
       if (line.empty()) continue;
       const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);  // a torn last line is dropped
       if (j.is_object() && j.value("step", int64_t(0)) <= step_) kept += line + "\n";
-    write_text(mpath.string(), kept);
+    write_text_file(mpath.string(), kept);
   }
 }
 
