@@ -5,6 +5,7 @@
 #include "formats/half.h"
 #include "formats/quant/block_io.h"
 #include "formats/quant/check.h"
+#include "formats/quant/gguf_block.h"
 #include "formats/quant/rounding.h"
 
 namespace gq::quant {
@@ -12,6 +13,7 @@ namespace {
 
 constexpr const char* kCodec = "q2_0";
 constexpr int64_t QK = kQ2_0Block;
+constexpr GgufBlockRule kRule{kCodec, QK, kQ2_0LevelMin, kQ2_0LevelMax, Rounding::kHalfAway};
 
 void check_input(const float* x, int64_t rows, int64_t cols) {
   check_shape(kCodec, rows, cols, QK, "block");
@@ -70,26 +72,7 @@ void q2_0_encode_rtn(const float* x, const float* d, int8_t* levels, int64_t row
 }
 
 void q2_0_encode(const float* x, const float* scales, int8_t* levels, int64_t rows, int64_t cols) {
-  check_input(x, rows, cols);
-  const int64_t nb = cols / QK;
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t b = 0; b < nb; ++b) {
-      const float s = scales[r * nb + b];
-      const float s16 = round_to_f16(s);
-      check_nonzero_f16_scale(kCodec, s, s16, r, b);
-      const float* xb = x + r * cols + b * QK;
-      int8_t* lb = levels + r * cols + b * QK;
-      for (int64_t j = 0; j < QK; ++j) {
-        float v = xb[j] / s16;
-        if (v > 16.0f) v = 16.0f;  // keep lround defined; the clamp below decides
-        if (v < -16.0f) v = -16.0f;
-        long q = std::lround(v);
-        if (q < kQ2_0LevelMin) q = kQ2_0LevelMin;
-        if (q > kQ2_0LevelMax) q = kQ2_0LevelMax;
-        lb[j] = int8_t(q);
-      }
-    }
-  }
+  gguf_block_encode(kRule, x, scales, levels, rows, cols);
 }
 
 void q2_0_pack(const int8_t* levels, const float* scales, uint8_t* out, int64_t rows, int64_t cols) {
@@ -130,15 +113,7 @@ void q2_0_unpack(const uint8_t* in, int8_t* levels, float* scales, int64_t rows,
 }
 
 void q2_0_dequantize(const int8_t* levels, const float* scales, float* y, int64_t rows, int64_t cols) {
-  check_shape(kCodec, rows, cols, QK, "block");
-  const int64_t nb = cols / QK;
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t b = 0; b < nb; ++b) {
-      const float d = round_to_f16(scales[r * nb + b]);
-      const int64_t o = r * cols + b * QK;
-      for (int64_t j = 0; j < QK; ++j) y[o + j] = float(int(levels[o + j])) * d;
-    }
-  }
+  gguf_block_dequantize(kRule, levels, scales, y, rows, cols);
 }
 
 void fake_quant_q2_0(const float* x, float* y, int64_t rows, int64_t cols) {
@@ -165,21 +140,7 @@ void fake_quant_q2_0(const float* x, float* y, int64_t rows, int64_t cols) {
 
 void fake_quant_q2_0_with_scales(const float* x, const float* scales, float* y, int64_t rows,
                                  int64_t cols) {
-  check_input(x, rows, cols);
-  const int64_t nb = cols / QK;
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t b = 0; b < nb; ++b) {
-      const float s = scales[r * nb + b];
-      const float s16 = round_to_f16(s);
-      check_nonzero_f16_scale(kCodec, s, s16, r, b);
-      const int64_t o = r * cols + b * QK;
-      for (int64_t j = 0; j < QK; ++j) {
-        const float v = x[o + j] / s16;
-        const float lvl = clampf(round_half_away(v), float(kQ2_0LevelMin), float(kQ2_0LevelMax));
-        y[o + j] = lvl * s16;
-      }
-    }
-  }
+  gguf_block_fake_quant(kRule, x, scales, y, rows, cols);
 }
 
 }  // namespace gq::quant
