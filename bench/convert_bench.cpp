@@ -49,10 +49,10 @@
 
 #include "export/gemma4_gguf.h"
 #include "export/parallel_rows.h"
-#include "formats/error.h"
-#include "formats/gemma4_config.h"
-#include "formats/gemma4_tensors.h"
-#include "formats/half.h"
+#include "io/error.h"
+#include "model/gemma4_config.h"
+#include "model/gemma4_tensors.h"
+#include "io/half.h"
 #include "formats/safetensors.h"
 
 namespace fs = std::filesystem;

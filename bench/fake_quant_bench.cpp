@@ -14,8 +14,8 @@
 #include <torch/optim/adamw.h>
 #include <torch/types.h>
 
-#include "formats/quant_targets.h"
-#include "formats/recipe.h"
+#include "model/quant_targets.h"
+#include "recipes/recipe.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/quantize.h"
 #include "qat/torch_threads.h"

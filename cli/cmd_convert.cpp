@@ -7,9 +7,9 @@
 #include "cli/commands.h"
 #include "cli/format_units.h"
 #include "export/gemma4_gguf.h"
-#include "formats/error.h"
+#include "io/error.h"
 #include "formats/gguf.h"
-#include "formats/recipe.h"
+#include "recipes/recipe.h"
 
 namespace gq::cli {
 

@@ -7,7 +7,7 @@
 #include "cli/commands.h"
 #include "cli/data_setup.h"
 #include "cli/model_setup.h"
-#include "formats/corpus.h"
+#include "text/corpus.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/evaluate.h"
 #include "qat/torch_threads.h"

@@ -9,10 +9,10 @@
 
 #include "cli/commands.h"
 #include "cli/format_units.h"
-#include "formats/dtype.h"
-#include "formats/error.h"
-#include "formats/gemma4_config.h"
-#include "formats/gemma4_tensors.h"
+#include "io/dtype.h"
+#include "io/error.h"
+#include "model/gemma4_config.h"
+#include "model/gemma4_tensors.h"
 #include "formats/safetensors.h"
 
 namespace gq::cli {

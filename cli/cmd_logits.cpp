@@ -8,7 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_setup.h"
-#include "formats/error.h"
+#include "io/error.h"
 #include "formats/safetensors.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/generate.h"

@@ -5,10 +5,10 @@
 
 #include "cli/commands.h"
 #include "cli/format_units.h"
-#include "formats/gemma4_config.h"
-#include "formats/memory_plan.h"
-#include "formats/quant_targets.h"
-#include "formats/recipe.h"
+#include "model/gemma4_config.h"
+#include "recipes/memory_plan.h"
+#include "model/quant_targets.h"
+#include "recipes/recipe.h"
 
 namespace gq::cli {
 

@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "formats/error.h"
-#include "formats/tokenizer.h"
+#include "io/error.h"
+#include "text/tokenizer.h"
 
 namespace gq::cli {
 namespace {

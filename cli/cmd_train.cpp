@@ -11,13 +11,13 @@
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
 
-#include "formats/text_file.h"
+#include "io/text_file.h"
 #include "cli/commands.h"
 #include "cli/data_setup.h"
 #include "cli/progress.h"
-#include "formats/calibration.h"
-#include "formats/error.h"
-#include "formats/quant_targets.h"
+#include "recipes/calibration.h"
+#include "io/error.h"
+#include "model/quant_targets.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/torch_threads.h"
 #include "qat/trainer.h"

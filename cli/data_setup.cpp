@@ -1,8 +1,8 @@
 #include "cli/data_setup.h"
 
-#include "formats/corpus.h"
-#include "formats/error.h"
-#include "formats/tokenizer.h"
+#include "text/corpus.h"
+#include "io/error.h"
+#include "text/tokenizer.h"
 #include "qat/checkpoint_loader.h"
 
 #include <filesystem>

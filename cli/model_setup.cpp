@@ -2,9 +2,9 @@
 
 #include <CLI/CLI.hpp>
 
-#include "formats/calibration.h"
-#include "formats/error.h"
-#include "formats/quant_targets.h"
+#include "recipes/calibration.h"
+#include "io/error.h"
+#include "model/quant_targets.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/quantize.h"
 #include "qat/run_quantization.h"

@@ -3,7 +3,7 @@
 #include <optional>
 #include <string>
 
-#include "formats/recipe.h"
+#include "recipes/recipe.h"
 #include "qat/gemma4_model.h"
 
 namespace CLI {

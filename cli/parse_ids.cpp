@@ -2,7 +2,7 @@
 #include <cstdlib>
 
 #include "cli/commands.h"
-#include "formats/error.h"
+#include "io/error.h"
 
 namespace gq::cli {
 

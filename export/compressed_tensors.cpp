@@ -17,12 +17,12 @@
 #include "export/ct_safetensors.h"
 #include "export/ct_stream.h"
 #include "export/parallel_rows.h"
-#include "formats/atomic_file.h"
-#include "formats/error.h"
-#include "formats/gemma4_tensors.h"
-#include "formats/half.h"
-#include "formats/quant/rounding.h"
-#include "formats/quant_targets.h"
+#include "io/atomic_file.h"
+#include "io/error.h"
+#include "model/gemma4_tensors.h"
+#include "io/half.h"
+#include "quant/rounding.h"
+#include "model/quant_targets.h"
 #include "formats/safetensors.h"
 
 namespace gq {

@@ -31,8 +31,8 @@
 #include <string>
 #include <vector>
 
-#include "formats/dtype.h"
-#include "formats/recipe.h"
+#include "io/dtype.h"
+#include "recipes/recipe.h"
 
 namespace gq {
 

@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "formats/error.h"
-#include "formats/half.h"
+#include "io/error.h"
+#include "io/half.h"
 #include "formats/safetensors.h"
 
 namespace gq {

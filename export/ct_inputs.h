@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "formats/calibration.h"
-#include "formats/gemma4_config.h"
-#include "formats/quant/activation.h"
-#include "formats/recipe.h"
+#include "recipes/calibration.h"
+#include "model/gemma4_config.h"
+#include "quant/activation.h"
+#include "recipes/recipe.h"
 
 namespace gq {
 

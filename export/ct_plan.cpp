@@ -1,7 +1,7 @@
 #include "export/ct_plan.h"
 
-#include "formats/error.h"
-#include "formats/quant_targets.h"
+#include "io/error.h"
+#include "model/quant_targets.h"
 
 namespace gq {
 namespace {

@@ -16,9 +16,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "formats/gemma4_config.h"
-#include "formats/quant/scheme.h"
-#include "formats/recipe.h"
+#include "model/gemma4_config.h"
+#include "quant/scheme.h"
+#include "recipes/recipe.h"
 
 namespace gq {
 

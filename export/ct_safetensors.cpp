@@ -6,8 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "formats/atomic_file.h"
-#include "formats/error.h"
+#include "io/atomic_file.h"
+#include "io/error.h"
 
 namespace gq {
 

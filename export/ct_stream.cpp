@@ -9,10 +9,10 @@
 #include <cstring>
 
 #include "export/parallel_rows.h"
-#include "formats/error.h"
-#include "formats/half.h"
-#include "formats/quant/packing.h"
-#include "formats/quant/rounding.h"
+#include "io/error.h"
+#include "io/half.h"
+#include "quant/packing.h"
+#include "quant/rounding.h"
 
 namespace gq {
 namespace {

@@ -10,8 +10,8 @@
 
 #include "export/ct_inputs.h"
 #include "export/ct_safetensors.h"
-#include "formats/quant/scheme.h"
-#include "formats/quant/weight.h"
+#include "quant/scheme.h"
+#include "quant/weight.h"
 #include "formats/safetensors.h"
 
 namespace gq {

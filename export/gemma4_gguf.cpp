@@ -13,9 +13,9 @@
 #include "export/gguf_encode.h"
 #include "export/gguf_vocab.h"
 #include "export/parallel_rows.h"
-#include "formats/error.h"
-#include "formats/gemma4_tensors.h"
-#include "formats/quant_targets.h"
+#include "io/error.h"
+#include "model/gemma4_tensors.h"
+#include "model/quant_targets.h"
 #include "formats/safetensors.h"
 
 namespace gq {

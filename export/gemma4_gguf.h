@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "export/gguf_types.h"
-#include "formats/gemma4_config.h"
+#include "model/gemma4_config.h"
 #include "formats/gguf.h"
-#include "formats/recipe.h"
+#include "recipes/recipe.h"
 
 namespace gq {
 

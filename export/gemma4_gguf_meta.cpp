@@ -6,7 +6,7 @@
 #include <set>
 #include <sstream>
 
-#include "formats/error.h"
+#include "io/error.h"
 
 namespace gq {
 

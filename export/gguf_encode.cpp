@@ -4,11 +4,11 @@
 #include <cstring>
 #include <memory>
 
-#include "formats/error.h"
-#include "formats/half.h"
-#include "formats/quant/q2_0.h"
-#include "formats/quant/q4_0.h"
-#include "formats/quant/q8_0.h"
+#include "io/error.h"
+#include "io/half.h"
+#include "quant/q2_0.h"
+#include "quant/q4_0.h"
+#include "quant/q8_0.h"
 
 namespace gq {
 

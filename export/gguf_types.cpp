@@ -2,8 +2,8 @@
 
 #include <cctype>
 
-#include "formats/error.h"
-#include "formats/quant_targets.h"
+#include "io/error.h"
+#include "model/quant_targets.h"
 
 namespace gq {
 

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "formats/gemma4_config.h"
+#include "model/gemma4_config.h"
 #include "formats/gguf.h"
-#include "formats/quant/scheme.h"
-#include "formats/recipe.h"
+#include "quant/scheme.h"
+#include "recipes/recipe.h"
 
 namespace gq {
 

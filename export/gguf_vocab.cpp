@@ -1,4 +1,4 @@
-#include "formats/text_file.h"
+#include "io/text_file.h"
 #include "export/gguf_vocab.h"
 
 #include <cstdio>
@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "export/gguf_vocab_spm.h"
-#include "formats/error.h"
+#include "io/error.h"
 
 namespace gq {
 

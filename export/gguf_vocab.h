@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "formats/gemma4_config.h"
+#include "model/gemma4_config.h"
 #include "formats/gguf.h"
 
 namespace gq {

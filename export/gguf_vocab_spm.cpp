@@ -4,7 +4,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "formats/error.h"
+#include "io/error.h"
 
 namespace gq {
 

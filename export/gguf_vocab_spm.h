@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "export/gguf_vocab.h"
-#include "formats/gemma4_config.h"
+#include "model/gemma4_config.h"
 
 namespace gq {
 

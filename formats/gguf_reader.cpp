@@ -4,9 +4,9 @@
 #include <limits>
 #include <set>
 
-#include "formats/error.h"
+#include "io/error.h"
 #include "formats/gguf.h"
-#include "formats/mapped_file.h"
+#include "io/mapped_file.h"
 
 namespace gq {
 

@@ -4,8 +4,8 @@
 #include <cstring>
 #include <set>
 
-#include "formats/atomic_file.h"
-#include "formats/error.h"
+#include "io/atomic_file.h"
+#include "io/error.h"
 #include "formats/gguf.h"
 
 namespace gq {

@@ -9,10 +9,10 @@
 #include <set>
 #include <utility>
 
-#include "formats/atomic_file.h"
-#include "formats/error.h"
-#include "formats/half.h"
-#include "formats/mapped_file.h"
+#include "io/atomic_file.h"
+#include "io/error.h"
+#include "io/half.h"
+#include "io/mapped_file.h"
 
 namespace gq {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "formats/dtype.h"
+#include "io/dtype.h"
 
 namespace gq {
 

@@ -6,8 +6,8 @@
 
 #include <ATen/ATen.h>
 
-#include "formats/error.h"
-#include "formats/gemma4_tensors.h"
+#include "io/error.h"
+#include "model/gemma4_tensors.h"
 #include "formats/safetensors.h"
 
 namespace gq {

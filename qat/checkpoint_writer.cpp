@@ -1,4 +1,4 @@
-#include "formats/text_file.h"
+#include "io/text_file.h"
 #include "qat/checkpoint_writer.h"
 
 #include <cstdio>
@@ -11,9 +11,9 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
-#include "formats/atomic_file.h"
-#include "formats/error.h"
-#include "formats/gemma4_tensors.h"
+#include "io/atomic_file.h"
+#include "io/error.h"
+#include "model/gemma4_tensors.h"
 #include "formats/safetensors.h"
 
 namespace gq {

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "formats/dtype.h"
+#include "io/dtype.h"
 #include "qat/gemma4_model.h"
 
 namespace gq {

@@ -2,7 +2,7 @@
 #pragma once
 #include <cstdint>
 
-#include "formats/corpus.h"
+#include "text/corpus.h"
 #include "qat/gemma4_model.h"
 
 namespace gq {

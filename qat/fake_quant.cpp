@@ -6,9 +6,9 @@
 
 #include <torch/autograd.h>
 
-#include "formats/error.h"
-#include "formats/quant/rounding.h"
-#include "formats/quant/weight.h"
+#include "io/error.h"
+#include "quant/rounding.h"
+#include "quant/weight.h"
 
 namespace gq {
 namespace {

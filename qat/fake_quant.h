@@ -13,10 +13,10 @@
 
 #include <ATen/ATen.h>
 
-#include "formats/quant/activation.h"
-#include "formats/quant/kv.h"
-#include "formats/quant/scheme.h"
-#include "formats/quant/uniform.h"
+#include "quant/activation.h"
+#include "quant/kv.h"
+#include "quant/scheme.h"
+#include "quant/uniform.h"
 #include "qat/quantizer.h"
 
 namespace gq {

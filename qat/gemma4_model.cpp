@@ -4,7 +4,7 @@
 
 #include <ATen/ATen.h>
 
-#include "formats/error.h"
+#include "io/error.h"
 
 namespace gq {
 namespace {

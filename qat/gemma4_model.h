@@ -11,7 +11,7 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 
-#include "formats/gemma4_config.h"
+#include "model/gemma4_config.h"
 #include "qat/quantizer.h"
 
 namespace gq {

@@ -3,8 +3,8 @@
 #include <map>
 #include <regex>
 
-#include "formats/error.h"
-#include "formats/quant/activation.h"
+#include "io/error.h"
+#include "quant/activation.h"
 #include "qat/fake_quant.h"
 
 namespace gq {

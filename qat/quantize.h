@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "formats/calibration.h"
-#include "formats/recipe.h"
+#include "recipes/calibration.h"
+#include "recipes/recipe.h"
 #include "qat/gemma4_model.h"
 
 namespace gq {

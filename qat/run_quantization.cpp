@@ -5,7 +5,7 @@
 
 #include <ATen/ATen.h>
 
-#include "formats/quant_targets.h"
+#include "model/quant_targets.h"
 #include "formats/safetensors.h"
 #include "qat/quantize.h"
 

@@ -4,8 +4,8 @@
 #include <optional>
 #include <string>
 
-#include "formats/calibration.h"
-#include "formats/recipe.h"
+#include "recipes/calibration.h"
+#include "recipes/recipe.h"
 #include "qat/gemma4_model.h"
 
 namespace gq {

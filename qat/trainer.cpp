@@ -1,4 +1,4 @@
-#include "formats/text_file.h"
+#include "io/text_file.h"
 #include "qat/trainer.h"
 
 #include <chrono>
@@ -17,8 +17,8 @@
 #include <torch/optim/adamw.h>
 #include <torch/serialize.h>
 
-#include "formats/atomic_file.h"
-#include "formats/error.h"
+#include "io/atomic_file.h"
+#include "io/error.h"
 #include "formats/safetensors.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/checkpoint_writer.h"

@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "formats/calibration.h"
-#include "formats/corpus.h"
-#include "formats/recipe.h"
+#include "recipes/calibration.h"
+#include "text/corpus.h"
+#include "recipes/recipe.h"
 #include "qat/gemma4_model.h"
 
 namespace gq {

@@ -19,12 +19,12 @@
 #include <random>
 #include <set>
 
-#include "formats/calibration.h"
-#include "formats/error.h"
-#include "formats/gemma4_config.h"
-#include "formats/half.h"
-#include "formats/quant/weight.h"
-#include "formats/quant_targets.h"
+#include "recipes/calibration.h"
+#include "io/error.h"
+#include "model/gemma4_config.h"
+#include "io/half.h"
+#include "quant/weight.h"
+#include "model/quant_targets.h"
 #include "formats/safetensors.h"
 
 namespace gq {

@@ -16,10 +16,10 @@
 #include <set>
 
 #include "export/gguf_vocab.h"
-#include "formats/error.h"
-#include "formats/half.h"
-#include "formats/quant/q4_0.h"
-#include "formats/quant/q8_0.h"
+#include "io/error.h"
+#include "io/half.h"
+#include "quant/q4_0.h"
+#include "quant/q8_0.h"
 #include "formats/safetensors.h"
 
 namespace gq {

@@ -13,7 +13,7 @@
 #include <functional>
 
 #include "export/gemma4_gguf.h"
-#include "formats/error.h"
+#include "io/error.h"
 
 namespace gq {
 namespace {

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "formats/error.h"
+#include "io/error.h"
 
 namespace gq {
 namespace {

@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
-#include "formats/atomic_file.h"
-#include "formats/error.h"
-#include "formats/half.h"
+#include "io/atomic_file.h"
+#include "io/error.h"
+#include "io/half.h"
 
 namespace gq {
 namespace {

@@ -10,12 +10,12 @@
 #include <torch/types.h>
 
 #include "fixture_util.h"
-#include "formats/half.h"
-#include "formats/quant/activation.h"
-#include "formats/quant/kv.h"
-#include "formats/quant/weight.h"
-#include "formats/quant_targets.h"
-#include "formats/recipe.h"
+#include "io/half.h"
+#include "quant/activation.h"
+#include "quant/kv.h"
+#include "quant/weight.h"
+#include "model/quant_targets.h"
+#include "recipes/recipe.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/fake_quant.h"
 #include "qat/quantize.h"

@@ -5,7 +5,7 @@
 
 #include <ATen/ATen.h>
 
-#include "formats/error.h"
+#include "io/error.h"
 #include "formats/safetensors.h"
 
 namespace gq::test {

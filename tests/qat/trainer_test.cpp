@@ -9,7 +9,7 @@
 #include <torch/types.h>
 
 #include "fixture_util.h"
-#include "formats/quant_targets.h"
+#include "model/quant_targets.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/quantize.h"
 #include "qat/trainer.h"

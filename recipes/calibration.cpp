@@ -1,0 +1,88 @@
+#include "recipes/calibration.h"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "io/atomic_file.h"
+#include "io/error.h"
+
+namespace gq {
+namespace {
+
+using nlohmann::json;
+constexpr const char* kFormat = "gemma-qat-calibration/1";
+
+float number(const json& o, const char* key, const std::string& where) {
+  if (!o.contains(key) || !o[key].is_number()) throw FormatError(where + "." + key + ": expected a number");
+  return o[key].get<float>();
+}
+
+}  // namespace
+
+Calibration Calibration::load(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw FormatError(path + ": cannot open calibration file");
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  json root;
+  try {
+    root = json::parse(ss.str());
+  } catch (const json::parse_error& e) {
+    throw FormatError(path + ": malformed JSON: " + e.what());
+  }
+  if (!root.is_object() || root.value("format", "") != kFormat)
+    throw FormatError(path + ": not a gemma-qat calibration file (expected \"format\": \"" + kFormat + "\")");
+  Calibration c;
+  c.recipe = root.value("recipe", "");
+  c.observer = root.value("observer", "");
+  if (root.contains("activations")) {
+    if (!root["activations"].is_object()) throw FormatError(path + ": activations: expected an object");
+    for (auto it = root["activations"].begin(); it != root["activations"].end(); ++it) {
+      const std::string where = path + ": activations." + it.key();
+      const json& o = it.value();
+      if (!o.is_object()) throw FormatError(where + ": expected an object");
+      ActivationCalibration a;
+      a.scheme = o.value("scheme", "");
+      a.min = number(o, "min", where);
+      a.max = number(o, "max", where);
+      a.scale = number(o, "scale", where);
+      if (!(a.scale > 0) || !std::isfinite(a.scale)) throw FormatError(where + ".scale: must be finite and positive");
+      if (!o.contains("zero_point") || !o["zero_point"].is_number_integer())
+        throw FormatError(where + ".zero_point: expected an integer");
+      a.zero_point = o["zero_point"].get<int32_t>();
+      c.activations[it.key()] = a;
+    }
+  }
+  if (root.contains("kv_cache")) {
+    if (!root["kv_cache"].is_object()) throw FormatError(path + ": kv_cache: expected an object");
+    for (auto it = root["kv_cache"].begin(); it != root["kv_cache"].end(); ++it) {
+      const std::string where = path + ": kv_cache." + it.key();
+      c.kv_cache[it.key()] = KvCalibration{number(it.value(), "k_min", where), number(it.value(), "k_max", where),
+                                           number(it.value(), "v_min", where), number(it.value(), "v_max", where)};
+    }
+  }
+  return c;
+}
+
+void Calibration::save(const std::string& path) const {
+  json root;
+  root["format"] = kFormat;
+  root["recipe"] = recipe;
+  root["observer"] = observer;
+  root["activations"] = json::object();
+  for (const auto& [name, a] : activations)
+    root["activations"][name] = {{"scheme", a.scheme}, {"min", a.min}, {"max", a.max}, {"scale", a.scale},
+                                 {"zero_point", a.zero_point}};
+  root["kv_cache"] = json::object();
+  for (const auto& [name, k] : kv_cache)
+    root["kv_cache"][name] = {{"k_min", k.k_min}, {"k_max", k.k_max}, {"v_min", k.v_min}, {"v_max", k.v_max}};
+  const std::string text = root.dump(1) + "\n";
+  AtomicFile f(path);
+  f.write(text.data(), text.size());
+  f.commit();
+}
+
+}  // namespace gq
