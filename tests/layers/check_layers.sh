@@ -16,10 +16,10 @@ bash "$CHECK" "$tmp"  # allowed includes pass
 
 printf '#include "qat/gemma4_model.h"\n' >"$tmp/io/up.h"
 printf '#include <ATen/ATen.h>\n' >"$tmp/quant/torch.cpp"
-printf '  #  include "quant/scheme.h"\n' >"$tmp/model/sideways.cpp"
+printf '  #  include "text/tokenizer.h"\n' >"$tmp/model/sideways.cpp"
 if bash "$CHECK" "$tmp" 2>"$tmp/err"; then echo "FAIL: violations accepted" >&2; exit 1; fi
 grep -q 'io/up.h:1: includes "qat/gemma4_model.h"' "$tmp/err" || { echo "FAIL: upward include not named" >&2; cat "$tmp/err" >&2; exit 1; }
 grep -q 'quant/torch.cpp:1: includes <ATen/ATen.h>, but quant/ is torch-free' "$tmp/err" || { echo "FAIL: torch include not named" >&2; cat "$tmp/err" >&2; exit 1; }
-grep -q 'model/sideways.cpp:1: includes "quant/scheme.h"' "$tmp/err" || { echo "FAIL: sideways include not named" >&2; cat "$tmp/err" >&2; exit 1; }
+grep -q 'model/sideways.cpp:1: includes "text/tokenizer.h"' "$tmp/err" || { echo "FAIL: sideways include not named" >&2; cat "$tmp/err" >&2; exit 1; }
 grep -q '3 violation(s)' "$tmp/err" || { echo "FAIL: wrong count" >&2; cat "$tmp/err" >&2; exit 1; }
 echo "check_layers: ok"
