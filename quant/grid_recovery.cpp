@@ -1,0 +1,169 @@
+#include "quant/grid_recovery.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "io/half.h"
+
+namespace gq::quant {
+
+namespace {
+
+float round_to(DType t, float v) {
+  switch (t) {
+    case DType::BF16: return bf16_to_f32(f32_to_bf16(v));
+    case DType::F16: return f16_to_f32(f32_to_f16(v));
+    default: return v;
+  }
+}
+
+// Tries scale s: fills levels and returns true if every value is reproduced.
+bool try_scale(const GridSpec& spec, const float* x, DType source, float s, int8_t* levels) {
+  for (int64_t i = 0; i < spec.block; ++i) {
+    const float q = std::nearbyint(x[i] / s);
+    if (!(q >= float(spec.qmin) && q <= float(spec.qmax))) return false;
+    const float y = q * s;
+    if (round_to(source, y) != x[i]) return false;
+    levels[i] = int8_t(q);
+  }
+  return true;
+}
+
+// The closed interval of reals that round to x in the source dtype (a point for F32). Bounds are the
+// midpoints to x's neighbours; whether a tie rounds to x is left to the final exact check.
+void rounding_preimage(DType source, float x, double* lo, double* hi) {
+  if (source == DType::F32) {
+    *lo = *hi = x;
+    return;
+  }
+  const int mant_bits = source == DType::BF16 ? 8 : 11;  // significant bits incl. the implicit one
+  int e;
+  std::frexp(x, &e);  // |x| in [2^(e-1), 2^e)
+  const int min_e = source == DType::BF16 ? -125 : -13;
+  const double ulp = std::ldexp(1.0, std::max(e, min_e) - mant_bits);
+  *lo = double(x) - ulp / 2;
+  *hi = double(x) + ulp / 2;
+}
+
+// Rounds v to `bits` significant bits.
+double round_to_bits(double v, int bits) {
+  int e;
+  const double m = std::frexp(v, &e);
+  return std::ldexp(std::nearbyint(std::ldexp(m, bits)), e - bits);
+}
+
+enum class Pick { kFound, kNone, kUnstorable };
+
+// The scale in [lo, hi] (same sign) with the fewest significant bits that the storage dtype holds.
+Pick storable_scale_in(DType scale_dtype, double lo, double hi, float* out) {
+  const double mid = (lo + hi) / 2;
+  const int max_bits = scale_dtype == DType::F16 ? 11 : scale_dtype == DType::BF16 ? 8 : 24;
+  bool in_range = false;
+  for (int bits = 1; bits <= 24; ++bits) {
+    const double v = round_to_bits(mid, bits);
+    if (v < lo || v > hi) continue;
+    const float f = float(v);
+    if (double(f) != v || f == 0.0f || !std::isfinite(f)) continue;
+    in_range = true;  // some f32 scale fits
+    if (bits > max_bits || round_to(scale_dtype, f) != f) continue;  // outside the dtype's range or precision
+    *out = f;
+    return Pick::kFound;
+  }
+  // Representable values at the interval's ends (e.g. subnormal fp16 scales).
+  for (double end : {lo, hi}) {
+    const float f = round_to(scale_dtype, float(end));
+    if (std::isfinite(f) && f != 0.0f && double(f) >= lo && double(f) <= hi) {
+      *out = f;
+      return Pick::kFound;
+    }
+  }
+  return in_range ? Pick::kUnstorable : Pick::kNone;
+}
+
+// For extreme level c: the levels x / (m / c), the interval of scales that reproduce every value
+// with them, and a storable scale in it.
+Pick scale_for_level(const GridSpec& spec, const float* x, DType source, float m, int c, float* scale) {
+  const double approx = double(m) / c;
+  double lo = -INFINITY, hi = INFINITY;
+  for (int64_t i = 0; i < spec.block; ++i) {
+    const double q = std::nearbyint(double(x[i]) / approx);
+    if (q < spec.qmin || q > spec.qmax) return Pick::kNone;
+    if (q == 0) {
+      if (x[i] != 0.0f) return Pick::kNone;
+      continue;
+    }
+    double a, b;
+    rounding_preimage(source, x[i], &a, &b);
+    a /= q;
+    b /= q;
+    if (a > b) std::swap(a, b);
+    lo = std::max(lo, a);
+    hi = std::min(hi, b);
+    if (lo > hi) return Pick::kNone;
+  }
+  return storable_scale_in(spec.scale_dtype, lo, hi, scale);
+}
+
+}  // namespace
+
+bool block_reproduces(const GridSpec& spec, const float* x, DType source, const int8_t* levels, float scale) {
+  for (int64_t i = 0; i < spec.block; ++i)
+    if (round_to(source, float(levels[i]) * scale) != x[i]) return false;
+  return true;
+}
+
+BlockGrid recover_block_grid(const GridSpec& spec, const float* x, DType source, int8_t* levels, float* scale,
+                             const int8_t* rtn_levels, const float* rtn_scale) {
+  float m = 0.0f;
+  for (int64_t i = 0; i < spec.block; ++i) {
+    if (!std::isfinite(x[i])) return BlockGrid::kOffGrid;
+    if (std::fabs(x[i]) > std::fabs(m)) m = x[i];
+  }
+  if (rtn_levels && rtn_scale) {
+    const float stored = round_to(spec.scale_dtype, *rtn_scale);
+    if (std::isfinite(stored) && block_reproduces(spec, x, source, rtn_levels, stored)) {
+      std::memcpy(levels, rtn_levels, size_t(spec.block));
+      *scale = *rtn_scale;
+      return BlockGrid::kOnGrid;
+    }
+  }
+  if (m == 0.0f) return BlockGrid::kOffGrid;  // all zeros: RTN's grid is as good as any
+
+  const int max_abs_level = std::max(std::abs(spec.qmin), std::abs(spec.qmax));
+  // The level RTN gives the extreme value: always negative for a signed scale over a range with
+  // more negative levels (Q4_0: d = m / -8, level -8); else of m's sign (a positive scale).
+  const bool rtn_negative = spec.signed_scale && std::abs(spec.qmin) > std::abs(spec.qmax);
+  bool unstorable = false;
+  for (int a = 1; a <= max_abs_level; ++a) {
+    for (int pass = 0; pass < 2; ++pass) {
+      // pass 0: the level of RTN's sign; pass 1: the other sign (signed scales only).
+      if (pass == 1 && !spec.signed_scale) break;
+      const int preferred = rtn_negative ? -a : (m > 0 ? a : -a);
+      const int c = pass == 0 ? preferred : -preferred;
+      if (c < spec.qmin || c > spec.qmax) continue;
+      float s;
+      const Pick p = scale_for_level(spec, x, source, m, c, &s);
+      if (p == Pick::kUnstorable) unstorable = true;
+      if (p == Pick::kFound && try_scale(spec, x, source, s, levels)) {
+        *scale = s;
+        return BlockGrid::kOnGrid;
+      }
+    }
+  }
+  if (unstorable) return BlockGrid::kScaleUnstorable;
+  return BlockGrid::kOffGrid;
+}
+
+GridRecoveryCounts& GridRecoveryCounts::operator+=(const GridRecoveryCounts& o) {
+  blocks += o.blocks;
+  on_grid += o.on_grid;
+  recovered += o.recovered;
+  scale_unstorable += o.scale_unstorable;
+  return *this;
+}
+
+}  // namespace gq::quant
