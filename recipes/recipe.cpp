@@ -92,8 +92,26 @@ class Pattern {
 }  // namespace
 
 std::string builtin_recipe_dir() {
+  namespace fs = std::filesystem;
   if (const char* env = std::getenv("GEMMA_QAT_RECIPES")) return env;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path installed = exe.parent_path().parent_path() / "share" / "gemma-qat" / "recipes";
+    if (fs::is_regular_file(installed / "q4_0.json", ec)) return installed.string();
+  }
   return GQ_RECIPE_DIR;
+}
+
+DType resolve_float_dtype(const std::string& unquantized_dtype, DType source) {
+  if (unquantized_dtype == "auto") {
+    if (source == DType::F32 || source == DType::F16 || source == DType::BF16) return source;
+    return DType::F32;  // F64 or integer checkpoints: store floats as float32
+  }
+  if (unquantized_dtype == "f32") return DType::F32;
+  if (unquantized_dtype == "f16") return DType::F16;
+  if (unquantized_dtype == "bf16") return DType::BF16;
+  throw FormatError("unquantized_dtype: expected auto, bf16, f16 or f32, got '" + unquantized_dtype + "'");
 }
 
 Recipe Recipe::load(const std::string& path) {
@@ -141,20 +159,22 @@ Recipe Recipe::parse(const std::string& json_text, const std::string& source) {
     r.learnable_scales = root["learnable_scales"].get<bool>();
   }
   r.unquantized_dtype = str("unquantized_dtype", r.unquantized_dtype);
-  if (r.unquantized_dtype != "bf16" && r.unquantized_dtype != "f16" && r.unquantized_dtype != "f32")
-    throw FormatError(source + ": unquantized_dtype: expected bf16, f16 or f32, got '" + r.unquantized_dtype + "'");
+  if (r.unquantized_dtype != "auto" && r.unquantized_dtype != "bf16" && r.unquantized_dtype != "f16" &&
+      r.unquantized_dtype != "f32")
+    throw FormatError(source + ": unquantized_dtype: expected auto, bf16, f16 or f32, got '" + r.unquantized_dtype + "'");
   if (r.weights.empty() && r.input_activations.empty() && !r.kv_cache)
     throw FormatError(source + ": the recipe quantizes nothing (no weights, input_activations or kv_cache)");
   return r;
 }
 
-ResolvedRecipe resolve_recipe(const Recipe& recipe, const std::vector<QuantTarget>& targets) {
+ResolvedRecipe resolve_recipe(const Recipe& recipe, const std::vector<QuantTarget>& targets, DType source) {
   const std::string& src = recipe.source;
   ResolvedRecipe out;
   out.name = recipe.name;
   out.observer = recipe.observer;
   out.learnable_scales = recipe.learnable_scales;
-  out.unquantized_bytes = recipe.unquantized_dtype == "f32" ? 4 : 2;
+  out.float_dtype = resolve_float_dtype(recipe.unquantized_dtype, source);
+  out.unquantized_bytes = int(dtype_size(out.float_dtype));
 
   // Exclusions may name modules this architecture lacks (a recipe serves many shapes).
   std::vector<bool> ignored(targets.size(), false);
@@ -189,6 +209,8 @@ ResolvedRecipe resolve_recipe(const Recipe& recipe, const std::vector<QuantTarge
     } catch (const FormatError& e) {
       throw FormatError(src + ": " + where + ": " + e.what());
     }
+    // A channel / group scale without an explicit "@dtype" is stored in the model's float dtype.
+    if (!s.is_gguf() && scheme_name.find('@') == std::string::npos) s.scale_dtype = out.float_dtype;
     const int64_t block = s.block_size(t.cols);
     if (block <= 0 || t.cols % block != 0)
       throw FormatError(src + ": " + where + ": " + scheme_name + " needs rows whose length is a multiple of " +
@@ -213,17 +235,23 @@ ResolvedRecipe resolve_recipe(const Recipe& recipe, const std::vector<QuantTarge
       throw FormatError(src + ": kv_cache: " + e.what());
     }
   }
-  // A tied head reads the embedding table: it inherits the table's scheme, and a scheme of its own
-  // that differs means a separate copy.
-  bool tied = false;
-  for (const QuantTarget& t : targets)
-    if (t.kind == TargetKind::Head) tied = t.tensor.empty();
+  // A tied head reads the embedding table: it inherits the table's scheme, a scheme of its own that
+  // differs means a separate copy, and an ignored head is a float copy of a quantized table.
+  bool tied = false, head_ignored = false;
+  for (size_t t = 0; t < targets.size(); ++t)
+    if (targets[t].kind == TargetKind::Head) {
+      tied = targets[t].tensor.empty();
+      head_ignored = ignored[t];
+    }
   auto head = out.weights.find("lm_head");
   auto emb = out.weights.find("embed_tokens");
   if (tied && head != out.weights.end()) {
     out.untie_head = emb == out.weights.end() || head->second != emb->second;
   } else if (tied && emb != out.weights.end()) {
-    out.weights["lm_head"] = emb->second;
+    if (head_ignored)
+      out.untie_head = true;
+    else
+      out.weights["lm_head"] = emb->second;
   }
   return out;
 }

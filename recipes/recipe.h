@@ -12,21 +12,28 @@
 //     "ignore": ["re:.*router\\.proj"],
 //     "observer": "moving_minmax",
 //     "learnable_scales": false,
-//     "unquantized_dtype": "bf16"
+//     "unquantized_dtype": "auto"
 //   }
 //
 // Later rules override earlier ones for the modules they match (a general rule first, exceptions
 // after). "ignore" wins over every rule. The output head ("lm_head") is only matched by name or
-// regex; left alone, a tied head reads the (quantized) embedding table, and a head scheme that
-// differs from the embedding's unties it.
+// regex; left alone, a tied head reads the (quantized) embedding table, a head scheme that differs
+// from the embedding's unties it, and an ignored head stays float (an untied float copy of the table).
+//
+// The deployment contract: the resolved recipe states the dtype every deployed number is stored in,
+// and the fake-quant model, every exporter and the memory plan follow it. `unquantized_dtype` is
+// the dtype of every float tensor ("auto": the checkpoint's own; a training run's is float32, what
+// it trained); a channel or group scheme without an "@dtype" suffix stores its scales in that
+// dtype too (vLLM computes with scales in the model dtype); GGUF block scales are always fp16.
 #pragma once
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "quant/scheme.h"
+#include "io/dtype.h"
 #include "model/quant_targets.h"
+#include "quant/scheme.h"
 
 namespace gq {
 
@@ -43,7 +50,7 @@ struct Recipe {
   std::vector<std::string> ignore;
   std::string observer = "minmax";  // calibration default: minmax, moving_minmax, percentile, mse
   bool learnable_scales = false;
-  std::string unquantized_dtype = "bf16";  // storage of 2-D tensors no rule quantizes: bf16, f16, f32
+  std::string unquantized_dtype = "auto";  // float tensors no rule quantizes: auto, bf16, f16, f32
 
   static Recipe load(const std::string& path);  // a file, or a built-in name ("q4_0") under recipes/
   static Recipe parse(const std::string& json_text, const std::string& source);
@@ -55,18 +62,26 @@ struct ResolvedRecipe {
   std::map<std::string, quant::WeightScheme> weights;          // module -> scheme
   std::map<std::string, quant::ActivationScheme> activations;  // Linear module -> input scheme
   std::optional<quant::KvScheme> kv_cache;
-  bool untie_head = false;  // lm_head gets its own scheme (a copy of the embedding table)
+  bool untie_head = false;  // lm_head gets its own tensor: a copy of the embedding table, quantized
+                            // with weights["lm_head"], or float when the head is ignored
   std::string observer;
   bool learnable_scales = false;
-  int unquantized_bytes = 2;
+  DType float_dtype = DType::F32;  // storage of every float tensor (F32, F16 or BF16)
+  int unquantized_bytes = 4;       // dtype_size(float_dtype)
 };
+
+// "auto" -> `source` (the checkpoint's float dtype); else the named dtype.
+DType resolve_float_dtype(const std::string& unquantized_dtype, DType source);
 
 // Throws FormatError naming the recipe file and the rule for: a target matching no module, a
 // scheme a target cannot hold (row length not a multiple of the block, activations on a
 // non-Linear), an unknown scheme name.
-ResolvedRecipe resolve_recipe(const Recipe& recipe, const std::vector<QuantTarget>& targets);
+// `source` is the float dtype of the checkpoint the recipe is applied to (F32 for a training run).
+ResolvedRecipe resolve_recipe(const Recipe& recipe, const std::vector<QuantTarget>& targets,
+                              DType source = DType::F32);
 
-// The folder of the built-in recipes (the source tree's recipes/, or $GEMMA_QAT_RECIPES).
+// The folder of the built-in recipes: $GEMMA_QAT_RECIPES, else share/gemma-qat/recipes beside an
+// installed binary (../share/gemma-qat/recipes from bin/), else the source tree's recipes/.
 std::string builtin_recipe_dir();
 
 }  // namespace gq
