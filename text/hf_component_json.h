@@ -29,4 +29,13 @@ void for_each_in_sequence(const nlohmann::json& j, const char* key, const std::s
   for (size_t i = 0; i < j[key].size(); ++i) fn(j[key][i], where + "." + key + "[" + std::to_string(i) + "]");
 }
 
+// A Sequence of normalizers, pre-tokenizers or decoders is the concatenation of their steps.
+template <class Component>
+void append_sequence(const nlohmann::json& j, const char* key, const std::string& where, Component& out) {
+  for_each_in_sequence(j, key, where, [&](const nlohmann::json& item, const std::string& w) {
+    Component inner = Component::parse(item, w);
+    out.steps.insert(out.steps.end(), inner.steps.begin(), inner.steps.end());
+  });
+}
+
 }  // namespace gq::hf

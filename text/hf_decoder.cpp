@@ -15,10 +15,7 @@ Decoder Decoder::parse(const json& j, const std::string& where) {
   if (j.is_null()) return d;
   const std::string& type = type_of(j, where);
   if (type == "Sequence") {
-    for_each_in_sequence(j, "decoders", where, [&](const json& item, const std::string& w) {
-      Decoder inner = parse(item, w);
-      d.steps.insert(d.steps.end(), inner.steps.begin(), inner.steps.end());
-    });
+    append_sequence(j, "decoders", where, d);
   } else if (type == "Replace") {
     d.steps.push_back({Step::Replace, Pattern::parse(j.value("pattern", json()), where), string_at(j, "content", where)});
   } else if (type == "ByteFallback" || type == "Fuse") {

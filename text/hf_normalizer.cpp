@@ -12,10 +12,7 @@ Normalizer Normalizer::parse(const json& j, const std::string& where) {
   if (j.is_null()) return n;
   const std::string& type = type_of(j, where);
   if (type == "Sequence") {
-    for_each_in_sequence(j, "normalizers", where, [&](const json& item, const std::string& w) {
-      Normalizer inner = parse(item, w);
-      n.steps.insert(n.steps.end(), inner.steps.begin(), inner.steps.end());
-    });
+    append_sequence(j, "normalizers", where, n);
   } else if (type == "Replace") {
     n.steps.push_back({Step::Replace, Pattern::parse(j.value("pattern", json()), where), string_at(j, "content", where)});
   } else if (type == "Prepend") {

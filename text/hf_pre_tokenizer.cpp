@@ -15,10 +15,7 @@ PreTokenizer PreTokenizer::parse(const json& j, const std::string& where) {
   if (j.is_null()) return p;
   const std::string& type = type_of(j, where);
   if (type == "Sequence") {
-    for_each_in_sequence(j, "pretokenizers", where, [&](const json& item, const std::string& w) {
-      PreTokenizer inner = parse(item, w);
-      p.steps.insert(p.steps.end(), inner.steps.begin(), inner.steps.end());
-    });
+    append_sequence(j, "pretokenizers", where, p);
   } else if (type == "Split") {
     Split s;
     s.pattern = Pattern::parse(j.value("pattern", json()), where);

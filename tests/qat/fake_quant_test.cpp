@@ -1,4 +1,5 @@
-// The LibTorch fake-quant ops against the codecs' float references (formats/quant), bit for bit;
+// The LibTorch fake-quant ops against the codecs' float references (quant/), bit for bit, and the
+// q4_0 paths against ggml's formula written out here;
 // their gradients (STE clipping mask, LSQ against finite differences of the straight-through
 // surrogate); and a fake-quant model against a model whose weights were replaced by the codec's
 // dequant(quant(w)).
