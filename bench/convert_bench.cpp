@@ -1,5 +1,5 @@
-// GGUF conversion throughput and memory on a synthetic multi-GB bf16 Gemma 4 checkpoint (issue 5,
-// "Scale and safety"): the project's exporter (export_gemma4_gguf, the code behind
+// GGUF conversion throughput and memory on a synthetic multi-GB bf16 Gemma 4 checkpoint: the
+// project's exporter (export_gemma4_gguf, the code behind
 // `gemma-qat convert --to gguf`) on all cores, against plain reads of the same bytes measured in
 // the same run.
 //

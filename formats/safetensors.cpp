@@ -223,8 +223,10 @@ std::map<std::string, std::string> parse_metadata(const Json& j, const std::stri
 
 // Sorts by position and refuses any two tensors that share a byte. Sorted by begin, non-empty
 // ranges are disjoint iff each starts at or after the previous non-empty one ends. Empty tensors
-// share no byte, so they may sit anywhere; gaps between tensors are allowed by the format. The
-// sort is stable over the sorted header keys, so empty tensors at one offset come in name order.
+// share no byte, so they may sit anywhere. Gaps between tensors are accepted: the format forbids
+// them (the reference readers reject them, and write_safetensors leaves none), but they cannot
+// make a read wrong. The sort is stable over the sorted header keys, so empty tensors at one
+// offset come in name order.
 void sort_and_check_overlap(std::vector<Entry>& entries, const std::string& file) {
   std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;

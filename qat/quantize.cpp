@@ -5,7 +5,9 @@
 
 #include "io/error.h"
 #include "quant/activation.h"
-#include "qat/fake_quant.h"
+#include "qat/activation_quantizer.h"
+#include "qat/kv_quantizer.h"
+#include "qat/weight_quantizer.h"
 
 namespace gq {
 namespace {

@@ -1,4 +1,3 @@
-#include "io/text_file.h"
 #include "text/corpus.h"
 
 #include <algorithm>
@@ -9,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/error.h"
+#include "io/text_file.h"
 
 namespace gq {
 namespace {

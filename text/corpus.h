@@ -1,7 +1,8 @@
 // Text for calibration, evaluation and training: files or folders of plain text (.txt and anything
 // else), JSONL (.jsonl: one document per line, its "text" field) and pre-tokenized id files (.ids:
-// one sequence per line, ids separated by spaces or commas). Text is normalised on the way in:
-// CRLF -> LF, and bytes that are not valid UTF-8 are read as Latin-1 (Project Gutenberg files mix both).
+// one sequence per line, ids separated by spaces or commas). Text is normalised on the way in
+// (normalize_text): CRLF -> LF, and a text that is not valid UTF-8 is read as Latin-1 throughout
+// (Project Gutenberg files come in both encodings).
 #pragma once
 #include <cstdint>
 #include <string>

@@ -5,9 +5,13 @@
 #include <nlohmann/json.hpp>
 
 #include "io/error.h"
-#include "text/hf_pipeline.h"
 #include "io/mapped_file.h"
 #include "io/utf8.h"
+#include "text/hf_decoder.h"
+#include "text/hf_normalizer.h"
+#include "text/hf_post_processor.h"
+#include "text/hf_pre_tokenizer.h"
+#include "text/hf_token_matcher.h"
 
 namespace gq {
 

@@ -1,9 +1,12 @@
-// The LibTorch fake-quant ops against the codecs' float references (formats/quant), bit for bit;
+// The LibTorch fake-quant ops against the codecs' float references (quant/), bit for bit, and the
+// q4_0 paths against ggml's formula written out here;
 // their gradients (STE clipping mask, LSQ against finite differences of the straight-through
 // surrogate); and a fake-quant model against a model whose weights were replaced by the codec's
 // dequant(quant(w)).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -17,8 +20,9 @@
 #include "model/quant_targets.h"
 #include "recipes/recipe.h"
 #include "qat/checkpoint_loader.h"
-#include "qat/fake_quant.h"
+#include "qat/fake_quant_ops.h"
 #include "qat/quantize.h"
+#include "qat/weight_quantizer.h"
 
 namespace gq {
 namespace {
@@ -104,6 +108,95 @@ INSTANTIATE_TEST_SUITE_P(Schemes, TorchMatchesCodec,
                            for (char& c : n) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
                            return n;
                          });
+
+// ggml's quantize_row_q4_0_ref then dequantize_row_q4_0, written out here from the rule in
+// quant/README.md rather than taken from the codec (which the CPU fast path calls, so comparing the
+// two would compare the codec with itself). Per block of 32: m = the value of largest |x| with its
+// sign (first on ties), d = m / -8, id = d ? 1/d : 0, q = min(15, (int8)(x*id + 8.5f)) with the
+// product and the sum rounded separately, y = (q - 8) * fp16(d). Where 1/d overflows (ggml is
+// undefined there) the project emits level 0. `mask` gets 1 where q was not clamped to 15.
+std::vector<float> ggml_q4_0_formula(const std::vector<float>& x, std::vector<float>& mask) {
+  constexpr size_t kBlock = 32;
+  std::vector<float> y(x.size());
+  mask.assign(x.size(), 0.0f);
+  for (size_t b = 0; b < x.size(); b += kBlock) {
+    float amax = 0.0f, max = 0.0f;
+    for (size_t j = b; j < b + kBlock; ++j)
+      if (std::fabs(x[j]) > amax) amax = std::fabs(x[j]), max = x[j];
+    const float d = max / -8.0f;
+    const float inv = d != 0.0f ? 1.0f / d : 0.0f;
+    const bool degenerate = std::isinf(inv);
+    const float id = degenerate ? 0.0f : inv;
+    const float d16 = static_cast<float>(c10::Half(d));
+    for (size_t j = b; j < b + kBlock; ++j) {
+      const float p = x[j] * id;
+      const float v = p + 8.5f;
+      const int t = static_cast<int8_t>(v);
+      const int q = degenerate ? 8 : std::min(15, t);
+      mask[j] = t <= 15 ? 1.0f : 0.0f;
+      y[j] = static_cast<float>(q - 8) * d16;
+    }
+  }
+  return y;
+}
+
+// Rows of 128 (four blocks) that pin the rule down: exact rounding ties at every level (half-up,
+// not half-even or half-away), values exactly at and just below the clamp, a signed-max tie, scales
+// that fp16 does not hold exactly (codes from the fp32 d, values from the fp16 d), positive and
+// negative maxima, all-zero blocks, denormal blocks whose 1/d overflows (level 0 times a -0 scale),
+// then random gaussian and uniform rows at many magnitudes.
+at::Tensor q4_0_rows() {
+  const int64_t cols = 128;
+  std::vector<float> x;
+  auto block = [&](std::vector<float> b) {
+    b.resize(32, 0.0f);
+    x.insert(x.end(), b.begin(), b.end());
+  };
+  std::vector<float> ties{-8.0f};  // d = 1: x*id + 8.5 lands exactly on integers
+  for (int k = -8; k <= 7; ++k) ties.push_back(float(k) + 0.5f), ties.push_back(-float(k) - 0.5f);
+  block(ties);
+  block({-1.0f, 1.0f, 0.9375f, std::nextafter(0.9375f, 0.0f), 0.875f, -0.0625f, 0.0625f, -0.9375f});
+  block({0.1f, 2.5f, -0.3f, -2.5f, 1.25f, -1.25f, 0.625f});  // +2.5 comes first: d = -0.3125
+  std::vector<float> odd{1.2345678f};
+  for (int k = 1; k < 32; ++k) odd.push_back(1.2345678f * float(k - 16) / 16.0f + 1e-4f * float(k));
+  block(odd);
+  block({});                                                // all zero
+  block({1e-39f, -3e-40f, 5e-40f});                         // 1/d overflows
+  block({-2e-37f, 1e-37f, 7e-38f, -1e-38f});                // finite 1/d, fp16(d) = 0
+  block({300.0f, -299.0f, 0.001f, 150.0f, -149.99f});
+  std::mt19937 rng{20240607};
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::uniform_real_distribution<float> ud(-1.f, 1.f);
+  for (int r = 0; r < 64; ++r) {
+    const float mag = std::ldexp(1.0f, r % 24 - 12);
+    for (int64_t c = 0; c < cols; ++c) x.push_back((r % 2 ? nd(rng) : ud(rng)) * mag);
+  }
+  while (x.size() % size_t(cols)) x.push_back(0.0f);
+  return at::tensor(x).view({int64_t(x.size()) / cols, cols});
+}
+
+TEST(Q4_0FakeQuant, BothPathsFollowGgmlFormula) {
+  const quant::WeightScheme s = quant::q4_0_scheme();
+  const at::Tensor w = q4_0_rows();
+  std::vector<float> want_mask;
+  const std::vector<float> want = ggml_q4_0_formula(to_vec(w), want_mask);
+  at::Tensor mask_cpu, mask_ops;
+  EXPECT_EQ(bit_mismatches(to_vec(fake_quant_weight_rtn(s, w, &mask_cpu)), want), 0) << "CPU path";
+  EXPECT_EQ(bit_mismatches(to_vec(fake_quant_weight_rtn_tensor_ops(s, w, &mask_ops)), want), 0) << "tensor-op path";
+  EXPECT_EQ(to_vec(mask_cpu), want_mask) << "CPU path";
+  EXPECT_EQ(to_vec(mask_ops), want_mask) << "tensor-op path";
+  // The inputs do reach what they are meant to: clamped values, -0 results and half-up ties.
+  int64_t clamped = 0, negative_zero = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    clamped += want_mask[i] == 0.0f;
+    negative_zero += want[i] == 0.0f && std::signbit(want[i]);
+  }
+  EXPECT_GT(clamped, 0);
+  EXPECT_GT(negative_zero, 0);
+  EXPECT_EQ(want[17], 1.0f);  // 0.5 rounds half up to level 1 (d = 1)
+  EXPECT_EQ(want[18], 0.0f);  // -0.5 rounds half up to level 0
+  EXPECT_EQ(want[21], 3.0f);  // 2.5 to level 3
+}
 
 TEST(TorchMatchesCodecOther, ActivationsAndKvBitExact) {
   const at::Tensor x = adversarial_rows(7) * 3.0;

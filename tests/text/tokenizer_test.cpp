@@ -13,9 +13,13 @@
 #include <string>
 #include <vector>
 
-#include "text/bpe_model.h"
 #include "io/error.h"
-#include "text/hf_pipeline.h"
+#include "text/bpe_model.h"
+#include "text/hf_decoder.h"
+#include "text/hf_normalizer.h"
+#include "text/hf_pattern.h"
+#include "text/hf_pre_tokenizer.h"
+#include "text/hf_token_matcher.h"
 #include "text/tokenizer.h"
 
 namespace gq {

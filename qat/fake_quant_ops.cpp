@@ -1,0 +1,243 @@
+#include "qat/fake_quant_ops.h"
+
+#include <cmath>
+
+#include <ATen/ATen.h>
+
+#include "io/error.h"
+#include "quant/ggml_types.h"
+#include "quant/rounding.h"
+#include "quant/uniform.h"
+#include "quant/weight.h"
+
+namespace gq {
+namespace {
+
+using quant::Rounding;
+using quant::WeightKind;
+using quant::WeightScheme;
+
+// The rounding helpers of quant/rounding.h, in tensor form (same operations, so the same floats);
+// "+ 0.0" turns -0 into +0 as an integer code decoded by a runtime would.
+at::Tensor round_as(const at::Tensor& v, Rounding r) {
+  switch (r) {
+    case Rounding::kHalfEven:
+      return at::round(v) + 0.0;
+    case Rounding::kHalfUp: {
+      const at::Tensor f = at::floor(v);
+      return at::where((v - f) >= 0.5, f + 1.0, f) + 0.0;
+    }
+    case Rounding::kHalfAway: {
+      const at::Tensor t = at::trunc(v);
+      const at::Tensor away = at::where(v < 0, t - 1.0, t + 1.0);
+      return at::where((v - t).abs() >= 0.5, away, t) + 0.0;
+    }
+  }
+  return v;
+}
+
+at::Tensor round_to_dtype(const at::Tensor& s, DType dt) {
+  switch (dt) {
+    case DType::F16: return s.to(at::kHalf).to(at::kFloat);
+    case DType::BF16: return s.to(at::kBFloat16).to(at::kFloat);
+    default: return s;
+  }
+}
+
+// 1/d as ggml computes it, with 0 where d is 0 or 1/d overflows (the codec then emits level 0).
+at::Tensor safe_reciprocal(const at::Tensor& d) {
+  const at::Tensor inv = 1.0 / d;
+  return at::where((d == 0) | inv.isinf(), at::zeros_like(inv), inv);
+}
+
+at::Tensor blocks(const at::Tensor& w, int64_t block) {
+  TORCH_CHECK(w.dim() == 2, "fake quant expects [rows, cols]");
+  TORCH_CHECK(w.size(1) % block == 0, "row length ", w.size(1), " is not a multiple of the block ", block);
+  return w.reshape({w.size(0), w.size(1) / block, block});
+}
+
+// Uniform (channel / group / activation / KV) math on [rows, blocks, block] values.
+struct UniformResult {
+  at::Tensor y, in_range, step_grad;
+};
+UniformResult uniform_apply(const quant::UniformSpec& u, const at::Tensor& xb, const at::Tensor& s_given,
+                            const at::Tensor& z, bool want_grads) {
+  const at::Tensor s = round_to_dtype(s_given, u.scale_dtype);
+  at::Tensor v = xb / s;
+  const bool asym = u.asymmetric;
+  if (asym && u.zp_before_round) v = v + z;
+  at::Tensor q = round_as(v, u.rounding);
+  if (asym && !u.zp_before_round) q = q + z;
+  const at::Tensor qc = q.clamp(double(u.qmin), double(u.qmax));
+  const at::Tensor d = asym ? qc - z : qc;
+  UniformResult r;
+  r.y = round_to_dtype(d * s, u.scale_dtype);
+  if (want_grads) {
+    r.in_range = (q == qc).to(at::kFloat);
+    r.step_grad = d - r.in_range * (xb / s);
+  }
+  return r;
+}
+
+std::pair<at::Tensor, at::Tensor> uniform_rtn(const quant::UniformSpec& u, const at::Tensor& xb) {
+  const float tiny = quant::scale_tiny(u.scale_dtype);
+  auto finish = [&](const at::Tensor& s) {
+    const at::Tensor r = round_to_dtype(s, u.scale_dtype);
+    if (r.isinf().any().item<bool>())
+      throw FormatError(u.codec + ": a scale overflows its dtype; the values are too large for this scheme");
+    return at::where(r < tiny, at::full_like(r, tiny), r);
+  };
+  if (!u.asymmetric) return {finish(xb.abs().amax(-1, true) / u.sym_divisor), at::Tensor()};
+  const at::Tensor lo = xb.amin(-1, true).clamp_max(0.0), hi = xb.amax(-1, true).clamp_min(0.0);
+  const at::Tensor s = finish((hi - lo) / float(u.qmax - u.qmin));
+  const at::Tensor t = lo / s;
+  const at::Tensor z = round_as((float(u.qmin) - t).clamp(double(u.qmin), double(u.qmax)), Rounding::kHalfEven);
+  return {s, z};
+}
+
+// ggml's RTN block scale d (fp32, before its fp16 storage), [rows, blocks, 1].
+at::Tensor gguf_rtn_d(const WeightScheme& s, const at::Tensor& xb) {
+  switch (s.kind) {
+    case WeightKind::kQ4_0: return xb.gather(-1, xb.abs().argmax(-1, true)) / -8.0;  // signed max, first on ties
+    case WeightKind::kQ8_0: return xb.abs().amax(-1, true) / 127.0;
+    case WeightKind::kQ2_0: return xb.abs().amax(-1, true);
+    default: break;
+  }
+  TORCH_CHECK(false, "not a GGUF block scheme");
+  return at::Tensor();
+}
+
+// ggml's RTN block quantizers: codes from the fp32 d (multiplying by 1/d), values from fp16(d).
+at::Tensor gguf_rtn(const WeightScheme& s, const at::Tensor& xb, at::Tensor* grad_mask) {
+  const at::Tensor d = gguf_rtn_d(s, xb);
+  at::Tensor level, keep;
+  switch (s.kind) {
+    case WeightKind::kQ4_0: {
+      const at::Tensor v = xb * safe_reciprocal(d) + 8.5;
+      const at::Tensor c = at::trunc(v).clamp_max(15.0);
+      level = c - 8.0;
+      if (grad_mask) keep = (v < 16.0).to(at::kFloat);
+      break;
+    }
+    case WeightKind::kQ8_0:
+      level = round_as(xb * safe_reciprocal(d), Rounding::kHalfAway);
+      break;
+    case WeightKind::kQ2_0:
+      level = round_as(xb * safe_reciprocal(d), Rounding::kHalfAway).clamp(-1.0, 2.0);
+      break;
+    default:
+      TORCH_CHECK(false, "not a GGUF block scheme");
+  }
+  if (grad_mask) *grad_mask = keep.defined() ? keep : at::ones_like(xb);
+  const at::Tensor d16 = d.to(at::kHalf).to(at::kFloat);
+  if (d16.isinf().any().item<bool>())
+    throw FormatError(quant::weight_scheme_name(s) + ": a block scale overflows fp16; the values are too large for this scheme");
+  return level * d16;  // the product keeps its sign: level 0 with a negative d decodes to -0, as in ggml
+}
+
+// Q4_0 RTN on the CPU in one pass: the values come from the codec (the reference itself); the
+// gradient mask marks what ggml's rule clamps (x/d + 8.5 >= 16, with d = signed max / -8). A dozen
+// tensor ops per weight would cost more than the matmuls of a small model. `block` divides cols.
+at::Tensor q4_0_rtn_cpu(const at::Tensor& w, int64_t block, at::Tensor* grad_mask) {
+  const at::Tensor x = w.contiguous();
+  const int64_t rows = x.size(0), cols = x.size(1);
+  at::Tensor y = at::empty_like(x);
+  quant::fake_quant_weight(quant::q4_0_scheme(), x.data_ptr<float>(), y.data_ptr<float>(), rows, cols);
+  if (grad_mask) {
+    *grad_mask = at::empty_like(x);
+    const float* xp = x.data_ptr<float>();
+    float* mp = grad_mask->data_ptr<float>();
+    for (int64_t b = 0; b < rows * cols; b += block) {
+      float m = 0.0f, amax = 0.0f;
+      for (int64_t j = 0; j < block; ++j)
+        if (std::fabs(xp[b + j]) > amax) amax = std::fabs(xp[b + j]), m = xp[b + j];
+      const float d = m / -8.0f;
+      const float inv = d != 0.0f ? 1.0f / d : 0.0f;
+      const float id = std::isinf(inv) ? 0.0f : inv;
+      for (int64_t j = 0; j < block; ++j) {
+        const float v = xp[b + j] * id;
+        mp[b + j] = (v + 8.5f) < 16.0f ? 1.0f : 0.0f;
+      }
+    }
+  }
+  return y;
+}
+
+}  // namespace
+
+at::Tensor fake_quant_weight_rtn(const WeightScheme& s, const at::Tensor& w, at::Tensor* grad_mask) {
+  if (s.kind == WeightKind::kQ4_0 && w.device().is_cpu() && w.scalar_type() == at::kFloat && w.dim() == 2) {
+    const int64_t block = ggml_type_info(s.ggml_type())->block;
+    if (w.size(1) % block == 0) return q4_0_rtn_cpu(w, block, grad_mask);
+  }
+  return fake_quant_weight_rtn_tensor_ops(s, w, grad_mask);
+}
+
+at::Tensor fake_quant_weight_rtn_tensor_ops(const WeightScheme& s, const at::Tensor& w, at::Tensor* grad_mask) {
+  const at::Tensor xb = blocks(w.to(at::kFloat), s.block_size(w.size(1)));
+  if (s.is_gguf()) {
+    at::Tensor mask;
+    at::Tensor y = gguf_rtn(s, xb, grad_mask ? &mask : nullptr).reshape(w.sizes());
+    if (grad_mask) *grad_mask = mask.reshape(w.sizes());
+    return y;
+  }
+  const quant::UniformSpec u = quant::uniform_spec(s, w.size(1));
+  auto [scale, z] = uniform_rtn(u, xb);
+  UniformResult r = uniform_apply(u, xb, scale, z, grad_mask != nullptr);
+  if (grad_mask) *grad_mask = r.in_range.reshape(w.sizes());
+  return r.y.reshape(w.sizes());
+}
+
+std::pair<at::Tensor, at::Tensor> weight_rtn_params(const WeightScheme& s, const at::Tensor& w) {
+  const at::Tensor xb = blocks(w.to(at::kFloat), s.block_size(w.size(1)));
+  if (s.is_gguf()) {
+    // A learned scale must be a nonzero fp16: an all-zero block starts at the smallest normal.
+    const at::Tensor d = gguf_rtn_d(s, xb);
+    const at::Tensor tiny = at::full_like(d, quant::scale_tiny(DType::F16));
+    return {at::where(d.to(at::kHalf).to(at::kFloat) == 0, tiny, d).squeeze(-1), at::Tensor()};
+  }
+  auto [scale, z] = uniform_rtn(quant::uniform_spec(s, w.size(1)), xb);
+  return {scale.squeeze(-1), z.defined() ? z.squeeze(-1) : z};
+}
+
+ScaledFakeQuant fake_quant_weight_scaled(const WeightScheme& s, const at::Tensor& w, const at::Tensor& scales,
+                                         const at::Tensor& zero_points) {
+  const at::Tensor xb = blocks(w.to(at::kFloat), s.block_size(w.size(1)));
+  const at::Tensor sb = scales.reshape({xb.size(0), xb.size(1), 1});
+  ScaledFakeQuant out;
+  if (s.is_gguf()) {
+    const at::Tensor s16 = sb.to(at::kHalf).to(at::kFloat);
+    const at::Tensor v = xb / s16;
+    const at::Tensor q = round_as(v, s.rounding());
+    const at::Tensor qc = q.clamp(double(s.qmin()), double(s.qmax()));
+    out.y = (qc * s16).reshape(w.sizes());
+    out.in_range = (q == qc).to(at::kFloat);
+    out.step_grad = qc - out.in_range * v;
+    return out;
+  }
+  const at::Tensor zb = zero_points.defined() ? zero_points.reshape(sb.sizes()).to(at::kFloat) : at::Tensor();
+  UniformResult r = uniform_apply(quant::uniform_spec(s, w.size(1)), xb, sb, zb, true);
+  out.y = r.y.reshape(w.sizes());
+  out.in_range = r.in_range;
+  out.step_grad = r.step_grad;
+  return out;
+}
+
+ScaledFakeQuant fake_quant_activation_tensor(const quant::ActivationScheme& s, const at::Tensor& x,
+                                             const at::Tensor& scale, int32_t zero_point) {
+  const quant::UniformSpec u = quant::uniform_spec(s, x.numel());
+  const at::Tensor xb = x.reshape({1, 1, -1});
+  const at::Tensor z = at::full({1, 1, 1}, float(zero_point), x.options().dtype(at::kFloat));
+  UniformResult r = uniform_apply(u, xb, scale.reshape({1, 1, 1}), z, true);
+  return {r.y.reshape(x.sizes()), r.in_range, r.step_grad};
+}
+
+at::Tensor fake_quant_kv_tensor(const quant::KvScheme& s, const at::Tensor& x) {
+  const int64_t hd = x.size(-1);
+  const quant::UniformSpec u = quant::uniform_spec(s, hd);
+  const at::Tensor xb = x.reshape({-1, 1, hd});
+  auto [scale, z] = uniform_rtn(u, xb);
+  return uniform_apply(u, xb, scale, z, false).y.reshape(x.sizes());
+}
+
+}  // namespace gq

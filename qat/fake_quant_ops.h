@@ -1,0 +1,40 @@
+// Fake quantization as plain tensor functions (no autograd): the torch twin of every codec's
+// fake-quant reference in quant/ (same operations in the same order, so the floats are
+// bit-identical on CPU; tests/qat/fake_quant_test.cpp compares them). The quantizer modules
+// (weight_quantizer.h, activation_quantizer.h, kv_quantizer.h) compute their values with these.
+#pragma once
+#include <cstdint>
+#include <utility>
+
+#include <ATen/core/Tensor.h>
+
+#include "quant/scheme.h"
+
+namespace gq {
+
+// RTN with the scheme's own scale rule on a [rows, cols] float32 tensor. `grad_mask`, if given,
+// receives a float mask of the values that were not clamped.
+at::Tensor fake_quant_weight_rtn(const quant::WeightScheme& s, const at::Tensor& w, at::Tensor* grad_mask = nullptr);
+// The same in tensor operations only (any device): what fake_quant_weight_rtn runs off the CPU fast
+// path. Tested against the codecs on the CPU so the CUDA path is covered too.
+at::Tensor fake_quant_weight_rtn_tensor_ops(const quant::WeightScheme& s, const at::Tensor& w,
+                                            at::Tensor* grad_mask = nullptr);
+// RTN parameters (the codec's rule) as tensors: scales [rows, cols/block], zero points (asymmetric
+// group schemes; otherwise undefined). The initial values of learnable scales.
+std::pair<at::Tensor, at::Tensor> weight_rtn_params(const quant::WeightScheme& s, const at::Tensor& w);
+// Given scales (and zero points): returns y and fills the pieces LSQ needs.
+struct ScaledFakeQuant {
+  at::Tensor y;          // [rows, cols]
+  at::Tensor in_range;   // float mask: value not clamped
+  at::Tensor step_grad;  // dy/ds per value: (level - z) - in_range * x/s
+};
+ScaledFakeQuant fake_quant_weight_scaled(const quant::WeightScheme& s, const at::Tensor& w, const at::Tensor& scales,
+                                         const at::Tensor& zero_points);
+
+// Per-tensor static activations with scale (and zero point).
+ScaledFakeQuant fake_quant_activation_tensor(const quant::ActivationScheme& s, const at::Tensor& x, const at::Tensor& scale,
+                                             int32_t zero_point);
+// KV cache: per-row (last dim) dynamic scale.
+at::Tensor fake_quant_kv_tensor(const quant::KvScheme& s, const at::Tensor& x);
+
+}  // namespace gq
