@@ -1,0 +1,164 @@
+// FolderSwap: a folder is replaced only by a complete one, a failed or abandoned swap leaves the
+// previous folder as it was, and no `<out>.tmp-<pid>` / `<out>.old-<pid>` is ever left beside it.
+#include "io/folder_swap.h"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+
+#include "io/error.h"
+
+namespace gq {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() : path_(fs::temp_directory_path() / ("gq_swap_" + std::to_string(::getpid()) + "_" + std::to_string(n_++))) {
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+  // The names in the folder.
+  std::set<std::string> entries() const {
+    std::set<std::string> out;
+    for (const auto& e : fs::directory_iterator(path_)) out.insert(e.path().filename().string());
+    return out;
+  }
+
+ private:
+  static inline int n_ = 0;
+  fs::path path_;
+};
+
+void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
+std::string read(const fs::path& p) {
+  std::ifstream f(p);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+TEST(FolderSwap, CreatesAFolderThatDidNotExist) {
+  TempDir d;
+  const fs::path out = d.path() / "sub" / "out";
+  FolderSwap swap(out.string());
+  EXPECT_EQ(swap.staging(), out.string() + ".tmp-" + std::to_string(::getpid()));
+  EXPECT_TRUE(fs::is_directory(swap.staging()));
+  EXPECT_FALSE(fs::exists(out));
+  write(fs::path(swap.staging()) / "a.txt", "new");
+  swap.commit();
+  EXPECT_EQ(read(out / "a.txt"), "new");
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(d.path() / "sub")) names.insert(e.path().filename().string());
+  EXPECT_EQ(names, (std::set<std::string>{"out"}));
+}
+
+TEST(FolderSwap, ReplacesThePreviousFolderWhole) {
+  TempDir d;
+  const fs::path out = d.path() / "out";
+  fs::create_directories(out);
+  write(out / "a.txt", "old");
+  write(out / "stale.txt", "only in the old folder");
+  {
+    FolderSwap swap(out.string());
+    write(fs::path(swap.staging()) / "a.txt", "new");
+    EXPECT_EQ(read(out / "a.txt"), "old");  // untouched until commit
+    swap.commit();
+  }
+  EXPECT_EQ(read(out / "a.txt"), "new");
+  EXPECT_FALSE(fs::exists(out / "stale.txt"));
+  EXPECT_EQ(d.entries(), (std::set<std::string>{"out"}));
+}
+
+TEST(FolderSwap, AnAbandonedSwapLeavesNothing) {
+  TempDir d;
+  const fs::path out = d.path() / "out";
+  fs::create_directories(out);
+  write(out / "a.txt", "old");
+  {
+    FolderSwap swap(out.string());
+    write(fs::path(swap.staging()) / "a.txt", "half written");
+  }  // e.g. an exception while writing
+  EXPECT_EQ(read(out / "a.txt"), "old");
+  EXPECT_EQ(d.entries(), (std::set<std::string>{"out"}));
+}
+
+TEST(FolderSwap, AFailedRenameRestoresThePreviousFolder) {
+  TempDir d;
+  const fs::path out = d.path() / "out";
+  fs::create_directories(out);
+  write(out / "a.txt", "old");
+  FolderSwap swap(out.string());
+  write(fs::path(swap.staging()) / "a.txt", "new");
+  fs::remove_all(swap.staging());  // the staging folder can no longer be renamed into place
+  try {
+    swap.commit();
+    FAIL() << "commit must fail";
+  } catch (const FormatError& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind(out.string() + ": cannot rename " + swap.staging() + " into place", 0), 0u) << msg;
+  }
+  EXPECT_EQ(read(out / "a.txt"), "old");
+  EXPECT_EQ(d.entries(), (std::set<std::string>{"out"}));
+}
+
+TEST(FolderSwap, AFailedRenameWithoutAPreviousFolderLeavesNothing) {
+  TempDir d;
+  const fs::path out = d.path() / "out";
+  FolderSwap swap(out.string());
+  fs::remove_all(swap.staging());
+  EXPECT_THROW(swap.commit(), FormatError);
+  EXPECT_TRUE(d.entries().empty());
+}
+
+TEST(FolderSwap, ATrailingSlashNamesTheFolderItself) {
+  TempDir d;
+  const fs::path out = d.path() / "out";
+  fs::create_directories(out);
+  FolderSwap swap(out.string() + "/");
+  EXPECT_EQ(fs::path(swap.staging()).parent_path(), d.path());
+  write(fs::path(swap.staging()) / "a.txt", "new");
+  swap.commit();
+  EXPECT_EQ(read(out / "a.txt"), "new");
+  EXPECT_EQ(d.entries(), (std::set<std::string>{"out"}));
+}
+
+TEST(FolderSwap, AStagingFolderThatCannotBeCreatedIsNamed) {
+  TempDir d;
+  write(d.path() / "file", "a file, not a folder");
+  const std::string out = (d.path() / "file" / "out").string();
+  try {
+    FolderSwap swap(out);
+    FAIL() << "the staging folder cannot exist under a file";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find(out + ".tmp-" + std::to_string(::getpid()) + ": cannot create"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(RecoverFolderSwap, PutsBackTheFolderACrashLeftAside) {
+  TempDir d;
+  const fs::path out = d.path() / "checkpoint";
+  fs::create_directories(d.path() / "checkpoint.old-4242");
+  write(d.path() / "checkpoint.old-4242" / "a.txt", "previous");
+  fs::create_directories(d.path() / "checkpoint.older");  // not a swap's: left alone
+  EXPECT_TRUE(recover_folder_swap(out.string()));
+  EXPECT_EQ(read(out / "a.txt"), "previous");
+  EXPECT_EQ(d.entries(), (std::set<std::string>{"checkpoint", "checkpoint.older"}));
+  EXPECT_FALSE(recover_folder_swap(out.string()));  // nothing to do while the folder exists
+}
+
+TEST(RecoverFolderSwap, DoesNothingWithoutAFolderLeftAside) {
+  TempDir d;
+  EXPECT_FALSE(recover_folder_swap((d.path() / "checkpoint").string()));
+  EXPECT_TRUE(d.entries().empty());
+}
+
+}  // namespace
+}  // namespace gq
