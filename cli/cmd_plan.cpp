@@ -6,7 +6,7 @@
 #include "cli/commands.h"
 #include "cli/format_units.h"
 #include "model/gemma4_config.h"
-#include "recipes/memory_plan.h"
+#include "recipes/memory_footprint.h"
 #include "model/quant_targets.h"
 #include "recipes/recipe.h"
 
@@ -24,7 +24,7 @@ void add_plan_command(CLI::App& app) {
     const Gemma4Config cfg = Gemma4Config::load(*config);
     const Recipe r = Recipe::load(*recipe);
     const ResolvedRecipe rr = resolve_recipe(r, gemma4_quant_targets(cfg));
-    const MemoryPlan p = plan_memory(cfg, rr, *context);
+    const MemoryFootprint p = memory_footprint(cfg, rr, *context);
     std::printf("recipe %s on %s\n\n", r.name.c_str(), cfg.source.c_str());
     std::printf("%-22s %14s %14s\n", "component", "parameters", "bytes");
     for (const auto& [name, e] : p.components)

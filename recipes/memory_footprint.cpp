@@ -1,7 +1,8 @@
-#include "recipes/memory_plan.h"
+#include "recipes/memory_footprint.h"
 
 #include "model/gemma4_tensors.h"
 #include "model/quant_targets.h"
+#include "quant/ggml_types.h"
 
 namespace gq {
 namespace {
@@ -13,35 +14,30 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 }  // namespace
 
 int64_t quantized_weight_bytes(const quant::WeightScheme& s, int64_t rows, int64_t cols) {
-  switch (s.kind) {
-    case quant::WeightKind::kQ4_0: return rows * (cols / 32) * 18;
-    case quant::WeightKind::kQ8_0: return rows * (cols / 32) * 34;
-    case quant::WeightKind::kQ2_0: return rows * (cols / 64) * 18;
-    case quant::WeightKind::kChannel:
-    case quant::WeightKind::kGroup: {
-      const int64_t groups = s.scales_per_row(cols);
-      int64_t bytes = rows * ceil_div(cols * s.bits, 8) + rows * groups * dtype_bytes(s.scale_dtype);
-      if (!s.symmetric) bytes += ceil_div(rows * s.bits, 32) * 4 * groups;  // int32-packed along the output dim
-      return bytes;
-    }
+  if (s.is_gguf()) {
+    const GgmlTypeInfo& t = *ggml_type_info(s.ggml_type());
+    return rows * (cols / t.block) * int64_t(t.block_bytes);
   }
-  return 0;
+  const int64_t groups = s.scales_per_row(cols);
+  int64_t bytes = rows * ceil_div(cols * s.bits, 8) + rows * groups * dtype_bytes(s.scale_dtype);
+  if (!s.symmetric) bytes += ceil_div(rows * s.bits, 32) * 4 * groups;  // int32-packed along the output dim
+  return bytes;
 }
 
-MemoryPlan plan_memory(const Gemma4Config& cfg, const ResolvedRecipe& recipe, int64_t context) {
-  MemoryPlan plan;
-  plan.context = context;
+MemoryFootprint memory_footprint(const Gemma4Config& cfg, const ResolvedRecipe& recipe, int64_t context) {
+  MemoryFootprint fp;
+  fp.context = context;
   std::map<std::string, std::string> tensor_to_module;
   for (const QuantTarget& t : gemma4_quant_targets(cfg))
     if (!t.tensor.empty()) tensor_to_module[t.tensor] = t.name;
 
   const std::string unq = recipe.unquantized_bytes == 4 ? "f32" : "bf16/f16";
   auto add = [&](const std::string& comp, const std::string& scheme, int64_t params, int64_t bytes) {
-    plan.components[comp].params += params;
-    plan.components[comp].bytes += bytes;
-    plan.total.params += params;
-    plan.total.bytes += bytes;
-    plan.scheme_params[scheme] += params;
+    fp.components[comp].params += params;
+    fp.components[comp].bytes += bytes;
+    fp.total.params += params;
+    fp.total.bytes += bytes;
+    fp.scheme_params[scheme] += params;
   };
   for (const TensorSpec& s : gemma4_tensor_specs(cfg)) {
     if (s.unused) continue;
@@ -62,7 +58,7 @@ MemoryPlan plan_memory(const Gemma4Config& cfg, const ResolvedRecipe& recipe, in
       scheme_name = unq;
     }
     add(comp, scheme_name, s.numel(), bytes);
-    if (s.component == Component::PerLayerEmbedding) plan.ple_table_bytes += bytes;
+    if (s.component == Component::PerLayerEmbedding) fp.ple_table_bytes += bytes;
   }
   if (recipe.untie_head && cfg.tie_word_embeddings) {
     const quant::WeightScheme& hs = recipe.weights.at("lm_head");
@@ -77,9 +73,9 @@ MemoryPlan plan_memory(const Gemma4Config& cfg, const ResolvedRecipe& recipe, in
     const int64_t tokens = cfg.is_sliding(i) ? std::min(context, cfg.sliding_window) : context;
     int64_t row_bytes = hd * 2;  // f16 cache
     if (recipe.kv_cache) row_bytes = ceil_div(hd * recipe.kv_cache->bits, 8) + 2;  // codes + fp16 scale per row
-    plan.kv_cache_bytes += 2 * tokens * kv * row_bytes;
+    fp.kv_cache_bytes += 2 * tokens * kv * row_bytes;
   }
-  return plan;
+  return fp;
 }
 
 }  // namespace gq

@@ -11,14 +11,14 @@
 
 namespace gq {
 
-struct PlanEntry {
+struct FootprintEntry {
   int64_t params = 0;
   int64_t bytes = 0;
 };
 
-struct MemoryPlan {
-  std::map<std::string, PlanEntry> components;  // "attention", "mlp", "embeddings", "output head", ...
-  PlanEntry total;
+struct MemoryFootprint {
+  std::map<std::string, FootprintEntry> components;  // "attention", "mlp", "embeddings", "output head", ...
+  FootprintEntry total;
   int64_t ple_table_bytes = 0;   // included in total; kept out of RAM in "text only" deployments
   int64_t kv_cache_bytes = 0;    // at `context` tokens, batch 1
   int64_t context = 0;
@@ -29,6 +29,6 @@ struct MemoryPlan {
 // (+ packed zero points) as compressed-tensors / the native format write them).
 int64_t quantized_weight_bytes(const quant::WeightScheme& scheme, int64_t rows, int64_t cols);
 
-MemoryPlan plan_memory(const Gemma4Config& cfg, const ResolvedRecipe& recipe, int64_t context);
+MemoryFootprint memory_footprint(const Gemma4Config& cfg, const ResolvedRecipe& recipe, int64_t context);
 
 }  // namespace gq
