@@ -11,6 +11,7 @@
 #include "qat/checkpoint_loader.h"
 #include "qat/evaluate.h"
 #include "qat/torch_threads.h"
+#include "run/run_folder.h"
 
 namespace gq::cli {
 namespace {
@@ -39,7 +40,7 @@ void add_eval_command(CLI::App& app) {
     set_torch_threads(a->threads);
     Gemma4Model model = load_model(a->model);
     const auto rr = apply_quant_args(model, a->quant, a->model);
-    const std::string tok = a->tokenizer.empty() ? model_tokenizer_path(a->model) : a->tokenizer;
+    const std::string tok = a->tokenizer.empty() ? run_folder::tokenizer_file(a->model) : a->tokenizer;
     const TokenWindows w = pack_documents(load_token_documents(a->data, tok, model->config().vocab_size), a->seq_len,
                                           int32_t(model->config().bos_token_id));
     const EvalResult r = evaluate_windows(model, w, a->batch_size, a->max_batches);

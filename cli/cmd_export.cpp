@@ -3,23 +3,23 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-
-#include <nlohmann/json.hpp>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include "cli/commands.h"
-#include "cli/data_setup.h"
 #include "cli/format_units.h"
 #include "export/compressed_tensors.h"
 #include "export/gemma4_gguf.h"
-#include "io/error.h"
-#include "model/gemma4_config.h"
 #include "formats/gguf.h"
-#include "formats/safetensors.h"
+#include "io/error.h"
+#include "model/checkpoint_layout.h"
+#include "model/gemma4_config.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/checkpoint_writer.h"
+#include "run/quantization.h"
+#include "run/run_folder.h"
+#include "run/train_state.h"
 
 namespace gq::cli {
 namespace {
@@ -31,26 +31,12 @@ struct ExportArgs {
   int threads = 0;
 };
 
-// A run's learned weight scales ("<module>.weight.scale" in quant_params.safetensors), by module.
-std::map<std::string, std::vector<float>> learned_weight_scales(const std::string& checkpoint_dir) {
-  namespace fs = std::filesystem;
-  std::map<std::string, std::vector<float>> out;
-  const fs::path file = fs::path(checkpoint_dir) / "quant_params.safetensors";
-  if (!fs::exists(file)) return out;
-  const auto st = SafetensorsFile::open(file.string());
-  const std::string suffix = ".weight.scale";
-  for (const std::string& n : st->names())
-    if (n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0)
-      out[n.substr(0, n.size() - suffix.size())] = st->tensor(n).to_f32();
-  return out;
-}
+DType dtype_flag(const std::string& f) { return f == "f32" ? DType::F32 : f == "f16" ? DType::F16 : DType::BF16; }
 
 // GGUF: a QAT run exports with its own recipe and learned scales (the integers it trained with);
 // a plain checkpoint takes --type or --recipe (RTN scales, as `convert`).
 void export_gguf(const ExportArgs& a) {
-  namespace fs = std::filesystem;
-  const std::string dir = resolve_checkpoint_dir(a.model);
-  const bool is_run = dir != a.model || fs::exists(fs::path(dir) / "train_state.json");
+  const std::string dir = run_folder::checkpoint_dir(a.model);
   GgufExportOptions opt;
   opt.nearest = a.nearest;
   opt.threads = a.threads;
@@ -59,9 +45,10 @@ void export_gguf(const ExportArgs& a) {
   size_t learned = 0;
   if (!a.recipe.empty()) {
     opt.recipe = Recipe::load(a.recipe);
-  } else if (is_run && fs::exists(fs::path(dir) / "recipe.json")) {
-    opt.recipe = Recipe::load((fs::path(dir) / "recipe.json").string());
-    auto scales = learned_weight_scales(dir);
+  } else if (std::optional<Recipe> own = run_folder::read_recipe(dir)) {
+    opt.recipe = std::move(own);
+    const auto params = run_folder::QuantParams::open_if_present(dir);
+    auto scales = params ? params->weight_scales() : std::map<std::string, std::vector<float>>{};
     learned = scales.size();
     if (!scales.empty()) opt.learned_scales = learned_scales_from(std::move(scales));
   }
@@ -79,31 +66,28 @@ void export_gguf(const ExportArgs& a) {
 std::string multimodal_source(const ExportArgs& a) {
   namespace fs = std::filesystem;
   if (!a.source.empty()) return a.source;
-  const std::string dir = resolve_checkpoint_dir(a.model);
-  if (Gemma4Config::load(dir).weight_prefix == "model.language_model.") return dir;
-  const fs::path state = fs::path(dir) / "train_state.json";
-  if (fs::exists(state)) {
-    std::ifstream f(state);
-    const nlohmann::json st = nlohmann::json::parse(f);
-    const std::string origin = st.value("args", nlohmann::json::object()).value("model", "");
-    if (!origin.empty() && Gemma4Config::load(resolve_checkpoint_dir(origin)).weight_prefix == "model.language_model.")
-      return resolve_checkpoint_dir(origin);
+  const std::string dir = run_folder::checkpoint_dir(a.model);
+  if (Gemma4Config::load(dir).weight_prefix == kMultimodalTextPrefix) return dir;
+  if (fs::exists(run_folder::file_in(dir, run_folder::kTrainState))) {
+    const std::string origin = run_folder::read_train_state(dir).args.value("model", "");
+    const std::string origin_dir = run_folder::checkpoint_dir(origin);
+    if (!origin.empty() && Gemma4Config::load(origin_dir).weight_prefix == kMultimodalTextPrefix) return origin_dir;
   }
   throw FormatError(a.model + ": --layout multimodal needs --source DIR (a Gemma4ForConditionalGeneration checkpoint)");
 }
 
 void export_hf(const ExportArgs& a) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(a.out, ec) && fs::equivalent(a.out, run_folder::checkpoint_dir(a.model), ec))
+    throw FormatError(a.out + ": the output folder is the input checkpoint");
   Gemma4Model model = load_model(a.model);
   HfSaveOptions opt;
   if (a.layout == "multimodal") opt.multimodal_source = multimodal_source(a);
-  opt.dtype = a.dtype == "f32" ? DType::F32 : a.dtype == "f16" ? DType::F16 : DType::BF16;
+  opt.dtype = dtype_flag(a.dtype);
   opt.max_shard_bytes = a.shard_mb * 1000 * 1000;
-  save_hf_checkpoint(model, a.out, opt);
-  const std::string tok = model_tokenizer_path(a.model);
-  if (!tok.empty()) {
-    namespace fs = std::filesystem;
-    fs::copy_file(tok, fs::path(a.out) / fs::path(tok).filename(), fs::copy_options::overwrite_existing);
-  }
+  const std::string tok = run_folder::tokenizer_file(a.model);
+  export_hf_checkpoint(model, a.out, opt, tok.empty() ? std::vector<std::string>{} : std::vector<std::string>{tok});
   std::printf("wrote %s (%s, %s)\n", a.out.c_str(),
               opt.multimodal_source.empty() ? "Gemma4ForCausalLM" : ("multimodal layout of " + opt.multimodal_source).c_str(),
               a.dtype.c_str());
@@ -111,14 +95,13 @@ void export_hf(const ExportArgs& a) {
 
 // compressed-tensors (vLLM): a QAT run's own recipe and learned scales, or a recipe's RTN.
 void export_ct(const ExportArgs& a) {
-  CtExportOptions opt;
+  CompressedTensorsExportOptions opt;
   if (!a.recipe.empty()) opt.recipe = Recipe::load(a.recipe);
-  if (!a.scale_dtype.empty())
-    opt.scale_dtype = a.scale_dtype == "f32" ? DType::F32 : a.scale_dtype == "f16" ? DType::F16 : DType::BF16;
+  if (!a.scale_dtype.empty()) opt.scale_dtype = dtype_flag(a.scale_dtype);
   opt.calibration = a.calib;
   opt.max_shard_bytes = uint64_t(a.shard_mb) * 1000 * 1000;
   opt.threads = a.threads;
-  const CtExportResult r = export_compressed_tensors(a.model, a.out, opt);
+  const CompressedTensorsExportResult r = export_compressed_tensors(a.model, a.out, opt);
   std::string s;
   for (const auto& [k, n] : r.modules_by_scheme) s += (s.empty() ? "" : ", ") + std::to_string(n) + " " + k;
   std::printf("wrote %s: compressed-tensors %s, %zu quantized Linears (%s), %s scales, %zu tensors in %zu shard(s)%s\n",

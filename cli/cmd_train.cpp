@@ -4,23 +4,23 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
 
-#include "io/text_file.h"
 #include "cli/commands.h"
 #include "cli/data_setup.h"
 #include "cli/progress.h"
-#include "recipes/calibration.h"
 #include "io/error.h"
+#include "io/text_file.h"
 #include "model/quant_targets.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/torch_threads.h"
 #include "qat/trainer.h"
+#include "recipes/calibration.h"
+#include "run/run_folder.h"
+#include "run/train_state.h"
 
 namespace gq::cli {
 namespace {
@@ -65,37 +65,38 @@ void run_train(TrainArgs a) {
   const bool resuming = !a.resume.empty();
   json saved_args;
   if (resuming) {
-    recover_interrupted_save(a.resume);
+    run_folder::recover_interrupted_save(a.resume);
     // Everything but --steps (and --threads) comes from the run itself.
-    const std::string state_path = (fs::path(a.resume) / "checkpoint" / "train_state.json").string();
+    const std::string ck = run_folder::checkpoint_of(a.resume);
+    const std::string state_path = run_folder::file_in(ck, run_folder::kTrainState);
     if (!fs::exists(state_path)) throw FormatError(a.resume + ": no checkpoint to resume (missing " + state_path + ")");
-    const json st = json::parse(read_text_file(state_path));
-    const json& j = st.at("args");
+    const run_folder::TrainState st = run_folder::read_train_state(ck);
+    const json& j = st.args;
     saved_args = j;  // kept as they were: e.g. the model the run started from
     a.data = j.value("data", ""), a.valid = j.value("valid", ""), a.teacher = j.value("teacher", "");
     a.valid_fraction = j.value("valid_fraction", 0.05);
-    const std::string tok = st.value("tokenizer", "");
-    a.tokenizer = tok.empty() ? "" : (fs::path(a.resume) / "checkpoint" / tok).string();
-    a.model = (fs::path(a.resume) / "checkpoint").string();
-    a.recipe = fs::exists(fs::path(a.model) / "recipe.json") ? (fs::path(a.model) / "recipe.json").string() : "";
+    a.tokenizer = st.tokenizer.empty() ? "" : run_folder::file_in(ck, st.tokenizer);
+    a.model = ck;
+    const std::string recipe = run_folder::file_in(ck, run_folder::kRecipe);
+    a.recipe = fs::exists(recipe) ? recipe : "";
     a.calib.clear();
     a.out = a.resume;
-    const json& o = st.at("options");
+    const json& o = st.options;
     a.opt.batch_size = o.at("batch_size"), a.opt.seq_len = o.at("seq_len"), a.opt.seed = o.at("seed");
   }
   if (a.out.empty()) throw FormatError("--out RUN is required (or --resume RUN)");
   if (a.model.empty() == a.config.empty()) throw FormatError("pass exactly one of --model HF_DIR or --config CONFIG --init random");
   if (!a.config.empty() && a.init != "random") throw FormatError("--config needs --init random");
-  if (!resuming && fs::exists(fs::path(a.out) / "checkpoint"))
+  if (!resuming && fs::exists(run_folder::checkpoint_of(a.out)))
     throw FormatError(a.out + ": already holds a run (use --resume " + a.out + " to continue it, or another --out)");
 
   at::manual_seed(int64_t(a.opt.seed));
   Gemma4Model model = a.config.empty() ? load_model(a.model) : Gemma4Model(Gemma4Config::load(a.config));
   const Gemma4Config cfg = model->config();
-  if (a.tokenizer.empty() && !a.model.empty()) a.tokenizer = model_tokenizer_path(a.model);
+  if (a.tokenizer.empty() && !a.model.empty()) a.tokenizer = run_folder::tokenizer_file(a.model);
   if (!a.tokenizer.empty() && fs::is_directory(a.tokenizer)) {
     // The run keeps a copy of the tokenizer file itself.
-    const std::string file = model_tokenizer_path(a.tokenizer);
+    const std::string file = run_folder::tokenizer_file(a.tokenizer);
     if (file.empty()) throw FormatError(a.tokenizer + ": no tokenizer.json or tokenizer.model in this folder");
     a.tokenizer = file;
   }
@@ -128,8 +129,8 @@ void run_train(TrainArgs a) {
     bar.update(p.step - first, extra);
   });
   const double vl = trainer.evaluate();
-  std::printf("step %lld: validation loss %.4f, perplexity %.3f -> %s/checkpoint\n", (long long)trainer.step(), vl,
-              std::exp(vl), a.out.c_str());
+  std::printf("step %lld: validation loss %.4f, perplexity %.3f -> %s\n", (long long)trainer.step(), vl, std::exp(vl),
+              run_folder::checkpoint_of(a.out).c_str());
 }
 
 }  // namespace

@@ -1,11 +1,8 @@
 #include "cli/data_setup.h"
 
-#include "text/corpus.h"
 #include "io/error.h"
+#include "text/corpus.h"
 #include "text/tokenizer.h"
-#include "qat/checkpoint_loader.h"
-
-#include <filesystem>
 
 namespace gq::cli {
 
@@ -34,14 +31,6 @@ std::vector<std::vector<int32_t>> load_token_documents(const std::string& data, 
   }
   if (out.empty()) throw FormatError(data + ": no documents");
   return out;
-}
-
-std::string model_tokenizer_path(const std::string& model_dir) {
-  namespace fs = std::filesystem;
-  const fs::path dir = resolve_checkpoint_dir(model_dir);
-  for (const char* f : {"tokenizer.json", "tokenizer.model"})
-    if (fs::exists(dir / f)) return (dir / f).string();
-  return "";
 }
 
 }  // namespace gq::cli

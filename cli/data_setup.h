@@ -10,7 +10,4 @@ namespace gq::cli {
 std::vector<std::vector<int32_t>> load_token_documents(const std::string& data, const std::string& tokenizer,
                                                        int64_t vocab_size);
 
-// The tokenizer file that ships with a model or run folder (tokenizer.json or tokenizer.model), or "".
-std::string model_tokenizer_path(const std::string& model_dir);
-
 }  // namespace gq::cli

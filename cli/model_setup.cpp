@@ -2,12 +2,12 @@
 
 #include <CLI/CLI.hpp>
 
-#include "recipes/calibration.h"
 #include "io/error.h"
 #include "model/quant_targets.h"
-#include "qat/checkpoint_loader.h"
 #include "qat/quantize.h"
 #include "qat/run_quantization.h"
+#include "recipes/calibration.h"
+#include "run/run_folder.h"
 
 namespace gq::cli {
 
@@ -22,7 +22,7 @@ std::optional<ResolvedRecipe> apply_quant_args(Gemma4Model& model, const QuantAr
   if (q.recipe == "none") return std::nullopt;
   if (q.recipe.empty()) {
     if (!q.calib.empty()) throw FormatError("--calib needs --recipe");
-    auto rq = apply_run_quantization(model, resolve_checkpoint_dir(model_path));
+    auto rq = apply_run_quantization(model, run_folder::checkpoint_dir(model_path));
     if (rq) return rq->recipe;
     return std::nullopt;
   }

@@ -22,7 +22,12 @@
 // Input and KV scales are stored in float32, the dtype of vLLM's parameters.
 //
 // Streaming: one tensor (one chunk of rows) at a time from the memory-mapped checkpoint. The folder
-// is written as `<out>.tmp-<pid>` and renamed when complete; on any error nothing is left behind.
+// is written beside `out` and swapped in when complete (io/folder_swap.h); on any error nothing is
+// left behind and an earlier export in `out` stays as it was.
+//
+// The steps, one file each: compressed_tensors_inputs (checkpoint, recipe, learned and static
+// scales), _config (quantization_config, config.json), _items (what the file holds), _precheck
+// (refusals before writing), _writer + _safetensors (streaming the tensors into shards).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -36,7 +41,7 @@
 
 namespace gq {
 
-struct CtExportOptions {
+struct CompressedTensorsExportOptions {
   // Required for a plain checkpoint. For a run it replaces the run's recipe.json and re-quantizes
   // its trained weights with RTN (the learned scales are then ignored, with a warning).
   std::optional<Recipe> recipe;
@@ -51,7 +56,7 @@ struct CtExportOptions {
   std::function<void(size_t done, size_t total, const std::string& tensor)> on_tensor;  // optional progress
 };
 
-struct CtExportResult {
+struct CompressedTensorsExportResult {
   std::string path;
   std::string format;                                // quantization_config.format
   std::string checkpoint;                            // the folder the weights came from
@@ -70,7 +75,7 @@ struct CtExportResult {
 
 // `model_or_run`: a checkpoint folder (config.json + safetensors) or a run folder (RUN/checkpoint/).
 // Throws FormatError naming the file, tensor, key or module at fault.
-CtExportResult export_compressed_tensors(const std::string& model_or_run, const std::string& out_dir,
-                                         const CtExportOptions& opt = {});
+CompressedTensorsExportResult export_compressed_tensors(const std::string& model_or_run, const std::string& out_dir,
+                                                        const CompressedTensorsExportOptions& opt = {});
 
 }  // namespace gq

@@ -1,22 +1,21 @@
 #include "export/gemma4_gguf.h"
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <set>
 
+#include "export/export_warning.h"
 #include "export/gemma4_gguf_meta.h"
 #include "export/gemma4_gguf_names.h"
 #include "export/gguf_encode.h"
 #include "export/gguf_vocab.h"
 #include "export/parallel_rows.h"
+#include "export/row_streaming.h"
+#include "formats/safetensors.h"
 #include "io/error.h"
+#include "model/checkpoint_layout.h"
 #include "model/gemma4_tensors.h"
 #include "model/quant_targets.h"
-#include "formats/safetensors.h"
 
 namespace gq {
 
@@ -24,53 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
-bool ends_with(const std::string& s, const std::string& p) {
-  return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
-}
-
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
-// The text weights' prefix: the config's, unless the checkpoint plainly uses the other layout
-// (the rule of qat/checkpoint_loader.cpp).
-std::string detect_prefix(const Gemma4Config& cfg, const Checkpoint& ck) {
-  const std::string mm = "model.language_model.", lm = "model.";
-  if (ck.has(cfg.weight_prefix + "embed_tokens.weight")) return cfg.weight_prefix;
-  if (ck.has(mm + "embed_tokens.weight")) return mm;
-  if (ck.has(lm + "embed_tokens.weight")) return lm;
-  return cfg.weight_prefix;
-}
-
-// Tensors under "model." that belong to the multimodal towers, not to the text model.
-bool is_other_tower(const std::string& n) {
-  return starts_with(n, "model.language_model.") || starts_with(n, "model.vision_") || starts_with(n, "model.audio_") ||
-         starts_with(n, "model.embed_vision") || starts_with(n, "model.embed_audio");
-}
-
 std::vector<int64_t> reversed(const std::vector<int64_t>& s) { return std::vector<int64_t>(s.rbegin(), s.rend()); }
-
-// Rows [row0, row0 + n) of a [rows, cols] view.
-TensorView row_slice(const TensorView& v, int64_t cols, int64_t row0, int64_t n) {
-  TensorView s = v;
-  const size_t es = dtype_size(v.dtype);
-  s.data = v.data + size_t(row0 * cols) * es;
-  s.shape = {n, cols};
-  s.nbytes = size_t(n * cols) * es;
-  return s;
-}
-
-// Drops the checkpoint pages of a tensor once it is written: the mapping is read-only and private,
-// so the kernel simply re-reads them if needed. Keeps the resident set near one chunk instead of
-// growing to the whole checkpoint.
-void release_pages(const uint8_t* p, size_t n) {
-  static const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
-  const uintptr_t b = (uintptr_t(p) + page - 1) / page * page, e = (uintptr_t(p) + n) / page * page;
-  if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
-}
 
 // The "mostly" type for general.file_type: the type holding most Linear / expert weights.
 GgmlType main_type(const std::vector<GgufTensorPlan>& plan) {
@@ -102,10 +55,9 @@ LearnedScales learned_scales_from(std::map<std::string, std::vector<float>> scal
   };
 }
 
-std::vector<GgufTensorPlan> plan_gemma4_gguf(const Gemma4Config& cfg, const Checkpoint& ck, const GgufTypePlan& types,
+std::vector<GgufTensorPlan> plan_gemma4_gguf(const Gemma4Config& cfg, const Checkpoint& ck, const GgufTensorTypes& types,
                                              size_t* unused_skipped) {
   const std::string prefix = detect_prefix(cfg, ck);
-  auto stored = [&](const std::string& n) { return n == "lm_head.weight" ? n : prefix + n; };
   std::map<std::string, std::string> module_of;  // spec name -> quant-target module
   for (const QuantTarget& t : gemma4_quant_targets(cfg))
     if (!t.tensor.empty()) module_of[t.tensor] = t.name;
@@ -122,19 +74,11 @@ std::vector<GgufTensorPlan> plan_gemma4_gguf(const Gemma4Config& cfg, const Chec
   bool has_full = false;
   for (int64_t i = 0; i < cfg.L(); ++i) has_full |= !cfg.is_sliding(i);
   for (const TensorSpec& s : gemma4_tensor_specs(cfg)) {
-    const std::string src = stored(s.name);
+    const std::string src = stored_name(prefix, s.name);
     known.insert(src);
-    if (!ck.has(src)) {
-      if (s.unused) continue;
-      if (ends_with(s.name, "layer_scalar")) continue;  // absent = 1, in HF and in llama.cpp
-      throw FormatError(ck.path() + ": tensor '" + src + "' is missing (expected shape " + shape_str(s.shape) + ")");
-    }
-    const TensorView& tv = ck.tensor(src);
-    if (tv.shape != s.shape)
-      throw FormatError(tv.file + ": tensor '" + src + "' has shape " + shape_str(tv.shape) + ", config implies " +
-                        shape_str(s.shape));
-    if (!dtype_is_float(tv.dtype))
-      throw FormatError(tv.file + ": tensor '" + src + "' has dtype " + dtype_name(tv.dtype) + ", expected a float type");
+    const TensorView* tv = find_spec_tensor(ck, s, src);  // absent layer_scalar = 1, in HF and in llama.cpp
+    if (!tv) continue;
+    require_float_tensor(*tv);
     if (s.unused) {
       ++skipped;
       continue;
@@ -148,16 +92,12 @@ std::vector<GgufTensorPlan> plan_gemma4_gguf(const Gemma4Config& cfg, const Chec
       out.push_back({"rope_freqs.weight", "", "", {int64_t(rf.size())}, GgmlType::F32});
     }
   }
-  for (const std::string& n : ck.names()) {
-    if (known.count(n)) continue;
-    if (starts_with(n, prefix) && !(prefix == "model." && is_other_tower(n)))
-      throw FormatError(ck.path() + ": tensor '" + n + "' is not part of a Gemma 4 text model with this config");
-  }
+  count_other_tensors(ck, prefix, known);  // refuses text tensors this config lacks; towers are left out
   if (cfg.tie_word_embeddings && types.untie_head) {
     // The recipe gives the head its own type: a second copy of the table, as output.weight.
     auto h = types.modules.find("lm_head");
     const GgmlType t = h != types.modules.end() ? h->second : types.unquantized;
-    out.push_back({"output.weight", stored("embed_tokens.weight"), "lm_head", {cfg.vocab_size, cfg.hidden_size}, t});
+    out.push_back({"output.weight", stored_name(prefix, "embed_tokens.weight"), "lm_head", {cfg.vocab_size, cfg.hidden_size}, t});
   }
   if (unused_skipped) *unused_skipped = skipped;
   return out;
@@ -167,15 +107,11 @@ GgufExportResult export_gemma4_gguf(const std::string& model_dir, const std::str
   const auto t0 = std::chrono::steady_clock::now();
   GgufExportResult res;
   res.path = out_path;
-  auto warn = [&](const std::string& w) {
-    res.warnings.push_back(w);
-    if (opt.on_warning) opt.on_warning(w);
-    else std::fprintf(stderr, "gemma-qat: warning: %s\n", w.c_str());
-  };
+  auto warn = [&](const std::string& w) { report_warning(w, res.warnings, opt.on_warning); };
 
   const Gemma4Config cfg = Gemma4Config::load(model_dir);
   check_llama_cpp_gemma4(cfg);
-  const GgufTypePlan types = opt.recipe ? gguf_types_for_recipe(cfg, *opt.recipe, opt.nearest)
+  const GgufTensorTypes types = opt.recipe ? gguf_types_for_recipe(cfg, *opt.recipe, opt.nearest)
                                         : gguf_types_for_type(cfg, opt.type);
   for (const std::string& w : types.warnings) warn(w);
   const Checkpoint ck = Checkpoint::open(model_dir);
@@ -230,7 +166,7 @@ GgufExportResult export_gemma4_gguf(const std::string& model_dir, const std::str
       ++res.learned_modules;
     }
 
-    const int64_t chunk = std::max<int64_t>(1, int64_t(opt.chunk_bytes / (sizeof(float) * size_t(std::max<int64_t>(cols, 1)))));
+    const int64_t chunk = chunk_rows(opt.chunk_bytes, cols);
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
       const int64_t n = std::min(chunk, rows - r0);
       xbuf.resize(size_t(n * cols));

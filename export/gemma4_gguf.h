@@ -57,7 +57,7 @@ struct GgufTensorPlan {
 
 // Validates the checkpoint against the config (every text tensor present, shapes as the config
 // implies, nothing unknown under the text prefix) and lists the file's tensors.
-std::vector<GgufTensorPlan> plan_gemma4_gguf(const Gemma4Config& cfg, const Checkpoint& ckpt, const GgufTypePlan& types,
+std::vector<GgufTensorPlan> plan_gemma4_gguf(const Gemma4Config& cfg, const Checkpoint& ckpt, const GgufTensorTypes& types,
                                              size_t* unused_skipped = nullptr);
 
 struct GgufExportResult {

@@ -14,10 +14,10 @@ GgmlType nearest_gguf_type(const quant::WeightScheme& s, int64_t cols) {
   return GgmlType::Q4_0;
 }
 
-GgufTypePlan gguf_types_for_type(const Gemma4Config& cfg, GgmlType type) {
+GgufTensorTypes gguf_types_for_type(const Gemma4Config& cfg, GgmlType type) {
   switch (type) {
     case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: {
-      GgufTypePlan p;
+      GgufTensorTypes p;
       p.unquantized = type;
       return p;
     }
@@ -33,10 +33,10 @@ GgufTypePlan gguf_types_for_type(const Gemma4Config& cfg, GgmlType type) {
   return gguf_types_for_recipe(cfg, r, false);
 }
 
-GgufTypePlan gguf_types_for_recipe(const Gemma4Config& cfg, const Recipe& recipe, bool nearest) {
+GgufTensorTypes gguf_types_for_recipe(const Gemma4Config& cfg, const Recipe& recipe, bool nearest) {
   const std::vector<QuantTarget> targets = gemma4_quant_targets(cfg);
   const ResolvedRecipe rr = resolve_recipe(recipe, targets);
-  GgufTypePlan p;
+  GgufTensorTypes p;
   p.recipe = recipe.name;
   p.untie_head = rr.untie_head;
   p.unquantized = recipe.unquantized_dtype == "f32" ? GgmlType::F32

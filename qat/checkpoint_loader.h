@@ -23,10 +23,7 @@ struct LoadReport {
 LoadReport load_weights(Gemma4Model& model, const Checkpoint& ckpt);
 
 // config.json + weights from a folder: a Hugging Face checkpoint, or a training run folder (whose
-// latest complete checkpoint lives in RUN/checkpoint/).
+// latest complete checkpoint lives in RUN/checkpoint/, run/run_folder.h).
 Gemma4Model load_model(const std::string& dir, LoadReport* report = nullptr);
-
-// The checkpoint folder behind a path: RUN/checkpoint for a run folder, else the path itself.
-std::string resolve_checkpoint_dir(const std::string& path);
 
 }  // namespace gq

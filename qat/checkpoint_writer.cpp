@@ -1,20 +1,19 @@
-#include "io/text_file.h"
 #include "qat/checkpoint_writer.h"
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <optional>
-#include <sstream>
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
-#include "io/atomic_file.h"
-#include "io/error.h"
-#include "model/gemma4_tensors.h"
 #include "formats/safetensors.h"
+#include "io/error.h"
+#include "io/folder_swap.h"
+#include "io/text_file.h"
+#include "model/checkpoint_layout.h"
+#include "model/gemma4_tensors.h"
 
 namespace gq {
 namespace {
@@ -30,6 +29,13 @@ at::ScalarType torch_dtype(DType t) {
 
 std::string read_config_text(const std::string& dir) {
   return read_text_file((std::filesystem::path(dir) / "config.json").string());
+}
+
+// A folder an hf export may replace: empty, or a checkpoint folder (an earlier export).
+bool replaceable(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  return fs::is_directory(dir, ec) && (fs::is_empty(dir, ec) || fs::is_regular_file(fs::path(dir) / "config.json", ec));
 }
 
 }  // namespace
@@ -64,13 +70,13 @@ void save_hf_checkpoint(Gemma4Model& model, const std::string& dir, const HfSave
     total += n;
   };
   const bool multimodal = !opt.multimodal_source.empty();
-  const std::string text_prefix = multimodal ? "model.language_model." : "model.";
+  const std::string text_prefix = multimodal ? kMultimodalTextPrefix : kTextPrefix;
   std::optional<Checkpoint> source;
   if (multimodal) source = Checkpoint::open(opt.multimodal_source);
   for (const TensorSpec& s : gemma4_tensor_specs(cfg)) {
     if (s.unused) continue;
     at::Tensor t = slots.at(s.name).detach().to(at::kCPU).to(st).contiguous();
-    add({s.name == "lm_head.weight" ? s.name : text_prefix + s.name, t, nullptr});
+    add({stored_name(text_prefix, s.name), t, nullptr});
   }
   if (source)
     for (const std::string& n : source->names())
@@ -98,7 +104,7 @@ void save_hf_checkpoint(Gemma4Model& model, const std::string& dir, const HfSave
     write_text_file((fs::path(dir) / "model.safetensors.index.json").string(), index.dump(2) + "\n");
   }
   Gemma4Config out_cfg = cfg;
-  out_cfg.dtype = opt.dtype == DType::F32 ? "float32" : opt.dtype == DType::BF16 ? "bfloat16" : "float16";
+  out_cfg.dtype = hf_dtype_name(opt.dtype);
   std::string config_text = out_cfg.to_causal_lm_json();
   if (multimodal) {
     // The source's config with its text part replaced by the one these weights have.
@@ -110,6 +116,20 @@ void save_hf_checkpoint(Gemma4Model& model, const std::string& dir, const HfSave
     config_text = root.dump(2) + "\n";
   }
   write_text_file((fs::path(dir) / "config.json").string(), config_text);
+}
+
+void export_hf_checkpoint(Gemma4Model& model, const std::string& out, const HfSaveOptions& opt,
+                          const std::vector<std::string>& extra_files) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(out, ec) && !replaceable(out))
+    throw FormatError(out + ": exists and is not a checkpoint folder; remove it or choose another output folder");
+  FolderSwap swap(out);
+  save_hf_checkpoint(model, swap.staging(), opt);
+  for (const std::string& f : extra_files)
+    if (!fs::copy_file(f, fs::path(swap.staging()) / fs::path(f).filename(), ec))
+      throw FormatError(f + ": cannot copy into " + swap.staging() + ": " + ec.message());
+  swap.commit();
 }
 
 }  // namespace gq

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "io/dtype.h"
 #include "qat/gemma4_model.h"
@@ -20,6 +21,14 @@ struct HfSaveOptions {
   std::string multimodal_source;
 };
 
+// Writes the checkpoint files into folder `dir` (created if needed).
 void save_hf_checkpoint(Gemma4Model& model, const std::string& dir, const HfSaveOptions& opt = {});
+
+// `export --format hf`: the checkpoint as folder `out`, written beside it and swapped in whole
+// (io/folder_swap.h), with `extra_files` (the tokenizer) copied in. `out` may be absent, empty or an
+// earlier checkpoint folder (it holds config.json); FormatError refuses any other folder, which the
+// swap would replace.
+void export_hf_checkpoint(Gemma4Model& model, const std::string& out, const HfSaveOptions& opt,
+                          const std::vector<std::string>& extra_files = {});
 
 }  // namespace gq

@@ -1,5 +1,5 @@
 // The fake-quant model a QAT run trained: its recipe, calibration and learned quantization
-// parameters, put back on a model loaded from the run's checkpoint.
+// parameters (read by run/quantization.h), put back on a model loaded from the run's checkpoint.
 #pragma once
 #include <optional>
 #include <string>
@@ -15,7 +15,7 @@ struct RunQuantization {
   std::optional<Calibration> calibration;  // when the recipe has static activations
 };
 
-// `checkpoint_dir` is RUN/checkpoint (see resolve_checkpoint_dir). Returns nullopt when the run was
+// `checkpoint_dir` is RUN/checkpoint (run_folder::checkpoint_dir). Returns nullopt when the run was
 // plain fine-tuning (no recipe.json); otherwise quantizes `model` exactly as the run left it.
 std::optional<RunQuantization> apply_run_quantization(Gemma4Model& model, const std::string& checkpoint_dir);
 

@@ -1,4 +1,3 @@
-#include "io/text_file.h"
 #include "qat/trainer.h"
 
 #include <chrono>
@@ -7,9 +6,6 @@
 #include <fstream>
 #include <regex>
 #include <set>
-#include <sstream>
-
-#include <unistd.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
@@ -17,14 +13,18 @@
 #include <torch/optim/adamw.h>
 #include <torch/serialize.h>
 
-#include "io/atomic_file.h"
-#include "io/error.h"
 #include "formats/safetensors.h"
+#include "io/error.h"
+#include "io/folder_swap.h"
+#include "io/text_file.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/checkpoint_writer.h"
 #include "qat/evaluate.h"
 #include "qat/quantize.h"
 #include "qat/run_quantization.h"
+#include "run/metrics.h"
+#include "run/run_folder.h"
+#include "run/train_state.h"
 
 namespace gq {
 namespace {
@@ -66,12 +66,6 @@ void options_from_json(const json& j, TrainOptions& o) {
   o.distill_alpha = j.at("distill_alpha");
   o.distill_temperature = j.at("distill_temperature");
   o.decay_steps = j.at("decay_steps");
-}
-
-at::Tensor tensor_from_view(const TensorView& tv) {
-  at::Tensor t = at::empty(tv.shape, at::kFloat);
-  tv.to_f32(t.data_ptr<float>());
-  return t;
 }
 
 }  // namespace
@@ -185,7 +179,7 @@ double Trainer::evaluate() {
 
 void Trainer::run(const std::function<void(const TrainProgress&)>& on_step) {
   fs::create_directories(run_dir_);
-  std::ofstream metrics(fs::path(run_dir_) / "metrics.jsonl", std::ios::app);
+  std::ofstream metrics(run_folder::metrics_path(run_dir_), std::ios::app);
   auto& optim = adamw(optimizer_);
   const double T = opt_.distill_temperature;
   while (step_ < opt_.steps) {
@@ -243,15 +237,14 @@ void Trainer::run(const std::function<void(const TrainProgress&)>& on_step) {
 }
 
 void Trainer::save_checkpoint() {
-  const fs::path run(run_dir_), final_dir = run / "checkpoint";
-  const fs::path tmp = run / ("checkpoint.tmp-" + std::to_string(::getpid()));
-  std::error_code ec;
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp);
+  // Written beside RUN/checkpoint and swapped in: a crash at any point leaves one complete checkpoint.
+  FolderSwap swap(run_folder::checkpoint_of(run_dir_));
+  const std::string& dir = swap.staging();
+  auto file = [&](const std::string& name) { return run_folder::file_in(dir, name); };
   // Weights go out on the CPU in float32: what `logits`, export and resume read.
   const at::Device dev(opt_.device);
   model_->to(at::kCPU);
-  save_hf_checkpoint(model_, tmp.string());
+  save_hf_checkpoint(model_, dir);
   std::vector<TensorToWrite> qs;
   const auto state = quantization_state(model_);
   std::vector<at::Tensor> keep;
@@ -259,56 +252,46 @@ void Trainer::save_checkpoint() {
     keep.push_back(t.detach().to(at::kFloat).contiguous());
     qs.push_back({name, DType::F32, keep.back().sizes().vec(), keep.back().data_ptr(), size_t(keep.back().numel()) * 4});
   }
-  write_safetensors((tmp / "quant_params.safetensors").string(), qs, {{"step", std::to_string(step_)}});
+  write_safetensors(file(run_folder::kQuantParams), qs, {{"step", std::to_string(step_)}});
   if (recipe_) {
-    current_calibration(model_, recipe_->name, recipe_->observer).save((tmp / "calibration.json").string());
-    write_text_file((tmp / "recipe.json").string(), recipe_json_);
+    current_calibration(model_, recipe_->name, recipe_->observer).save(file(run_folder::kCalibration));
+    write_text_file(file(run_folder::kRecipe), recipe_json_);
   }
   model_->to(dev);
-  if (!tokenizer_file_.empty()) fs::copy_file(tokenizer_file_, tmp / fs::path(tokenizer_file_).filename());
-  torch::save(adamw(optimizer_), (tmp / "optimizer.pt").string());
+  const std::string tokenizer = tokenizer_file_.empty() ? "" : fs::path(tokenizer_file_).filename().string();
+  if (!tokenizer.empty()) fs::copy_file(tokenizer_file_, fs::path(dir) / tokenizer);
+  torch::save(adamw(optimizer_), file(run_folder::kOptimizer));
   const at::Tensor rng = at::detail::getDefaultCPUGenerator().get_state();
-  torch::save(rng, (tmp / "rng.pt").string());
-  const json st = {{"format", "gemma-qat-run/1"}, {"step", step_}, {"samples_seen", samples_seen_},
-                   {"fake_quant_on", fake_quant_on_}, {"options", options_json(opt_)},
-                   {"tokenizer", tokenizer_file_.empty() ? "" : fs::path(tokenizer_file_).filename().string()},
-                   {"args", json::parse(cli_args_json_)}};
-  write_text_file((tmp / "train_state.json").string(), st.dump(2) + "\n");
-  // Swap in the new checkpoint: a crash at any point leaves one complete checkpoint folder.
-  const fs::path old = run / "checkpoint.old";
-  fs::remove_all(old, ec);
-  if (fs::exists(final_dir)) fs::rename(final_dir, old);
-  fs::rename(tmp, final_dir);
-  fs::remove_all(old, ec);
-}
-
-void recover_interrupted_save(const std::string& run_dir) {
-  const fs::path cur = fs::path(run_dir) / "checkpoint", old = fs::path(run_dir) / "checkpoint.old";
-  std::error_code ec;
-  if (!fs::exists(cur, ec) && fs::exists(old / "train_state.json", ec)) fs::rename(old, cur);
+  torch::save(rng, file(run_folder::kRng));
+  run_folder::TrainState st;
+  st.step = step_;
+  st.samples_seen = samples_seen_;
+  st.fake_quant_on = fake_quant_on_;
+  st.options = options_json(opt_);
+  st.tokenizer = tokenizer;
+  st.args = json::parse(cli_args_json_);
+  run_folder::write_train_state(dir, st);
+  swap.commit();
 }
 
 void Trainer::resume() {
-  recover_interrupted_save(run_dir_);
-  const fs::path dir = fs::path(run_dir_) / "checkpoint";
-  const std::string state_path = (dir / "train_state.json").string();
-  json st;
-  try {
-    st = json::parse(read_text_file(state_path));
-  } catch (const json::parse_error& e) {
-    throw FormatError(state_path + ": malformed: " + e.what());
-  }
-  if (st.value("format", "") != "gemma-qat-run/1") throw FormatError(state_path + ": not a gemma-qat run state");
+  run_folder::recover_interrupted_save(run_dir_);
+  const std::string dir = run_folder::checkpoint_of(run_dir_);
+  const run_folder::TrainState st = run_folder::read_train_state(dir);
   const int64_t total = opt_.steps;
-  options_from_json(st.at("options"), opt_);
+  try {
+    options_from_json(st.options, opt_);
+  } catch (const json::exception& e) {
+    throw FormatError(run_folder::file_in(dir, run_folder::kTrainState) + ": options: " + e.what());
+  }
   opt_.steps = total;
-  step_ = st.at("step");
-  samples_seen_ = st.at("samples_seen");
+  step_ = st.step;
+  samples_seen_ = st.samples_seen;
   if (step_ >= opt_.steps)
     throw FormatError(run_dir_ + ": the run is already at step " + std::to_string(step_) + "; pass --steps above it");
   // Weights (the checkpoint's own, whatever the caller loaded) and quantization parameters.
   {
-    Gemma4Model loaded = load_model(dir.string());
+    Gemma4Model loaded = load_model(dir);
     at::NoGradGuard ng;
     auto src = loaded->named_parameters(true);
     for (auto& p : model_->named_parameters(true))
@@ -318,32 +301,22 @@ void Trainer::resume() {
       if (srcb.contains(b.key())) b.value().copy_(srcb[b.key()]);
   }
   if (recipe_) {
-    auto rq = apply_run_quantization(model_, dir.string());
-    if (!rq) throw FormatError(dir.string() + ": a QAT run's checkpoint lacks recipe.json");
+    auto rq = apply_run_quantization(model_, dir);
+    if (!rq) throw FormatError(dir + ": a QAT run's checkpoint lacks recipe.json");
     calibration_ = rq->calibration;
     model_->to(at::Device(opt_.device));
     fake_quant_on_ = true;  // the rebuilt quantizers are on; set_fake_quant restores the saved state
-    set_fake_quant(st.at("fake_quant_on").get<bool>());
+    set_fake_quant(st.fake_quant_on);
   }
   // The run's own freeze patterns, then an optimizer over exactly the parameters it trained.
   apply_freeze();
   build_optimizer();
-  torch::load(adamw(optimizer_), (dir / "optimizer.pt").string());
+  torch::load(adamw(optimizer_), run_folder::file_in(dir, run_folder::kOptimizer));
   at::Tensor rng;
-  torch::load(rng, (dir / "rng.pt").string());
+  torch::load(rng, run_folder::file_in(dir, run_folder::kRng));
   at::Generator gen = at::detail::getDefaultCPUGenerator();
   gen.set_state(rng);
-  // Drop metrics logged after the checkpoint (a run that died past it).
-  const fs::path mpath = fs::path(run_dir_) / "metrics.jsonl";
-  if (fs::exists(mpath)) {
-    std::istringstream in(read_text_file(mpath.string()));
-    std::string line, kept;
-    while (std::getline(in, line))
-      if (line.empty()) continue;
-      const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);  // a torn last line is dropped
-      if (j.is_object() && j.value("step", int64_t(0)) <= step_) kept += line + "\n";
-    write_text_file(mpath.string(), kept);
-  }
+  run_folder::trim_metrics(run_dir_, step_);  // a run that died past the checkpoint logged more
 }
 
 }  // namespace gq

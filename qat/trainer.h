@@ -2,12 +2,8 @@
 // the model), optional distillation from an unquantized teacher, AdamW with warmup + cosine decay,
 // gradient accumulation and clipping, validation perplexity, and run folders that resume exactly.
 //
-// Run folder (docs/run-folder.md):
-//   RUN/checkpoint/   the latest complete checkpoint, replaced atomically (written beside it, then
-//                     renamed): config.json + model.safetensors (unquantized weights, HF layout),
-//                     recipe.json, quant_params.safetensors, calibration.json, optimizer.pt,
-//                     train_state.json, and the tokenizer file if one was used
-//   RUN/metrics.jsonl one JSON object per logged step (loss, lr, tokens/s, val_loss, val_ppl)
+// It writes the run folder of run/run_folder.h (docs/run-folder.md): RUN/metrics.jsonl, and
+// RUN/checkpoint/, replaced as a whole at every save (io/folder_swap.h).
 #pragma once
 #include <functional>
 #include <optional>
@@ -46,9 +42,6 @@ struct TrainProgress {
   double loss = 0, lr = 0, tokens_per_s = 0;
   std::optional<double> val_loss;
 };
-
-// A save interrupted between its two renames leaves only RUN/checkpoint.old: put it back.
-void recover_interrupted_save(const std::string& run_dir);
 
 class Trainer {
  public:

@@ -55,12 +55,12 @@ std::string read_text(const std::string& path) {
 }
 void write_text(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
-CtExportOptions quiet(CtExportOptions o = {}) {
+CompressedTensorsExportOptions quiet(CompressedTensorsExportOptions o = {}) {
   o.on_warning = [](const std::string&) {};
   o.threads = 2;
   return o;
 }
-CtExportOptions with_recipe(const std::string& json_text, CtExportOptions o = {}) {
+CompressedTensorsExportOptions with_recipe(const std::string& json_text, CompressedTensorsExportOptions o = {}) {
   o.recipe = Recipe::parse(json_text, "test-recipe.json");
   return quiet(std::move(o));
 }
@@ -73,7 +73,7 @@ void expect_nothing_written(const TempDir& d) {
   }
 }
 
-std::string refusal(const std::string& model, const std::string& out, const CtExportOptions& o) {
+std::string refusal(const std::string& model, const std::string& out, const CompressedTensorsExportOptions& o) {
   try {
     export_compressed_tensors(model, out, o);
   } catch (const FormatError& e) {
@@ -346,9 +346,9 @@ TEST(CompressedTensors, PackingOrderIsGolden) {
     const std::string recipe = R"({"weights": [{"targets": ["re:layers\\.0\\.self_attn\\.[qkv]_proj"], "scheme": ")" +
                                scheme_name + R"("}], "learnable_scales": true})";
     const std::string run = make_run(d, "dense_keqv", w, recipe, qp);
-    CtExportOptions o = quiet();
+    CompressedTensorsExportOptions o = quiet();
     o.scale_dtype = DType::F32;
-    const CtExportResult r = export_compressed_tensors(run, d.file("out"), o);
+    const CompressedTensorsExportResult r = export_compressed_tensors(run, d.file("out"), o);
     EXPECT_TRUE(r.from_run);
     EXPECT_EQ(r.learned_modules, 3u);
     const Checkpoint ck = Checkpoint::open(d.file("out"));
@@ -381,8 +381,8 @@ TEST(CompressedTensors, PackingOrderIsGolden) {
 TEST(CompressedTensors, W4a16G32DensePleBf16) {
   TempDir d;
   const std::string out = d.file("out");
-  const CtExportResult r = export_compressed_tensors(fixture("dense_ple"), out, quiet([] {
-                                                       CtExportOptions o;
+  const CompressedTensorsExportResult r = export_compressed_tensors(fixture("dense_ple"), out, quiet([] {
+                                                       CompressedTensorsExportOptions o;
                                                        o.recipe = Recipe::load("w4a16-g32");
                                                        return o;
                                                      }()));
@@ -445,9 +445,9 @@ TEST(CompressedTensors, W4a16G32DensePleBf16) {
 TEST(CompressedTensors, W4a16G32MoeExpertsPerExpert) {
   TempDir d;
   const std::string out = d.file("out");
-  CtExportOptions o;
+  CompressedTensorsExportOptions o;
   o.recipe = Recipe::load("w4a16-g32");
-  const CtExportResult r = export_compressed_tensors(fixture("moe_keqv"), out, quiet(o));
+  const CompressedTensorsExportResult r = export_compressed_tensors(fixture("moe_keqv"), out, quiet(o));
   const Tensors src = load_all(fixture("moe_keqv"));
   // 4 layers x (q, k, o, gate, up, down) + v on 2 sliding layers + 4 layers x 8 experts x 3
   expect_packed_equals_fake_quant(out, src, quant::parse_weight_scheme("int4_g32@bf16"), 4 * 6 + 2 + 4 * 8 * 3);
@@ -470,7 +470,7 @@ TEST(CompressedTensors, W4a16G32MoeExpertsPerExpert) {
 TEST(CompressedTensors, W4a16G128F32ScalesAreBitExact) {
   TempDir d;
   const std::string out = d.file("out");
-  CtExportOptions o;
+  CompressedTensorsExportOptions o;
   o.recipe = Recipe::load("w4a16-g128");
   o.scale_dtype = DType::F32;
   export_compressed_tensors(fixture("dense_keqv"), out, quiet(o));
@@ -520,10 +520,10 @@ TEST(CompressedTensors, W8a8StaticInputScales) {
   const Gemma4Config cfg = Gemma4Config::load(fixture("dense_keqv"));
   const Calibration cal = w8a8_calibration(cfg);
   cal.save(d.file("calib.json"));
-  CtExportOptions o;
+  CompressedTensorsExportOptions o;
   o.recipe = Recipe::load("w8a8-static");
   o.calibration = d.file("calib.json");
-  const CtExportResult r = export_compressed_tensors(fixture("dense_keqv"), out, quiet(o));
+  const CompressedTensorsExportResult r = export_compressed_tensors(fixture("dense_keqv"), out, quiet(o));
   EXPECT_EQ(r.format, "int-quantized");
   const Tensors src = load_all(fixture("dense_keqv"));
   const Checkpoint ck = Checkpoint::open(out);
@@ -561,7 +561,7 @@ TEST(CompressedTensors, KvCacheScalesFromCalibration) {
     c.kv_cache["layers." + std::to_string(l) + ".self_attn"] = {-2.0f - l, 1.5f, -0.5f, 3.0f + l};
   c.save(d.file("calib.json"));
   std::vector<std::string> warnings;
-  CtExportOptions o = with_recipe(R"({"weights": [{"targets": ["Linear"], "scheme": "int4_g32"}], "kv_cache": "kv_int8"})");
+  CompressedTensorsExportOptions o = with_recipe(R"({"weights": [{"targets": ["Linear"], "scheme": "int4_g32"}], "kv_cache": "kv_int8"})");
   o.calibration = d.file("calib.json");
   o.on_warning = [&](const std::string& w) { warnings.push_back(w); };
   export_compressed_tensors(fixture("dense_ple"), out, o);
@@ -589,11 +589,11 @@ TEST(CompressedTensors, KvCacheScalesFromCalibration) {
 TEST(CompressedTensors, ShardsWithIndex) {
   TempDir d;
   const std::string out = d.file("out");
-  CtExportOptions o;
+  CompressedTensorsExportOptions o;
   o.recipe = Recipe::load("w4a16-g32");
   o.max_shard_bytes = 100 * 1000;
   o.chunk_bytes = 4096;  // many chunks per tensor as well
-  const CtExportResult r = export_compressed_tensors(fixture("dense_ple"), out, quiet(o));
+  const CompressedTensorsExportResult r = export_compressed_tensors(fixture("dense_ple"), out, quiet(o));
   EXPECT_GT(r.shards, 2u);
   const json index = json::parse(read_text(out + "/model.safetensors.index.json"));
   EXPECT_EQ(index["metadata"]["total_size"], r.bytes);
@@ -619,11 +619,11 @@ TEST(CompressedTensors, MixedFormatsGetPerGroupFormats) {
   for (auto it = cal.activations.begin(); it != cal.activations.end();)
     it = it->first.find(".mlp.") != std::string::npos ? cal.activations.erase(it) : std::next(it);
   cal.save(d.file("calib.json"));
-  CtExportOptions o = with_recipe(R"({"weights": [{"targets": ["Linear"], "scheme": "int8_channel"},
+  CompressedTensorsExportOptions o = with_recipe(R"({"weights": [{"targets": ["Linear"], "scheme": "int8_channel"},
                                                   {"targets": ["re:.*\\.mlp\\..*"], "scheme": "int4_g32_asym"}],
                                       "input_activations": [{"targets": ["re:.*self_attn.*"], "scheme": "int8_sym"}]})");
   o.calibration = d.file("calib.json");
-  const CtExportResult r = export_compressed_tensors(fixture("dense_keqv"), d.file("out"), o);
+  const CompressedTensorsExportResult r = export_compressed_tensors(fixture("dense_keqv"), d.file("out"), o);
   EXPECT_EQ(r.format, "mixed-precision");
   const json q = config_of(d.file("out"))["quantization_config"];
   ASSERT_EQ(q["config_groups"].size(), 2u);
@@ -642,9 +642,9 @@ TEST(CompressedTensors, MixedFormatsGetPerGroupFormats) {
 // k/v tensors that KV-shared layers carry in official checkpoints are not written.
 TEST(CompressedTensors, InputLayouts) {
   TempDir d;
-  CtExportOptions o;
+  CompressedTensorsExportOptions o;
   o.recipe = Recipe::load("w4a16-g32");
-  const CtExportResult r = export_compressed_tensors(fixture("dense_ple_mm_bf16"), d.file("out"), quiet(o));
+  const CompressedTensorsExportResult r = export_compressed_tensors(fixture("dense_ple_mm_bf16"), d.file("out"), quiet(o));
   Tensors src;
   for (auto& [n, v] : load_all(fixture("dense_ple_mm_bf16"))) {
     const std::string mm = "model.language_model.";
@@ -661,7 +661,7 @@ TEST(CompressedTensors, InputLayouts) {
   fs::create_directories(m);
   fs::copy_file(fixture("dense_ple") + "/config.json", m / "config.json");
   save_all((m / "model.safetensors").string(), w);
-  const CtExportResult r2 = export_compressed_tensors(m.string(), d.file("out2"), quiet(o));
+  const CompressedTensorsExportResult r2 = export_compressed_tensors(m.string(), d.file("out2"), quiet(o));
   EXPECT_EQ(r2.unused_skipped, 1u);
   EXPECT_FALSE(Checkpoint::open(d.file("out2")).has("model.layers.4.self_attn.k_proj.weight_packed"));
 }
@@ -719,7 +719,7 @@ TEST(CompressedTensors, LearnedBf16ScalesKeepTheTrainedIntegers) {
     const Tensors qp = learned_params(w, Gemma4Config::load(fixture("dense_keqv")), scheme, 7);
     const std::string run = make_run(
         d, "dense_keqv", w, R"({"weights": [{"targets": ["Linear"], "scheme": ")" + name + R"("}], "learnable_scales": true})", qp);
-    const CtExportResult r = export_compressed_tensors(run, d.file("out"), quiet());
+    const CompressedTensorsExportResult r = export_compressed_tensors(run, d.file("out"), quiet());
     EXPECT_TRUE(r.from_run);
     EXPECT_EQ(r.learned_modules, size_t(6 * 6 + 4));
     EXPECT_EQ(r.scale_dtype, DType::BF16);
@@ -740,7 +740,7 @@ TEST(CompressedTensors, LearnedF32ScalesNeedF32Storage) {
   EXPECT_NE(msg.find("int4_g32@bf16"), std::string::npos) << msg;
   expect_nothing_written(d);
 
-  CtExportOptions o = quiet();
+  CompressedTensorsExportOptions o = quiet();
   o.scale_dtype = DType::F32;
   export_compressed_tensors(run, d.file("out"), o);
   expect_learned_export(d.file("out"), w, qp, scheme);  // bit for bit with f32 scales
@@ -756,7 +756,7 @@ TEST(CompressedTensors, RtnRunWithF32ScalesIsRefusedInBf16) {
   EXPECT_NE(msg.find("module 'layers.0.self_attn.q_proj' was trained with f32 scales"), std::string::npos) << msg;
   EXPECT_NE(msg.find("changes its dequantized weights"), std::string::npos) << msg;
   expect_nothing_written(d);
-  CtExportOptions o = quiet();
+  CompressedTensorsExportOptions o = quiet();
   o.scale_dtype = DType::F32;
   export_compressed_tensors(run, d.file("out"), o);
   expect_packed_equals_fake_quant(d.file("out"), w, quant::parse_weight_scheme("int4_g32"), 6 * 6 + 4);
@@ -770,11 +770,11 @@ TEST(CompressedTensors, RunRecipeOverrideIsRtnWithAWarning) {
   const std::string run = make_run(
       d, "dense_keqv", w, R"({"weights": [{"targets": ["Linear"], "scheme": "int4_g32@bf16"}], "learnable_scales": true})", qp);
   std::vector<std::string> warnings;
-  CtExportOptions o;
+  CompressedTensorsExportOptions o;
   o.recipe = Recipe::load("w4a16-g32");
   o.threads = 1;
   o.on_warning = [&](const std::string& s) { warnings.push_back(s); };
-  const CtExportResult r = export_compressed_tensors(run, d.file("out"), o);
+  const CompressedTensorsExportResult r = export_compressed_tensors(run, d.file("out"), o);
   EXPECT_FALSE(r.from_run);
   EXPECT_EQ(r.learned_modules, 0u);
   ASSERT_EQ(warnings.size(), 1u);
@@ -809,7 +809,7 @@ TEST(CompressedTensors, RecipesItCannotHoldAreRefused) {
   };
   for (const Case& c : cases) {
     TempDir d;
-    CtExportOptions o;
+    CompressedTensorsExportOptions o;
     o.recipe = c.recipe[0] == '{' ? Recipe::parse(c.recipe, "test-recipe.json") : Recipe::load(c.recipe);
     const std::string msg = refusal(fixture(c.model), d.file("out"), quiet(o));
     EXPECT_NE(msg.find(c.expect), std::string::npos) << c.recipe << "\n" << msg;
@@ -819,7 +819,7 @@ TEST(CompressedTensors, RecipesItCannotHoldAreRefused) {
 
 TEST(CompressedTensors, W8a8NeedsCalibration) {
   TempDir d;
-  CtExportOptions o;
+  CompressedTensorsExportOptions o;
   o.recipe = Recipe::load("w8a8-static");
   EXPECT_NE(refusal(fixture("dense_keqv"), d.file("out"), quiet(o)).find("no calibration.json"), std::string::npos);
   Calibration c = w8a8_calibration(Gemma4Config::load(fixture("dense_keqv")));
@@ -845,7 +845,7 @@ TEST(CompressedTensors, BadInputLeavesNoOutput) {
   fs::copy_file(fixture("dense_keqv") + "/config.json", m / "config.json");
   const std::string bytes = read_text(fixture("dense_keqv") + "/model.safetensors");
   write_text((m / "model.safetensors").string(), bytes.substr(0, bytes.size() / 2));
-  CtExportOptions o;
+  CompressedTensorsExportOptions o;
   o.recipe = Recipe::load("w4a16-g32");
   EXPECT_NE(refusal(m.string(), d.file("out"), quiet(o)).find("model.safetensors"), std::string::npos);
   // A NaN in a weight: the codec refuses mid-stream, after earlier tensors were written.
@@ -866,7 +866,7 @@ TEST(CompressedTensors, BadInputLeavesNoOutput) {
 
 TEST(CompressedTensors, ReExportReplacesAnEarlierExport) {
   TempDir d;
-  CtExportOptions o;
+  CompressedTensorsExportOptions o;
   o.recipe = Recipe::load("w4a16-g32");
   export_compressed_tensors(fixture("dense_keqv"), d.file("out"), quiet(o));
   o.recipe = Recipe::load("w4a16-g128");

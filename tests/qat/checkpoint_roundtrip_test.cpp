@@ -4,12 +4,15 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <set>
 
 #include <unistd.h>
 
 #include <torch/types.h>
 
 #include "fixture_util.h"
+#include "io/error.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/checkpoint_writer.h"
 
@@ -106,6 +109,52 @@ TEST(HfMultimodalExport, CopiesTowersThroughAndRoundTripsTheText) {
   for (const auto& p : a) EXPECT_TRUE(at::equal(b[p.key()], p.value())) << p.key();  // bf16 values: exact
   fs::remove_all(src);
   fs::remove_all(out);
+}
+
+}  // namespace
+}  // namespace gq
+
+namespace gq {
+namespace {
+
+// `export --format hf` replaces an earlier export as a whole (no stale shards, index or files) and
+// refuses to replace a folder that is not a checkpoint.
+TEST(HfExport, ReplacesAnEarlierExportWholeAndRefusesOtherFolders) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::path(::testing::TempDir()) / ("gq_hf_export_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root);
+  const fs::path out = root / "out", tok = root / "tokenizer.json";
+  std::ofstream(tok) << "{}";
+  Gemma4Model m = load_model(test::fixture_dir("dense_ple"));
+  HfSaveOptions opt;
+  opt.max_shard_bytes = 100000;
+  export_hf_checkpoint(m, out.string(), opt, {tok.string()});
+  EXPECT_TRUE(fs::exists(out / "model.safetensors.index.json"));
+  EXPECT_TRUE(fs::exists(out / "tokenizer.json"));
+
+  opt.max_shard_bytes = int64_t(1) << 40;
+  export_hf_checkpoint(m, out.string(), opt);
+  std::set<std::string> files;
+  for (const auto& e : fs::directory_iterator(out)) files.insert(e.path().filename().string());
+  EXPECT_EQ(files, (std::set<std::string>{"config.json", "model.safetensors"}));
+  std::set<std::string> beside;
+  for (const auto& e : fs::directory_iterator(root)) beside.insert(e.path().filename().string());
+  EXPECT_EQ(beside, (std::set<std::string>{"out", "tokenizer.json"}));  // no staging or previous folder left
+  Gemma4Model back = load_model(out.string());
+  EXPECT_EQ(back->named_parameters(true).size(), m->named_parameters(true).size());
+
+  const fs::path other = root / "other";
+  fs::create_directories(other);
+  std::ofstream(other / "notes.txt") << "not a checkpoint";
+  try {
+    export_hf_checkpoint(m, other.string(), opt);
+    ADD_FAILURE() << "a folder that is not a checkpoint must not be replaced";
+  } catch (const FormatError& e) {
+    EXPECT_EQ(std::string(e.what()), other.string() + ": exists and is not a checkpoint folder; remove it or choose another output folder");
+  }
+  EXPECT_TRUE(fs::exists(other / "notes.txt"));
+  fs::remove_all(root);
 }
 
 }  // namespace

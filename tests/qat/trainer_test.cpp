@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 
 #include <unistd.h>
 
@@ -172,7 +173,9 @@ TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastCheckpoint) {
     EXPECT_NE(std::string(e.what()).find("last checkpoint"), std::string::npos) << e.what();
   }
   ASSERT_TRUE(fs::exists(fs::path(dir) / "checkpoint" / "train_state.json"));
-  EXPECT_FALSE(fs::exists(fs::path(dir) / "checkpoint.old"));
+  std::set<std::string> entries;  // no staging or previous checkpoint left beside it
+  for (const auto& e : fs::directory_iterator(dir)) entries.insert(e.path().filename().string());
+  EXPECT_EQ(entries, (std::set<std::string>{"checkpoint", "metrics.jsonl"}));
   Gemma4Model kept = load_model(dir);  // loads, and its weights are finite
   for (const auto& p : kept->named_parameters(true)) EXPECT_TRUE(at::isfinite(p.value()).all().item<bool>()) << p.key();
   fs::remove_all(dir);

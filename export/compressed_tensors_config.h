@@ -1,6 +1,7 @@
-// What a recipe becomes in a compressed-tensors checkpoint that vLLM loads: one config group per
-// distinct (weight, input) scheme, the modules each targets, the `ignore` list, the KV-cache scheme,
-// and the refusals for everything compressed-tensors or vLLM cannot hold.
+// What a recipe becomes in the config.json of a compressed-tensors checkpoint that vLLM loads: the
+// `quantization_config` (one config group per distinct (weight, input) scheme, the modules each
+// targets, the `ignore` list, the KV-cache scheme), with the refusals for everything
+// compressed-tensors or vLLM cannot hold; and the config.json itself.
 //
 // Names are the ones vLLM matches: "model." + module ("model.layers.0.self_attn.q_proj"). vLLM fuses
 // q/k/v into qkv_proj and gate/up into gate_up_proj and requires every shard to match the same
@@ -16,21 +17,22 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/dtype.h"
 #include "model/gemma4_config.h"
 #include "quant/scheme.h"
 #include "recipes/recipe.h"
 
-namespace gq {
+namespace gq::compressed_tensors {
 
-struct CtGroup {
+struct ConfigGroup {
   quant::WeightScheme weights;                   // as the recipe names it (scale dtype aside)
   std::optional<quant::ActivationScheme> input;  // static per-tensor int8 (W8A8)
   std::string format;                            // "pack-quantized" or "int-quantized"
   std::vector<std::string> targets;
 };
 
-struct CtPlan {
-  std::vector<CtGroup> groups;
+struct QuantizationConfig {
+  std::vector<ConfigGroup> groups;
   std::map<std::string, size_t> group_of;  // quantized quant-target module -> group
   std::vector<std::string> ignore;         // unquantized Linears (and routers, lm_head)
   std::optional<quant::KvScheme> kv_cache;
@@ -41,12 +43,20 @@ struct CtPlan {
 // FormatError naming the module for: GGUF block schemes, int2, quantized embeddings / head / router,
 // input activations other than int8_sym on int8 channel-wise weights, fused shards with different
 // schemes, a kv_cache other than kv_int8.
-CtPlan plan_compressed_tensors(const Gemma4Config& cfg, const ResolvedRecipe& rr, const std::string& what);
+QuantizationConfig plan_quantization_config(const Gemma4Config& cfg, const ResolvedRecipe& rr, const std::string& what);
 
 // The `quantization_config` object of config.json.
-nlohmann::json ct_quantization_config(const CtPlan& plan);
+nlohmann::json quantization_config_json(const QuantizationConfig& qc);
+
+// config.json: the Gemma4ForCausalLM config, its dtype (the unquantized tensors') and the
+// quantization_config.
+std::string config_json(const Gemma4Config& cfg, DType model_dtype, const QuantizationConfig& qc);
+
+// Copies the tokenizer, chat-template and generation files of checkpoint folder `from` into `to`
+// (those that exist); FormatError naming the file that cannot be copied.
+void copy_companion_files(const std::string& from, const std::string& to);
 
 // The expert shards of layer `layer` as a vLLM target regex.
-std::string ct_experts_regex(int64_t layer);
+std::string experts_target_regex(int64_t layer);
 
-}  // namespace gq
+}  // namespace gq::compressed_tensors

@@ -1,4 +1,4 @@
-#include "export/ct_safetensors.h"
+#include "export/compressed_tensors_safetensors.h"
 
 #include <cstdio>
 #include <filesystem>
@@ -9,18 +9,18 @@
 #include "io/atomic_file.h"
 #include "io/error.h"
 
-namespace gq {
+namespace gq::compressed_tensors {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-uint64_t CtTensorInfo::nbytes() const {
+uint64_t TensorInfo::nbytes() const {
   uint64_t n = dtype_size(dtype);
   for (int64_t d : shape) n *= uint64_t(d);
   return n;
 }
 
-CtShardWriter::CtShardWriter(std::string dir, std::vector<CtTensorInfo> tensors, uint64_t max_shard_bytes,
+ShardWriter::ShardWriter(std::string dir, std::vector<TensorInfo> tensors, uint64_t max_shard_bytes,
                              std::map<std::string, std::string> metadata)
     : dir_(std::move(dir)), tensors_(std::move(tensors)), metadata_(std::move(metadata)) {
   std::set<std::string> seen;
@@ -53,15 +53,15 @@ CtShardWriter::CtShardWriter(std::string dir, std::vector<CtTensorInfo> tensors,
   left_ = tensors_[0].nbytes();
 }
 
-CtShardWriter::~CtShardWriter() = default;
+ShardWriter::~ShardWriter() = default;
 
-void CtShardWriter::open_shard(size_t s) {
+void ShardWriter::open_shard(size_t s) {
   const size_t first = s == 0 ? 0 : shard_end_[s - 1];
   json header = json::object();
   if (!metadata_.empty()) header["__metadata__"] = metadata_;
   uint64_t offset = 0;
   for (size_t i = first; i < shard_end_[s]; ++i) {
-    const CtTensorInfo& t = tensors_[i];
+    const TensorInfo& t = tensors_[i];
     header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.nbytes()}}};
     offset += t.nbytes();
   }
@@ -74,7 +74,7 @@ void CtShardWriter::open_shard(size_t s) {
   open_ = s;
 }
 
-void CtShardWriter::write(const std::string& name, const void* data, size_t n) {
+void ShardWriter::write(const std::string& name, const void* data, size_t n) {
   if (cur_ >= tensors_.size() || tensors_[cur_].name != name)
     throw FormatError(dir_ + ": internal: tensor '" + name + "' written out of plan order (expected '" +
                       (cur_ < tensors_.size() ? tensors_[cur_].name : std::string("nothing")) + "')");
@@ -95,7 +95,7 @@ void CtShardWriter::write(const std::string& name, const void* data, size_t n) {
   }
 }
 
-void CtShardWriter::finish() {
+void ShardWriter::finish() {
   if (cur_ != tensors_.size())
     throw FormatError(dir_ + ": internal: tensor '" + tensors_[cur_].name + "' was not written");
   if (files_.size() == 1) return;
@@ -108,4 +108,4 @@ void CtShardWriter::finish() {
   f.commit();
 }
 
-}  // namespace gq
+}  // namespace gq::compressed_tensors

@@ -16,22 +16,24 @@
 #include "io/dtype.h"
 
 namespace gq {
-
 class AtomicFile;
+}
 
-struct CtTensorInfo {
+namespace gq::compressed_tensors {
+
+struct TensorInfo {
   std::string name;
   DType dtype;
   std::vector<int64_t> shape;
   uint64_t nbytes() const;
 };
 
-class CtShardWriter {
+class ShardWriter {
  public:
   // Throws FormatError for a duplicate name. Files appear in `dir` only when complete.
-  CtShardWriter(std::string dir, std::vector<CtTensorInfo> tensors, uint64_t max_shard_bytes,
+  ShardWriter(std::string dir, std::vector<TensorInfo> tensors, uint64_t max_shard_bytes,
                 std::map<std::string, std::string> metadata);
-  ~CtShardWriter();
+  ~ShardWriter();
 
   // The next `n` bytes of tensor `name`, which must be the tensor being written (plan order).
   void write(const std::string& name, const void* data, size_t n);
@@ -46,7 +48,7 @@ class CtShardWriter {
   void open_shard(size_t s);
 
   std::string dir_;
-  std::vector<CtTensorInfo> tensors_;
+  std::vector<TensorInfo> tensors_;
   std::map<std::string, std::string> metadata_;
   std::vector<size_t> shard_of_;     // tensor -> shard
   std::vector<size_t> shard_end_;    // shard -> one past its last tensor
@@ -58,4 +60,4 @@ class CtShardWriter {
   size_t open_ = size_t(-1);
 };
 
-}  // namespace gq
+}  // namespace gq::compressed_tensors

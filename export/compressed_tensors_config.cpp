@@ -1,9 +1,12 @@
-#include "export/ct_plan.h"
+#include "export/compressed_tensors_config.h"
+
+#include <filesystem>
 
 #include "io/error.h"
+#include "model/checkpoint_layout.h"
 #include "model/quant_targets.h"
 
-namespace gq {
+namespace gq::compressed_tensors {
 namespace {
 
 using nlohmann::json;
@@ -27,11 +30,11 @@ struct Setting {
 
 std::string layer_prefix(int64_t i) { return "layers." + std::to_string(i) + "."; }
 
-class Planner {
+class ConfigPlanner {
  public:
-  Planner(const Gemma4Config& cfg, const ResolvedRecipe& rr, const std::string& what) : cfg_(cfg), rr_(rr), what_(what) {}
+  ConfigPlanner(const Gemma4Config& cfg, const ResolvedRecipe& rr, const std::string& what) : cfg_(cfg), rr_(rr), what_(what) {}
 
-  CtPlan run() {
+  QuantizationConfig run() {
     const std::vector<QuantTarget> targets = gemma4_quant_targets(cfg_);
     for (const QuantTarget& t : targets) {
       switch (t.kind) {
@@ -44,12 +47,12 @@ class Planner {
           if (rr_.weights.count(t.name))
             fail(t.name, "the output head stays unquantized in compressed-tensors exports (vLLM's lm_head has no "
                          "compressed-tensors int scheme); remove lm_head (and Embedding) from the recipe");
-          plan_.ignore.push_back("lm_head");
+          config_.ignore.push_back("lm_head");
           break;
         case TargetKind::Router:
           if (rr_.weights.count(t.name))
             fail(t.name, "vLLM keeps the MoE router in float (GateLinear takes no quantization); ignore 'Router'");
-          plan_.ignore.push_back("model." + t.name);
+          config_.ignore.push_back("model." + t.name);
           break;
         case TargetKind::Linear: linear(t.name, setting(t.name, t.cols)); break;
         case TargetKind::Experts: experts(t); break;
@@ -57,7 +60,7 @@ class Planner {
     }
     check_fused();
     kv();
-    return plan_;
+    return config_;
   }
 
  private:
@@ -107,13 +110,13 @@ class Planner {
 
   void assign(const std::string& target, const std::string& module, const Setting& s) {
     if (!s.quantized()) {
-      plan_.ignore.push_back(target);
+      config_.ignore.push_back(target);
       return;
     }
-    auto [it, fresh] = group_index_.emplace(s.key(), plan_.groups.size());
-    if (fresh) plan_.groups.push_back({*s.w, s.a, s.a ? "int-quantized" : "pack-quantized", {}});
-    plan_.groups[it->second].targets.push_back(target);
-    if (!module.empty()) plan_.group_of[module] = it->second;
+    auto [it, fresh] = group_index_.emplace(s.key(), config_.groups.size());
+    if (fresh) config_.groups.push_back({*s.w, s.a, s.a ? "int-quantized" : "pack-quantized", {}});
+    config_.groups[it->second].targets.push_back(target);
+    if (!module.empty()) config_.group_of[module] = it->second;
   }
 
   void experts(const QuantTarget& t) {
@@ -122,17 +125,17 @@ class Planner {
     const std::string layer = t.name.substr(0, t.name.find(".experts."));
     if (bank == "gate_up_proj") {
       pending_experts_ = s;
-      plan_gate_up_ = t.name;
+      gate_up_bank_ = t.name;
       return;
     }
     if (pending_experts_.key() != s.key())
       fail(layer + ".experts", "vLLM runs one MoE kernel per layer: gate_up_proj (" + pending_experts_.key() +
                                    ") and down_proj (" + s.key() + ") must share a scheme");
     const int64_t i = std::stoll(layer.substr(std::string("layers.").size()));
-    assign(ct_experts_regex(i), "", s);
+    assign(experts_target_regex(i), "", s);
     if (s.quantized()) {
-      plan_.group_of[plan_gate_up_] = group_index_.at(s.key());
-      plan_.group_of[t.name] = group_index_.at(s.key());
+      config_.group_of[gate_up_bank_] = group_index_.at(s.key());
+      config_.group_of[t.name] = group_index_.at(s.key());
     }
   }
 
@@ -169,8 +172,8 @@ class Planner {
     const quant::KvScheme& k = *rr_.kv_cache;
     if (k.bits != 8)
       fail("kv_cache", "scheme " + quant::kv_scheme_name(k) + ": compressed-tensors / vLLM hold an 8-bit KV cache only");
-    plan_.kv_cache = k;
-    plan_.warnings.push_back(
+    config_.kv_cache = k;
+    config_.warnings.push_back(
         what_ + ": kv_cache " + quant::kv_scheme_name(k) +
         " (dynamic, per token and head) is written as a static per-tensor int8 kv_cache_scheme with "
         "k_scale / v_scale = amax / 127 from the calibration; vLLM applies them with --kv-cache-dtype fp8, while "
@@ -180,12 +183,12 @@ class Planner {
   const Gemma4Config& cfg_;
   const ResolvedRecipe& rr_;
   std::string what_;
-  CtPlan plan_;
+  QuantizationConfig config_;
   std::map<std::string, Setting> settings_;
   std::vector<std::string> order_;
   std::map<std::string, size_t> group_index_;
   Setting pending_experts_;
-  std::string plan_gate_up_;
+  std::string gate_up_bank_;
 };
 
 json weight_args(const WeightScheme& w) {
@@ -204,21 +207,21 @@ json tensor_args(int bits, bool symmetric) {
 
 }  // namespace
 
-std::string ct_experts_regex(int64_t layer) {
+std::string experts_target_regex(int64_t layer) {
   return "re:model\\.layers\\." + std::to_string(layer) + "\\.(moe\\.)?experts\\.\\d+\\.(gate|up|down)_proj$";
 }
 
-CtPlan plan_compressed_tensors(const Gemma4Config& cfg, const ResolvedRecipe& rr, const std::string& what) {
-  return Planner(cfg, rr, what).run();
+QuantizationConfig plan_quantization_config(const Gemma4Config& cfg, const ResolvedRecipe& rr, const std::string& what) {
+  return ConfigPlanner(cfg, rr, what).run();
 }
 
-json ct_quantization_config(const CtPlan& plan) {
+json quantization_config_json(const QuantizationConfig& qc) {
   std::string format;
-  for (const CtGroup& g : plan.groups) format = format.empty() || format == g.format ? g.format : "mixed-precision";
+  for (const ConfigGroup& g : qc.groups) format = format.empty() || format == g.format ? g.format : "mixed-precision";
   if (format.empty()) format = "dense";  // a KV-cache-only recipe
   json groups = json::object();
-  for (size_t i = 0; i < plan.groups.size(); ++i) {
-    const CtGroup& g = plan.groups[i];
+  for (size_t i = 0; i < qc.groups.size(); ++i) {
+    const ConfigGroup& g = qc.groups[i];
     json o = {{"targets", g.targets},
               {"weights", weight_args(g.weights)},
               {"input_activations", g.input ? tensor_args(g.input->bits, g.input->symmetric) : json(nullptr)},
@@ -231,10 +234,28 @@ json ct_quantization_config(const CtPlan& plan) {
           {"format", format},
           {"quantization_status", "compressed"},
           {"config_groups", groups},
-          {"ignore", plan.ignore},
-          {"kv_cache_scheme", plan.kv_cache ? tensor_args(8, true) : json(nullptr)},
+          {"ignore", qc.ignore},
+          {"kv_cache_scheme", qc.kv_cache ? tensor_args(8, true) : json(nullptr)},
           {"global_compression_ratio", nullptr},
           {"version", "0.18.0"}};
 }
 
-}  // namespace gq
+std::string config_json(const Gemma4Config& cfg, DType model_dtype, const QuantizationConfig& qc) {
+  json j = json::parse(cfg.to_causal_lm_json());
+  j["dtype"] = hf_dtype_name(model_dtype);
+  j["quantization_config"] = quantization_config_json(qc);
+  return j.dump(2) + "\n";
+}
+
+void copy_companion_files(const std::string& from, const std::string& to) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
+                           "generation_config.json", "chat_template.jinja", "chat_template.json"}) {
+    const fs::path src = fs::path(from) / name;
+    if (fs::is_regular_file(src, ec) && !fs::copy_file(src, fs::path(to) / name, ec))
+      throw FormatError(src.string() + ": cannot copy into " + to + ": " + ec.message());
+  }
+}
+
+}  // namespace gq::compressed_tensors
