@@ -8,21 +8,25 @@
 set -euo pipefail
 ROOT=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 
-# folder -> the project folders its files may include (itself always allowed).
-declare -A ALLOWED=(
-  [io]=""
-  [quant]="io"
-  [formats]="io quant"
-  [model]="io quant formats"
-  [recipes]="io quant formats model"
-  [text]="io"
-  [run]="io quant formats model recipes"
-  [engine]="io quant formats model recipes text run"
-  [export]="io quant formats model recipes text run"
-  [qat]="io quant formats model recipes text run"
-  [cli]="io quant formats model recipes text run engine export qat"
-  [bench]="io quant formats model recipes text run engine export qat"
-)
+# Each line: a folder, then the project folders its files may include (itself always allowed).
+LAYERS='
+io
+quant    io
+formats  io quant
+model    io quant formats
+recipes  io quant formats model
+text     io
+run      io quant formats model recipes
+engine   io quant formats model recipes text run
+export   io quant formats model recipes text run
+qat      io quant formats model recipes text run
+cli      io quant formats model recipes text run engine export qat
+bench    io quant formats model recipes text run engine export qat
+'
+declare -A ALLOWED=()
+while read -r layer deps; do
+  [ -n "$layer" ] && ALLOWED[$layer]=$deps
+done <<<"$LAYERS"
 # Folders that must stay torch-free (everything except qat, cli and bench, which link LibTorch).
 TORCH_FREE="io quant formats model recipes text run engine export"
 PROJECT_FOLDERS="io quant formats model recipes text run engine export qat cli bench tests"

@@ -38,4 +38,23 @@ void append_sequence(const nlohmann::json& j, const char* key, const std::string
   });
 }
 
+// The frame every step-list component shares: null is the empty component, a "Sequence" is the
+// concatenation of its items (listed under `sequence_key`), any other type goes to
+// `parse_type(type, out)`, which throws unsupported() for a type it does not know.
+template <class Component, class ParseType>
+Component parse_steps(const nlohmann::json& j, const std::string& where, const char* sequence_key, ParseType parse_type) {
+  Component out;
+  if (j.is_null()) return out;
+  const std::string& type = type_of(j, where);
+  if (type == "Sequence")
+    append_sequence(j, sequence_key, where, out);
+  else
+    parse_type(type, out);
+  return out;
+}
+
+[[noreturn]] inline void unsupported(const std::string& where, const char* component, const std::string& type) {
+  throw FormatError(where + ": " + component + " type '" + type + "' is not supported");
+}
+
 }  // namespace gq::hf

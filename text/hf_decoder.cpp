@@ -11,30 +11,26 @@ namespace gq::hf {
 using nlohmann::json;
 
 Decoder Decoder::parse(const json& j, const std::string& where) {
-  Decoder d;
-  if (j.is_null()) return d;
-  const std::string& type = type_of(j, where);
-  if (type == "Sequence") {
-    append_sequence(j, "decoders", where, d);
-  } else if (type == "Replace") {
-    d.steps.push_back({Step::Replace, Pattern::parse(j.value("pattern", json()), where), string_at(j, "content", where)});
-  } else if (type == "ByteFallback" || type == "Fuse") {
-    Step s;
-    s.kind = type == "Fuse" ? Step::Fuse : Step::ByteFallback;
-    d.steps.push_back(std::move(s));
-  } else if (type == "Strip") {
-    Step s;
-    s.kind = Step::Strip;
-    s.content = string_at(j, "content", where);
-    if (s.content.empty() || utf8::char_len(static_cast<unsigned char>(s.content[0])) != s.content.size())
-      throw FormatError(where + ": Strip content must be one character");
-    s.start = j.value("start", size_t(0));
-    s.stop = j.value("stop", size_t(0));
-    d.steps.push_back(std::move(s));
-  } else {
-    throw FormatError(where + ": decoder type '" + type + "' is not supported");
-  }
-  return d;
+  return parse_steps<Decoder>(j, where, "decoders", [&](const std::string& type, Decoder& d) {
+    if (type == "Replace") {
+      d.steps.push_back({Step::Replace, Pattern::parse(j.value("pattern", json()), where), string_at(j, "content", where)});
+    } else if (type == "ByteFallback" || type == "Fuse") {
+      Step s;
+      s.kind = type == "Fuse" ? Step::Fuse : Step::ByteFallback;
+      d.steps.push_back(std::move(s));
+    } else if (type == "Strip") {
+      Step s;
+      s.kind = Step::Strip;
+      s.content = string_at(j, "content", where);
+      if (s.content.empty() || utf8::char_len(static_cast<unsigned char>(s.content[0])) != s.content.size())
+        throw FormatError(where + ": Strip content must be one character");
+      s.start = j.value("start", size_t(0));
+      s.stop = j.value("stop", size_t(0));
+      d.steps.push_back(std::move(s));
+    } else {
+      unsupported(where, "decoder", type);
+    }
+  });
 }
 
 namespace {

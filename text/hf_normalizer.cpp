@@ -8,19 +8,15 @@ namespace gq::hf {
 using nlohmann::json;
 
 Normalizer Normalizer::parse(const json& j, const std::string& where) {
-  Normalizer n;
-  if (j.is_null()) return n;
-  const std::string& type = type_of(j, where);
-  if (type == "Sequence") {
-    append_sequence(j, "normalizers", where, n);
-  } else if (type == "Replace") {
-    n.steps.push_back({Step::Replace, Pattern::parse(j.value("pattern", json()), where), string_at(j, "content", where)});
-  } else if (type == "Prepend") {
-    n.steps.push_back({Step::Prepend, Pattern::literal(" "), string_at(j, "prepend", where)});
-  } else {
-    throw FormatError(where + ": normalizer type '" + type + "' is not supported");
-  }
-  return n;
+  return parse_steps<Normalizer>(j, where, "normalizers", [&](const std::string& type, Normalizer& n) {
+    if (type == "Replace") {
+      n.steps.push_back({Step::Replace, Pattern::parse(j.value("pattern", json()), where), string_at(j, "content", where)});
+    } else if (type == "Prepend") {
+      n.steps.push_back({Step::Prepend, Pattern::literal(" "), string_at(j, "prepend", where)});
+    } else {
+      unsupported(where, "normalizer", type);
+    }
+  });
 }
 
 std::string Normalizer::apply(std::string_view text) const {

@@ -11,27 +11,23 @@ namespace gq::hf {
 using nlohmann::json;
 
 PreTokenizer PreTokenizer::parse(const json& j, const std::string& where) {
-  PreTokenizer p;
-  if (j.is_null()) return p;
-  const std::string& type = type_of(j, where);
-  if (type == "Sequence") {
-    append_sequence(j, "pretokenizers", where, p);
-  } else if (type == "Split") {
-    Split s;
-    s.pattern = Pattern::parse(j.value("pattern", json()), where);
-    const std::string behavior = string_at(j, "behavior", where);
-    if (behavior == "Removed") s.behavior = Behavior::Removed;
-    else if (behavior == "Isolated") s.behavior = Behavior::Isolated;
-    else if (behavior == "MergedWithPrevious") s.behavior = Behavior::MergedWithPrevious;
-    else if (behavior == "MergedWithNext") s.behavior = Behavior::MergedWithNext;
-    else if (behavior == "Contiguous") s.behavior = Behavior::Contiguous;
-    else throw FormatError(where + ": unknown Split behavior '" + behavior + "'");
-    s.invert = j.value("invert", false);
-    p.steps.push_back(std::move(s));
-  } else {
-    throw FormatError(where + ": pre_tokenizer type '" + type + "' is not supported");
-  }
-  return p;
+  return parse_steps<PreTokenizer>(j, where, "pretokenizers", [&](const std::string& type, PreTokenizer& p) {
+    if (type == "Split") {
+      Split s;
+      s.pattern = Pattern::parse(j.value("pattern", json()), where);
+      const std::string behavior = string_at(j, "behavior", where);
+      if (behavior == "Removed") s.behavior = Behavior::Removed;
+      else if (behavior == "Isolated") s.behavior = Behavior::Isolated;
+      else if (behavior == "MergedWithPrevious") s.behavior = Behavior::MergedWithPrevious;
+      else if (behavior == "MergedWithNext") s.behavior = Behavior::MergedWithNext;
+      else if (behavior == "Contiguous") s.behavior = Behavior::Contiguous;
+      else throw FormatError(where + ": unknown Split behavior '" + behavior + "'");
+      s.invert = j.value("invert", false);
+      p.steps.push_back(std::move(s));
+    } else {
+      unsupported(where, "pre_tokenizer", type);
+    }
+  });
 }
 
 namespace {
