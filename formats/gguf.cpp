@@ -11,16 +11,6 @@ namespace gq {
 
 namespace {
 
-size_t scalar_size(GgufType t) {
-  switch (t) {
-    case GgufType::UINT8: case GgufType::INT8: case GgufType::BOOL: return 1;
-    case GgufType::UINT16: case GgufType::INT16: return 2;
-    case GgufType::UINT32: case GgufType::INT32: case GgufType::FLOAT32: return 4;
-    case GgufType::UINT64: case GgufType::INT64: case GgufType::FLOAT64: return 8;
-    default: return 0;
-  }
-}
-
 template <class T>
 std::vector<uint8_t> le_bytes(const T* v, size_t n) {
   // The project targets little-endian hosts (x86-64, aarch64), where memory order is file order.
@@ -63,6 +53,16 @@ std::vector<T> read_array(const GgufValue& v, GgufType want) {
 
 }  // namespace
 
+size_t gguf_scalar_size(GgufType t) {
+  switch (t) {
+    case GgufType::UINT8: case GgufType::INT8: case GgufType::BOOL: return 1;
+    case GgufType::UINT16: case GgufType::INT16: return 2;
+    case GgufType::UINT32: case GgufType::INT32: case GgufType::FLOAT32: return 4;
+    case GgufType::UINT64: case GgufType::INT64: case GgufType::FLOAT64: return 8;
+    default: return 0;
+  }
+}
+
 const char* gguf_type_name(GgufType t) {
   switch (t) {
     case GgufType::UINT8: return "UINT8";
@@ -85,7 +85,7 @@ const char* gguf_type_name(GgufType t) {
 // ---- GgufValue --------------------------------------------------------------------------------
 
 GgufValue GgufValue::raw_array(GgufType elem, std::vector<uint8_t> bytes) {
-  const size_t es = scalar_size(elem);
+  const size_t es = gguf_scalar_size(elem);
   if (es == 0) throw FormatError(std::string("GGUF arrays of ") + gguf_type_name(elem) + " need raw_array's string form");
   if (bytes.size() % es) throw FormatError("GGUF array: byte count is not a multiple of the element size");
   if (elem == GgufType::BOOL)

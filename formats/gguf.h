@@ -32,6 +32,7 @@ enum class GgufType : uint32_t {
   STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
 };
 const char* gguf_type_name(GgufType t);  // "UINT32", "ARRAY", ...
+size_t gguf_scalar_size(GgufType t);      // bytes of one scalar; 0 for STRING, ARRAY and unknown types
 
 // One value: a scalar, or an array of scalars / strings (GGUF arrays of arrays are not supported,
 // as in ggml). Numbers and bools are kept as their little-endian bytes.

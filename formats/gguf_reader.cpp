@@ -17,16 +17,6 @@ constexpr uint64_t kMaxArray = uint64_t(1) << 30;   // GGUF_MAX_ARRAY_ELEMENTS
 constexpr size_t kMaxName = 64;                     // GGML_MAX_NAME (with the NUL)
 constexpr uint32_t kMaxDims = 4;
 
-size_t elem_size(GgufType t) {
-  switch (t) {
-    case GgufType::UINT8: case GgufType::INT8: case GgufType::BOOL: return 1;
-    case GgufType::UINT16: case GgufType::INT16: return 2;
-    case GgufType::UINT32: case GgufType::INT32: case GgufType::FLOAT32: return 4;
-    case GgufType::UINT64: case GgufType::INT64: case GgufType::FLOAT64: return 8;
-    default: return 0;
-  }
-}
-
 bool valid_type(uint32_t t) { return t <= uint32_t(GgufType::FLOAT64); }
 
 // Bounds-checked little-endian cursor; `what` names the field being read for the message.
@@ -135,7 +125,7 @@ void GgufFile::parse_all() {
       v.strings_.reserve(size_t(count));
       for (uint64_t j = 0; j < count; ++j) v.strings_.push_back(c.str(at + " string " + std::to_string(j)));
     } else {
-      const uint64_t es = elem_size(v.elem_);
+      const uint64_t es = gguf_scalar_size(v.elem_);
       if (count > c.remain() / es)
         c.fail(at + ": " + (v.is_array() ? std::to_string(count) + " values of " + gguf_type_name(v.elem_) + " run"
                                          : std::string("its ") + gguf_type_name(v.elem_) + " value runs") +
