@@ -2,9 +2,10 @@
 
 #include <cmath>
 
+#include "io/format_float.h"
 #include "quant/block_io.h"
-#include "quant/check.h"
 #include "quant/uniform.h"
+#include "quant/validate.h"
 
 namespace gq::quant {
 namespace {
@@ -22,8 +23,8 @@ ActivationParams activation_params_from_range(const ActivationScheme& scheme, fl
   validate(scheme);
   const std::string name = activation_scheme_name(scheme);
   if (!std::isfinite(min_value) || !std::isfinite(max_value) || min_value > max_value)
-    fail(name + ": invalid calibration range [" + fmt_float(min_value) + ", " +
-         fmt_float(max_value) + "]");
+    fail(name + ": invalid calibration range [" + format_float(min_value) + ", " +
+         format_float(max_value) + "]");
   // The RTN rule of the engine applied to the two range end points gives exactly the formulas in
   // the header (amax over {min, max}; lo/hi clamped around 0).
   const float pts[2] = {min_value, max_value};

@@ -1,7 +1,7 @@
 #include "quant/channelwise.h"
 
-#include "quant/check.h"
 #include "quant/uniform.h"
+#include "quant/validate.h"
 
 namespace gq::quant {
 namespace {

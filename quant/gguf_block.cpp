@@ -1,7 +1,7 @@
 #include "quant/gguf_block.h"
 
-#include "quant/check.h"
 #include "quant/rounding.h"
+#include "quant/validate.h"
 
 namespace gq::quant {
 namespace {

@@ -2,9 +2,9 @@
 
 #include <vector>
 
-#include "quant/check.h"
 #include "quant/packing.h"
 #include "quant/uniform.h"
+#include "quant/validate.h"
 
 namespace gq::quant {
 namespace {

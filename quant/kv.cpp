@@ -1,8 +1,8 @@
 #include "quant/kv.h"
 
-#include "quant/check.h"
 #include "quant/packing.h"
 #include "quant/uniform.h"
+#include "quant/validate.h"
 
 namespace gq::quant {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "quant/check.h"
+#include "quant/validate.h"
 
 namespace gq::quant {
 namespace {

@@ -4,9 +4,9 @@
 
 #include "io/half.h"
 #include "quant/block_io.h"
-#include "quant/check.h"
 #include "quant/gguf_block.h"
 #include "quant/rounding.h"
+#include "quant/validate.h"
 
 namespace gq::quant {
 namespace {

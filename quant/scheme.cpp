@@ -2,10 +2,10 @@
 
 #include <regex>
 
-#include "quant/check.h"
 #include "quant/q2_0.h"
 #include "quant/q4_0.h"
 #include "quant/q8_0.h"
+#include "quant/validate.h"
 
 namespace gq::quant {
 namespace {

@@ -3,8 +3,9 @@
 #include <cmath>
 #include <vector>
 
-#include "quant/check.h"
+#include "io/format_float.h"
 #include "quant/rounding.h"
+#include "quant/validate.h"
 
 namespace gq::quant {
 namespace {
@@ -53,7 +54,7 @@ float finish_rtn_scale(const UniformSpec& spec, float s, int64_t row, int64_t b,
   if (!std::isfinite(r)) {
     std::string msg = spec.codec + ": the scale of row " + std::to_string(row);
     if (block_label(spec, cols, b) >= 0) msg += ", block " + std::to_string(b);
-    fail(msg + " (" + fmt_float(s) + ") overflows " + dtype_label(spec.scale_dtype) +
+    fail(msg + " (" + format_float(s) + ") overflows " + dtype_label(spec.scale_dtype) +
          "; the values are too large for this scheme");
   }
   const float tiny = scale_tiny(spec.scale_dtype);

@@ -1,11 +1,11 @@
 #include "quant/weight.h"
 
 #include "quant/channelwise.h"
-#include "quant/check.h"
 #include "quant/groupwise.h"
 #include "quant/q2_0.h"
 #include "quant/q4_0.h"
 #include "quant/q8_0.h"
+#include "quant/validate.h"
 
 namespace gq::quant {
 namespace {

@@ -1,22 +1,14 @@
-#include "quant/check.h"
+#include "quant/validate.h"
 
 #include <cmath>
-#include <cstdio>
 
 #include "io/error.h"
-#include "io/half.h"
+#include "io/format_float.h"
+#include "quant/rounding.h"
 
 namespace gq::quant {
 
 void fail(const std::string& message) { throw FormatError(message); }
-
-static float round_to_f16_local(float v) { return f16_to_f32(f32_to_f16(v)); }
-
-std::string fmt_float(float v) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%.9g", double(v));
-  return buf;
-}
 
 void check_finite(const char* codec, const float* x, int64_t rows, int64_t cols) {
   const int64_t n = rows * cols;
@@ -42,8 +34,8 @@ void check_positive_scale(const char* codec, float given, float s, int64_t row, 
   if (std::isfinite(s) && s > 0) return;
   std::string msg = std::string(codec) + ": scale for row " + std::to_string(row);
   if (block >= 0) msg += ", block " + std::to_string(block);
-  msg += " is " + fmt_float(given);
-  if (!(std::isnan(given) && std::isnan(s)) && given != s) msg += " (stored as " + fmt_float(s) + ")";
+  msg += " is " + format_float(given);
+  if (!(std::isnan(given) && std::isnan(s)) && given != s) msg += " (stored as " + format_float(s) + ")";
   msg += "; it must be finite and > 0";
   fail(msg);
 }
@@ -51,14 +43,14 @@ void check_positive_scale(const char* codec, float given, float s, int64_t row, 
 void check_nonzero_f16_scale(const char* codec, float given, float s16, int64_t row, int64_t block) {
   if (std::isfinite(s16) && s16 != 0) return;
   fail(std::string(codec) + ": scale for row " + std::to_string(row) + ", block " +
-       std::to_string(block) + " is " + fmt_float(given) + ", which is " +
+       std::to_string(block) + " is " + format_float(given) + ", which is " +
        (std::isfinite(s16) ? "zero" : "not finite") +
        " in fp16; it must be finite and nonzero after rounding to fp16");
 }
 
 void check_f16_storable(const char* codec, float d, int64_t row, int64_t block) {
-  if (std::isfinite(round_to_f16_local(d))) return;
-  fail(std::string(codec) + ": scale " + fmt_float(d) + " of row " + std::to_string(row) +
+  if (std::isfinite(round_to_f16(d))) return;
+  fail(std::string(codec) + ": scale " + format_float(d) + " of row " + std::to_string(row) +
        ", block " + std::to_string(block) +
        " overflows fp16 (|scale| >= 65520); the block's values are too large for this format");
 }

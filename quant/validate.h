@@ -28,7 +28,4 @@ void check_f16_storable(const char* codec, float d, int64_t row, int64_t block);
 
 [[noreturn]] void fail(const std::string& message);
 
-// "%g"-style formatting of a float with enough digits to be unambiguous.
-std::string fmt_float(float v);
-
 }  // namespace gq::quant
