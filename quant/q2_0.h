@@ -19,6 +19,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "quant/gguf_block.h"
+
 namespace gq::quant {
 
 constexpr int64_t kQ2_0Block = 64;
@@ -27,18 +29,19 @@ constexpr uint32_t kGgmlTypeQ2_0 = 42;
 constexpr int kQ2_0LevelMin = -1;
 constexpr int kQ2_0LevelMax = 2;
 
-size_t q2_0_row_bytes(int64_t cols);
+struct Q2_0Format;  // q2_0.cpp
+using Q2_0Codec = GgufBlockCodec<Q2_0Format>;
+extern template struct GgufBlockCodec<Q2_0Format>;
 
-void q2_0_rtn_scales(const float* x, float* d, int64_t rows, int64_t cols);
-void q2_0_encode_rtn(const float* x, const float* d, int8_t* levels, int64_t rows, int64_t cols);
-void q2_0_encode(const float* x, const float* scales, int8_t* levels, int64_t rows, int64_t cols);
-
-void q2_0_pack(const int8_t* levels, const float* scales, uint8_t* out, int64_t rows, int64_t cols);
-void q2_0_unpack(const uint8_t* in, int8_t* levels, float* scales, int64_t rows, int64_t cols);
-void q2_0_dequantize(const int8_t* levels, const float* scales, float* y, int64_t rows, int64_t cols);
-
-void fake_quant_q2_0(const float* x, float* y, int64_t rows, int64_t cols);
-void fake_quant_q2_0_with_scales(const float* x, const float* scales, float* y, int64_t rows,
-                                 int64_t cols);
+// One name per operation (callers that take each operation as a function pointer).
+inline constexpr auto& q2_0_row_bytes = Q2_0Codec::row_bytes;
+inline constexpr auto& q2_0_rtn_scales = Q2_0Codec::rtn_scales;
+inline constexpr auto& q2_0_encode_rtn = Q2_0Codec::encode_rtn;
+inline constexpr auto& q2_0_encode = Q2_0Codec::encode;
+inline constexpr auto& q2_0_pack = Q2_0Codec::pack;
+inline constexpr auto& q2_0_unpack = Q2_0Codec::unpack;
+inline constexpr auto& q2_0_dequantize = Q2_0Codec::dequantize;
+inline constexpr auto& fake_quant_q2_0 = Q2_0Codec::fake_quant;
+inline constexpr auto& fake_quant_q2_0_with_scales = Q2_0Codec::fake_quant_with_scales;
 
 }  // namespace gq::quant

@@ -24,6 +24,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "quant/gguf_block.h"
+
 namespace gq::quant {
 
 constexpr int64_t kQ4_0Block = 32;
@@ -32,25 +34,19 @@ constexpr uint32_t kGgmlTypeQ4_0 = 2;
 constexpr int kQ4_0LevelMin = -8;
 constexpr int kQ4_0LevelMax = 7;
 
-size_t q4_0_row_bytes(int64_t cols);  // throws if cols % 32 != 0
+struct Q4_0Format;  // q4_0.cpp
+using Q4_0Codec = GgufBlockCodec<Q4_0Format>;
+extern template struct GgufBlockCodec<Q4_0Format>;
 
-// RTN: fp32 d = m / -8 per block (not yet rounded to fp16).
-void q4_0_rtn_scales(const float* x, float* d, int64_t rows, int64_t cols);
-// RTN levels from the fp32 d of q4_0_rtn_scales (ggml's rule above).
-void q4_0_encode_rtn(const float* x, const float* d, int8_t* levels, int64_t rows, int64_t cols);
-// Levels for a given (learned) scale per block.
-void q4_0_encode(const float* x, const float* scales, int8_t* levels, int64_t rows, int64_t cols);
-
-// Bytes: rows * q4_0_row_bytes(cols). Stores fp16(scales[b]); throws if that is not finite.
-void q4_0_pack(const int8_t* levels, const float* scales, uint8_t* out, int64_t rows, int64_t cols);
-// Inverse of pack; scales receive the stored fp16 values as float. Throws on a non-finite scale.
-void q4_0_unpack(const uint8_t* in, int8_t* levels, float* scales, int64_t rows, int64_t cols);
-// y = level * fp16(scale) (scales are rounded to fp16 here, so fp32 RTN d can be passed directly).
-void q4_0_dequantize(const int8_t* levels, const float* scales, float* y, int64_t rows, int64_t cols);
-
-// Fake-quant references: the floats the deployed file decodes to, computed without bytes.
-void fake_quant_q4_0(const float* x, float* y, int64_t rows, int64_t cols);
-void fake_quant_q4_0_with_scales(const float* x, const float* scales, float* y, int64_t rows,
-                                 int64_t cols);
+// One name per operation (callers that take each operation as a function pointer).
+inline constexpr auto& q4_0_row_bytes = Q4_0Codec::row_bytes;
+inline constexpr auto& q4_0_rtn_scales = Q4_0Codec::rtn_scales;
+inline constexpr auto& q4_0_encode_rtn = Q4_0Codec::encode_rtn;
+inline constexpr auto& q4_0_encode = Q4_0Codec::encode;
+inline constexpr auto& q4_0_pack = Q4_0Codec::pack;
+inline constexpr auto& q4_0_unpack = Q4_0Codec::unpack;
+inline constexpr auto& q4_0_dequantize = Q4_0Codec::dequantize;
+inline constexpr auto& fake_quant_q4_0 = Q4_0Codec::fake_quant;
+inline constexpr auto& fake_quant_q4_0_with_scales = Q4_0Codec::fake_quant_with_scales;
 
 }  // namespace gq::quant

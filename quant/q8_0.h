@@ -16,6 +16,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "quant/gguf_block.h"
+
 namespace gq::quant {
 
 constexpr int64_t kQ8_0Block = 32;
@@ -24,18 +26,19 @@ constexpr uint32_t kGgmlTypeQ8_0 = 8;
 constexpr int kQ8_0LevelMin = -127;
 constexpr int kQ8_0LevelMax = 127;
 
-size_t q8_0_row_bytes(int64_t cols);
+struct Q8_0Format;  // q8_0.cpp
+using Q8_0Codec = GgufBlockCodec<Q8_0Format>;
+extern template struct GgufBlockCodec<Q8_0Format>;
 
-void q8_0_rtn_scales(const float* x, float* d, int64_t rows, int64_t cols);
-void q8_0_encode_rtn(const float* x, const float* d, int8_t* levels, int64_t rows, int64_t cols);
-void q8_0_encode(const float* x, const float* scales, int8_t* levels, int64_t rows, int64_t cols);
-
-void q8_0_pack(const int8_t* levels, const float* scales, uint8_t* out, int64_t rows, int64_t cols);
-void q8_0_unpack(const uint8_t* in, int8_t* levels, float* scales, int64_t rows, int64_t cols);
-void q8_0_dequantize(const int8_t* levels, const float* scales, float* y, int64_t rows, int64_t cols);
-
-void fake_quant_q8_0(const float* x, float* y, int64_t rows, int64_t cols);
-void fake_quant_q8_0_with_scales(const float* x, const float* scales, float* y, int64_t rows,
-                                 int64_t cols);
+// One name per operation (callers that take each operation as a function pointer).
+inline constexpr auto& q8_0_row_bytes = Q8_0Codec::row_bytes;
+inline constexpr auto& q8_0_rtn_scales = Q8_0Codec::rtn_scales;
+inline constexpr auto& q8_0_encode_rtn = Q8_0Codec::encode_rtn;
+inline constexpr auto& q8_0_encode = Q8_0Codec::encode;
+inline constexpr auto& q8_0_pack = Q8_0Codec::pack;
+inline constexpr auto& q8_0_unpack = Q8_0Codec::unpack;
+inline constexpr auto& q8_0_dequantize = Q8_0Codec::dequantize;
+inline constexpr auto& fake_quant_q8_0 = Q8_0Codec::fake_quant;
+inline constexpr auto& fake_quant_q8_0_with_scales = Q8_0Codec::fake_quant_with_scales;
 
 }  // namespace gq::quant
