@@ -29,6 +29,20 @@ int64_t num_groups(const WeightScheme& s, int64_t rows, int64_t cols) {
   return rows * (cols / s.group);
 }
 
+// pack / unpack: a group-wise scheme, rows of whole groups.
+void check_packing(const WeightScheme& s, int64_t rows, int64_t cols) {
+  spec_for(s);
+  num_groups(s, rows, cols);
+}
+
+// Whether the zero points are packed too (asymmetric schemes); then both of their arrays are needed.
+bool packs_zero_points(const WeightScheme& s, const void* zero_points, const void* packed, const char* what) {
+  if (s.symmetric) return false;
+  if (zero_points == nullptr || packed == nullptr)
+    fail(weight_scheme_name(s) + ": asymmetric " + what + " needs zero points");
+  return true;
+}
+
 }  // namespace
 
 void groupwise_rtn_params(const WeightScheme& scheme, const float* x, float* scales,
@@ -72,27 +86,19 @@ void fake_quant_groupwise_with_params(const WeightScheme& scheme, const float* x
 void groupwise_pack(const WeightScheme& scheme, const int8_t* levels, const int8_t* zero_points,
                     int32_t* weight_packed, int32_t* zero_point_packed, int64_t rows,
                     int64_t cols) {
-  spec_for(scheme);
-  num_groups(scheme, rows, cols);
+  check_packing(scheme, rows, cols);
   ct_pack_rows(levels, weight_packed, rows, cols, scheme.bits);
-  if (!scheme.symmetric) {
-    if (zero_points == nullptr || zero_point_packed == nullptr)
-      fail(weight_scheme_name(scheme) + ": asymmetric packing needs zero points");
+  if (packs_zero_points(scheme, zero_points, zero_point_packed, "packing"))
     ct_pack_cols(zero_points, zero_point_packed, rows, cols / scheme.group, scheme.bits);
-  }
 }
 
 void groupwise_unpack(const WeightScheme& scheme, const int32_t* weight_packed,
                       const int32_t* zero_point_packed, int8_t* levels, int8_t* zero_points,
                       int64_t rows, int64_t cols) {
-  spec_for(scheme);
-  num_groups(scheme, rows, cols);
+  check_packing(scheme, rows, cols);
   ct_unpack_rows(weight_packed, levels, rows, cols, scheme.bits);
-  if (!scheme.symmetric) {
-    if (zero_points == nullptr || zero_point_packed == nullptr)
-      fail(weight_scheme_name(scheme) + ": asymmetric unpacking needs zero points");
+  if (packs_zero_points(scheme, zero_points, zero_point_packed, "unpacking"))
     ct_unpack_cols(zero_point_packed, zero_points, rows, cols / scheme.group, scheme.bits);
-  }
 }
 
 }  // namespace gq::quant

@@ -1,6 +1,7 @@
 #include "quant/uniform.h"
 
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "io/format_float.h"
@@ -70,24 +71,30 @@ float finish_value(const UniformSpec& spec, float y, int64_t index, int64_t cols
   return r;
 }
 
+// What every spec starts from: symmetric, amax / qmax, half-even, an fp32 scale.
+UniformSpec symmetric_spec(std::string codec, int qmin, int qmax, int64_t block) {
+  UniformSpec u;
+  u.codec = std::move(codec);
+  u.qmin = qmin;
+  u.qmax = qmax;
+  u.block = block;
+  u.asymmetric = false;
+  u.rounding = Rounding::kHalfEven;
+  u.scale_dtype = DType::F32;
+  u.sym_divisor = float(qmax);
+  return u;
+}
+
 }  // namespace
 
 UniformSpec uniform_spec(const WeightScheme& s, int64_t cols) {
   validate(s);
   if (s.kind != WeightKind::kChannel && s.kind != WeightKind::kGroup)
     fail("quant scheme " + weight_scheme_name(s) + " is a GGUF block type, not a uniform codec");
-  UniformSpec u;
-  u.codec = weight_scheme_name(s);
-  u.qmin = s.qmin();
-  u.qmax = s.qmax();
+  const bool channel = s.kind == WeightKind::kChannel;  // ai-edge-quantizer: amax / qmax
+  UniformSpec u = symmetric_spec(weight_scheme_name(s), s.qmin(), s.qmax(), channel ? cols : s.group);
   u.scale_dtype = s.scale_dtype;
-  u.rounding = Rounding::kHalfEven;
-  if (s.kind == WeightKind::kChannel) {  // ai-edge-quantizer: amax / qmax
-    u.block = cols;
-    u.asymmetric = false;
-    u.sym_divisor = float(s.qmax());
-  } else {  // compressed-tensors: amax / ((qmax - qmin) / 2), z added before rounding
-    u.block = s.group;
+  if (!channel) {  // compressed-tensors: amax / ((qmax - qmin) / 2), z added before rounding
     u.asymmetric = !s.symmetric;
     u.zp_before_round = true;
     u.sym_divisor = float(s.qmax() - s.qmin()) / 2.0f;
@@ -97,31 +104,16 @@ UniformSpec uniform_spec(const WeightScheme& s, int64_t cols) {
 
 UniformSpec uniform_spec(const ActivationScheme& s, int64_t n) {
   validate(s);
-  UniformSpec u;
-  u.codec = activation_scheme_name(s);
-  u.qmin = s.qmin();
-  u.qmax = s.qmax();
-  u.block = n;
+  UniformSpec u = symmetric_spec(activation_scheme_name(s), s.qmin(), s.qmax(), n);
   u.asymmetric = !s.symmetric;
   u.zp_before_round = false;
   u.rounding = s.rounding;
-  u.scale_dtype = DType::F32;
-  u.sym_divisor = float(s.qmax());
   return u;
 }
 
 UniformSpec uniform_spec(const KvScheme& s, int64_t head_dim) {
   validate(s);
-  UniformSpec u;
-  u.codec = kv_scheme_name(s);
-  u.qmin = s.qmin();
-  u.qmax = s.qmax();
-  u.block = head_dim;
-  u.asymmetric = false;
-  u.rounding = Rounding::kHalfEven;
-  u.scale_dtype = DType::F32;
-  u.sym_divisor = float(s.qmax());
-  return u;
+  return symmetric_spec(kv_scheme_name(s), s.qmin(), s.qmax(), head_dim);
 }
 
 void uniform_rtn_params(const UniformSpec& spec, const float* x, float* scales,
