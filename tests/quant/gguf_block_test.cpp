@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -15,20 +14,23 @@
 #include "quant/q2_0.h"
 #include "quant/q4_0.h"
 #include "quant/q8_0.h"
+#include "tests/common/test_util.h"
 
 using namespace gq;
 using namespace gq::quant;
+using gq::test::expect_format_error;
 
 namespace {
 
-uint32_t bits_of(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-
 // --- Independent transcriptions of the ggml reference quantizers, written from the prose in
 // formats-and-methods.md (B.2, B.3, B.7) and kept deliberately naive. One block -> its bytes.
+
+// A block's scale: fp16, little-endian.
+void store_f16(float d, uint8_t* out) {
+  const uint16_t h = f32_to_f16(d);
+  out[0] = uint8_t(h & 0xff);
+  out[1] = uint8_t(h >> 8);
+}
 
 void ref_q4_0_block(const float* x, uint8_t* out) {
   float amax = 0, max = 0;
@@ -39,9 +41,7 @@ void ref_q4_0_block(const float* x, uint8_t* out) {
     }
   const float d = max / -8;
   const float id = d ? 1.0f / d : 0.0f;
-  const uint16_t h = f32_to_f16(d);
-  out[0] = uint8_t(h & 0xff);
-  out[1] = uint8_t(h >> 8);
+  store_f16(d, out);
   for (int j = 0; j < 16; ++j) {
     const float a = x[j] * id;
     const float b = x[j + 16] * id;
@@ -58,9 +58,7 @@ void ref_q8_0_block(const float* x, uint8_t* out) {
   for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
   const float d = amax / 127;
   const float id = d ? 1.0f / d : 0.0f;
-  const uint16_t h = f32_to_f16(d);
-  out[0] = uint8_t(h & 0xff);
-  out[1] = uint8_t(h >> 8);
+  store_f16(d, out);
   for (int j = 0; j < 32; ++j) {
     const float v = x[j] * id;
     out[2 + j] = uint8_t(int8_t(std::roundf(v)));
@@ -73,9 +71,7 @@ void ref_q2_0_block(const float* x, uint8_t* out) {
     if (std::fabs(x[j]) > amax) amax = std::fabs(x[j]);
   const float d = amax;
   const float id = d > 0 ? 1.0f / d : 0.0f;
-  const uint16_t h = f32_to_f16(d);
-  out[0] = uint8_t(h & 0xff);
-  out[1] = uint8_t(h >> 8);
+  store_f16(d, out);
   for (int j = 0; j < 16; ++j) out[2 + j] = 0;
   for (int j = 0; j < 64; ++j) {
     const float v = x[j] * id;
@@ -103,14 +99,48 @@ std::vector<float> random_rows(int64_t rows, int64_t cols, uint32_t seed) {
   return x;
 }
 
-template <class F>
-void expect_format_error(F&& f, const std::string& needle) {
-  try {
-    f();
-    FAIL() << "expected FormatError containing '" << needle << "'";
-  } catch (const FormatError& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
+// RTN through a codec: the fp32 scales, the levels and the bytes of [rows, cols] values.
+struct Rtn {
+  std::vector<float> d;
+  std::vector<int8_t> levels;
+  std::vector<uint8_t> bytes;
+};
+template <class Codec>
+Rtn rtn(const std::vector<float>& x, int64_t rows, int64_t cols, int64_t block) {
+  Rtn q{std::vector<float>(size_t(rows * cols / block)), std::vector<int8_t>(x.size()),
+        std::vector<uint8_t>(size_t(rows) * Codec::row_bytes(cols))};
+  Codec::rtn_scales(x.data(), q.d.data(), rows, cols);
+  Codec::encode_rtn(x.data(), q.d.data(), q.levels.data(), rows, cols);
+  Codec::pack(q.levels.data(), q.d.data(), q.bytes.data(), rows, cols);
+  return q;
+}
+
+// With a given scale s, value v[i] (the rest of the block 0) gets level want[i], through encode and
+// through fake quant (which gives want[i] * s); returns the levels.
+template <class Codec>
+std::vector<int8_t> expect_given_scale_levels(int64_t block, float s, const std::vector<float>& v,
+                                              const std::vector<int>& want) {
+  std::vector<float> x(size_t(block), 0.0f);
+  std::copy(v.begin(), v.end(), x.begin());
+  std::vector<int8_t> lv(x.size());
+  Codec::encode(x.data(), &s, lv.data(), 1, block);
+  for (size_t i = 0; i < v.size(); ++i) EXPECT_EQ(lv[i], want[i]) << v[i];
+  std::vector<float> y(x.size());
+  Codec::fake_quant_with_scales(x.data(), &s, y.data(), 1, block);
+  for (size_t i = 0; i < v.size(); ++i) EXPECT_EQ(y[i], float(want[i]) * s) << v[i];
+  return lv;
+}
+
+// The codec's RTN bytes for x equal the reference quantizer's, block by block.
+template <class Codec>
+void expect_reference_bytes(void (*ref_block)(const float*, uint8_t*), const std::vector<float>& x, int64_t rows,
+                            int64_t cols, int64_t block, size_t block_bytes) {
+  const size_t rb = Codec::row_bytes(cols);
+  std::vector<uint8_t> ref(rows * rb);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t b = 0; b < cols / block; ++b)
+      ref_block(&x[size_t(r * cols + b * block)], &ref[size_t(r * rb + b * block_bytes)]);
+  EXPECT_EQ(rtn<Codec>(x, rows, cols, block).bytes, ref);
 }
 
 }  // namespace
@@ -119,14 +149,10 @@ void expect_format_error(F&& f, const std::string& needle) {
 
 TEST(QuantQ4_0, GoldenRampFromTheDoc) {
   const auto x = ramp32();
-  float d = 0;
-  q4_0_rtn_scales(x.data(), &d, 1, 32);
-  EXPECT_EQ(d, -2.1f / 8.0f);
-  std::vector<int8_t> lv(32);
-  q4_0_encode_rtn(x.data(), &d, lv.data(), 1, 32);
-  std::vector<uint8_t> bytes(q4_0_row_bytes(32));
+  const Rtn q = rtn<Q4_0Codec>(x, 1, 32, 32);
+  EXPECT_EQ(q.d[0], -2.1f / 8.0f);
+  const std::vector<uint8_t>& bytes = q.bytes;
   ASSERT_EQ(bytes.size(), 18u);
-  q4_0_pack(lv.data(), &d, bytes.data(), 1, 32);
   // stored d = fp16(-0.2625) = -0.262451171875 = 0xB433, little-endian
   EXPECT_EQ(bytes[0], 0x33);
   EXPECT_EQ(bytes[1], 0xB4);
@@ -144,7 +170,7 @@ TEST(QuantQ4_0, GoldenRampFromTheDoc) {
   EXPECT_TRUE(std::signbit(y[10]));
   std::vector<float> fq(32);
   fake_quant_q4_0(x.data(), fq.data(), 1, 32);
-  for (int i = 0; i < 32; ++i) EXPECT_EQ(bits_of(fq[i]), bits_of(y[i])) << i;
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(float_bits(fq[i]), float_bits(y[i])) << i;
 }
 
 TEST(QuantQ4_0, SignedMaxFirstWinsOnTies) {
@@ -171,17 +197,7 @@ TEST(QuantQ4_0, MatchesIndependentReferenceBytes) {
   auto x = random_rows(rows, cols, 1234);
   // sprinkle exact ties and repeated maxima
   for (int64_t r = 0; r < rows; r += 5) x[size_t(r * cols + 7)] = -x[size_t(r * cols + 3)];
-  const size_t rb = q4_0_row_bytes(cols);
-  std::vector<uint8_t> ref(rows * rb), got(rows * rb);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t b = 0; b < cols / 32; ++b)
-      ref_q4_0_block(&x[size_t(r * cols + b * 32)], &ref[size_t(r * rb + b * 18)]);
-  std::vector<float> d(static_cast<size_t>(rows * cols / 32));
-  std::vector<int8_t> lv(static_cast<size_t>(rows * cols));
-  q4_0_rtn_scales(x.data(), d.data(), rows, cols);
-  q4_0_encode_rtn(x.data(), d.data(), lv.data(), rows, cols);
-  q4_0_pack(lv.data(), d.data(), got.data(), rows, cols);
-  EXPECT_EQ(got, ref);
+  expect_reference_bytes<Q4_0Codec>(ref_q4_0_block, x, rows, cols, 32, 18);
 }
 
 TEST(QuantQ4_0, RtnBoundaryValuesTruncateLikeGgml) {
@@ -202,21 +218,13 @@ TEST(QuantQ4_0, RtnBoundaryValuesTruncateLikeGgml) {
 }
 
 TEST(QuantQ4_0, LearnedScaleRoundsHalfUpExactly) {
-  std::vector<float> x(32, 0.0f);
-  const float v[] = {0.5f, -0.5f, 1.5f, -1.5f, 2.5f, 0.49999997f, -0.50000006f, 7.49f, 7.5f,
-                     -8.5f, -9.0f, 100.0f};
-  const int want[] = {1, 0, 2, -1, 3, 0, -1, 7, 7, -8, -8, 7};
-  for (int i = 0; i < 12; ++i) x[size_t(i)] = v[i];
-  const float s = 1.0f;
-  std::vector<int8_t> lv(32);
-  q4_0_encode(x.data(), &s, lv.data(), 1, 32);
-  for (int i = 0; i < 12; ++i) EXPECT_EQ(lv[size_t(i)], want[i]) << v[i];
-  std::vector<float> y(32);
-  fake_quant_q4_0_with_scales(x.data(), &s, y.data(), 1, 32);
-  for (int i = 0; i < 12; ++i) EXPECT_EQ(y[size_t(i)], float(want[i])) << v[i];
+  expect_given_scale_levels<Q4_0Codec>(32, 1.0f,
+                                       {0.5f, -0.5f, 1.5f, -1.5f, 2.5f, 0.49999997f, -0.50000006f, 7.49f, 7.5f, -8.5f,
+                                        -9.0f, 100.0f},
+                                       {1, 0, 2, -1, 3, 0, -1, 7, 7, -8, -8, 7});
   // The learned scale is stored (and used) as fp16: 0.1 -> 0.0999755859375.
   const float s2 = 0.1f;
-  std::fill(x.begin(), x.end(), 0.35f);
+  std::vector<float> x(32, 0.35f), y(32);
   fake_quant_q4_0_with_scales(x.data(), &s2, y.data(), 1, 32);
   EXPECT_EQ(y[0], 4.0f * 0.0999755859375f);  // 0.35 / 0.0999756 = 3.5009 -> 4
 }
@@ -282,14 +290,10 @@ TEST(QuantQ4_0, DegenerateTinyBlocksDecodeToZero) {
 
 TEST(QuantQ8_0, GoldenRamp) {
   const auto x = ramp32();
-  float d = 0;
-  q8_0_rtn_scales(x.data(), &d, 1, 32);
-  EXPECT_EQ(d, 2.1f / 127.0f);
-  std::vector<int8_t> lv(32);
-  q8_0_encode_rtn(x.data(), &d, lv.data(), 1, 32);
-  std::vector<uint8_t> bytes(q8_0_row_bytes(32));
+  const Rtn q = rtn<Q8_0Codec>(x, 1, 32, 32);
+  EXPECT_EQ(q.d[0], 2.1f / 127.0f);
+  const std::vector<uint8_t>& bytes = q.bytes;
   ASSERT_EQ(bytes.size(), 34u);
-  q8_0_pack(lv.data(), &d, bytes.data(), 1, 32);
   // fp16(2.1 / 127 = 0.0165354) = 0x243C = 0.01654052734375
   EXPECT_EQ(bytes[0], 0x3C);
   EXPECT_EQ(bytes[1], 0x24);
@@ -318,7 +322,7 @@ TEST(QuantQ8_0, RoundsHalfAwayFromZero) {
   EXPECT_EQ(y[2], -3.0f);
   EXPECT_EQ(y[3], 1.0f);
   EXPECT_EQ(y[4], -1.0f);
-  EXPECT_EQ(bits_of(y[5]), bits_of(0.0f));  // +0, not -0: the file holds the integer 0
+  EXPECT_EQ(float_bits(y[5]), float_bits(0.0f));  // +0, not -0: the file holds the integer 0
   const float s = 1.0f;
   fake_quant_q8_0_with_scales(x.data(), &s, y.data(), 1, 32);
   EXPECT_EQ(y[0], 127.0f);
@@ -332,17 +336,7 @@ TEST(QuantQ8_0, RoundsHalfAwayFromZero) {
 TEST(QuantQ8_0, MatchesIndependentReferenceBytes) {
   const int64_t rows = 64, cols = 256;
   auto x = random_rows(rows, cols, 99);
-  const size_t rb = q8_0_row_bytes(cols);
-  std::vector<uint8_t> ref(rows * rb), got(rows * rb);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t b = 0; b < cols / 32; ++b)
-      ref_q8_0_block(&x[size_t(r * cols + b * 32)], &ref[size_t(r * rb + b * 34)]);
-  std::vector<float> d(static_cast<size_t>(rows * cols / 32));
-  std::vector<int8_t> lv(static_cast<size_t>(rows * cols));
-  q8_0_rtn_scales(x.data(), d.data(), rows, cols);
-  q8_0_encode_rtn(x.data(), d.data(), lv.data(), rows, cols);
-  q8_0_pack(lv.data(), d.data(), got.data(), rows, cols);
-  EXPECT_EQ(got, ref);
+  expect_reference_bytes<Q8_0Codec>(ref_q8_0_block, x, rows, cols, 32, 34);
 }
 
 TEST(QuantQ8_0, Errors) {
@@ -365,21 +359,17 @@ TEST(QuantQ8_0, Errors) {
 TEST(QuantQ2_0, GoldenRampWithHalfAwayTies) {
   std::vector<float> x(64);
   for (int i = 0; i < 64; ++i) x[size_t(i)] = float(i - 32) / 32.0f;  // -1 .. 0.96875
-  float d = 0;
-  q2_0_rtn_scales(x.data(), &d, 1, 64);
-  EXPECT_EQ(d, 1.0f);
-  std::vector<int8_t> lv(64);
-  q2_0_encode_rtn(x.data(), &d, lv.data(), 1, 64);
-  std::vector<uint8_t> bytes(q2_0_row_bytes(64));
+  const Rtn q = rtn<Q2_0Codec>(x, 1, 64, 64);
+  EXPECT_EQ(q.d[0], 1.0f);
+  const std::vector<uint8_t>& bytes = q.bytes;
   ASSERT_EQ(bytes.size(), 18u);
-  q2_0_pack(lv.data(), &d, bytes.data(), 1, 64);
   EXPECT_EQ(bytes[0], 0x00);  // d = fp16(1.0) = 0x3C00
   EXPECT_EQ(bytes[1], 0x3C);
   EXPECT_EQ(bytes[2 + 0], 0x00);   // elements 0..3: level -1 -> code 0
   EXPECT_EQ(bytes[2 + 4], 0x54);   // 16: -0.5 -> -1 (half away); 17..19 -> 0 -> code 1
   EXPECT_EQ(bytes[2 + 8], 0x55);   // 32..35: 0, 0.03, 0.06, 0.09 -> code 1
   EXPECT_EQ(bytes[2 + 12], 0xAA);  // 48: 0.5 -> +1 (code 2); 49..51 -> code 2
-  for (int8_t l : lv) EXPECT_LE(l, 1);  // the reference never uses +2 with d = amax
+  for (int8_t l : q.levels) EXPECT_LE(l, 1);  // the reference never uses +2 with d = amax
   std::vector<float> y(64);
   fake_quant_q2_0(x.data(), y.data(), 1, 64);
   EXPECT_EQ(y[16], -1.0f);
@@ -388,39 +378,19 @@ TEST(QuantQ2_0, GoldenRampWithHalfAwayTies) {
 }
 
 TEST(QuantQ2_0, LearnedScaleUsesAllFourLevels) {
-  std::vector<float> x(64, 0.0f);
-  const float v[] = {-1.0f, -0.3f, 0.3f, 0.5f, 0.75f, 1.0f, 5.0f, -5.0f};
-  const int want[] = {-1, -1, 1, 1, 2, 2, 2, -1};  // s = 0.5: -2, -0.6, 0.6, 1, 1.5, 2, 10, -10
-  for (int i = 0; i < 8; ++i) x[size_t(i)] = v[i];
-  const float s = 0.5f;
-  std::vector<int8_t> lv(64);
-  q2_0_encode(x.data(), &s, lv.data(), 1, 64);
-  for (int i = 0; i < 8; ++i) EXPECT_EQ(lv[size_t(i)], want[i]) << v[i];
+  const float s = 0.5f;  // x / s: -2, -0.6, 0.6, 1, 1.5, 2, 10, -10
+  const std::vector<int8_t> lv = expect_given_scale_levels<Q2_0Codec>(
+      64, s, {-1.0f, -0.3f, 0.3f, 0.5f, 0.75f, 1.0f, 5.0f, -5.0f}, {-1, -1, 1, 1, 2, 2, 2, -1});
   std::vector<uint8_t> bytes(18);
   q2_0_pack(lv.data(), &s, bytes.data(), 1, 64);
   EXPECT_EQ(bytes[2], 0 | (0 << 2) | (2 << 4) | (2 << 6));
   EXPECT_EQ(bytes[3], 3 | (3 << 2) | (3 << 4) | (0 << 6));
-  std::vector<float> y(64);
-  fake_quant_q2_0_with_scales(x.data(), &s, y.data(), 1, 64);
-  EXPECT_EQ(y[4], 1.0f);
-  EXPECT_EQ(y[6], 1.0f);
-  EXPECT_EQ(y[7], -0.5f);
 }
 
 TEST(QuantQ2_0, MatchesIndependentReferenceBytes) {
   const int64_t rows = 32, cols = 512;
   auto x = random_rows(rows, cols, 7);
-  const size_t rb = q2_0_row_bytes(cols);
-  std::vector<uint8_t> ref(rows * rb), got(rows * rb);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t b = 0; b < cols / 64; ++b)
-      ref_q2_0_block(&x[size_t(r * cols + b * 64)], &ref[size_t(r * rb + b * 18)]);
-  std::vector<float> d(static_cast<size_t>(rows * cols / 64));
-  std::vector<int8_t> lv(static_cast<size_t>(rows * cols));
-  q2_0_rtn_scales(x.data(), d.data(), rows, cols);
-  q2_0_encode_rtn(x.data(), d.data(), lv.data(), rows, cols);
-  q2_0_pack(lv.data(), d.data(), got.data(), rows, cols);
-  EXPECT_EQ(got, ref);
+  expect_reference_bytes<Q2_0Codec>(ref_q2_0_block, x, rows, cols, 64, 18);
 }
 
 TEST(QuantQ2_0, Errors) {

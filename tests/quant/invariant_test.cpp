@@ -12,7 +12,6 @@
 #include <cctype>
 #include <cfloat>
 #include <cmath>
-#include <cstring>
 #include <functional>
 #include <limits>
 #include <random>
@@ -36,12 +35,6 @@ using namespace gq;
 using namespace gq::quant;
 
 namespace {
-
-uint32_t bits_of(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
 
 struct Case {
   std::string name;
@@ -175,7 +168,7 @@ std::string describe_mismatch(const std::string& what, const Case& c, size_t i, 
   os.precision(9);
   os << what << " / " << c.name << ": element " << i << " (row " << int64_t(i) / c.cols << ", col "
      << int64_t(i) % c.cols << "), x = " << c.x[i] << ": bytes path " << a << " (0x" << std::hex
-     << bits_of(a) << std::dec << ") vs fake-quant " << b << " (0x" << std::hex << bits_of(b) << ")";
+     << float_bits(a) << std::dec << ") vs fake-quant " << b << " (0x" << std::hex << float_bits(b) << ")";
   return os.str();
 }
 
@@ -183,7 +176,7 @@ void expect_bits_equal(const std::string& what, const Case& c, const std::vector
                        const std::vector<float>& b) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i)
-    if (bits_of(a[i]) != bits_of(b[i])) {
+    if (float_bits(a[i]) != float_bits(b[i])) {
       ADD_FAILURE() << describe_mismatch(what, c, i, a[i], b[i]);
       return;
     }
@@ -202,6 +195,14 @@ std::vector<float> store_scales(const WeightScheme& s, const std::vector<float>&
   return out;
 }
 
+// A GGUF block codec's levels and scales through its bytes.
+template <class Codec>
+void through_gguf_bytes(const QuantizedWeight& q, QuantizedWeight& u) {
+  std::vector<uint8_t> b(static_cast<size_t>(q.rows) * Codec::row_bytes(q.cols));
+  Codec::pack(q.levels.data(), q.scales.data(), b.data(), q.rows, q.cols);
+  Codec::unpack(b.data(), u.levels.data(), u.scales.data(), q.rows, q.cols);
+}
+
 // quant -> on-disk bytes -> unpack -> dequant, for the scheme's formats.
 std::vector<float> through_bytes(const QuantizedWeight& q) {
   const WeightScheme& s = q.scheme;
@@ -209,24 +210,9 @@ std::vector<float> through_bytes(const QuantizedWeight& q) {
   QuantizedWeight u = q;
   std::fill(u.levels.begin(), u.levels.end(), int8_t(99));
   switch (s.kind) {
-    case WeightKind::kQ4_0: {
-      std::vector<uint8_t> b(static_cast<size_t>(rows) * q4_0_row_bytes(cols));
-      q4_0_pack(q.levels.data(), q.scales.data(), b.data(), rows, cols);
-      q4_0_unpack(b.data(), u.levels.data(), u.scales.data(), rows, cols);
-      break;
-    }
-    case WeightKind::kQ8_0: {
-      std::vector<uint8_t> b(static_cast<size_t>(rows) * q8_0_row_bytes(cols));
-      q8_0_pack(q.levels.data(), q.scales.data(), b.data(), rows, cols);
-      q8_0_unpack(b.data(), u.levels.data(), u.scales.data(), rows, cols);
-      break;
-    }
-    case WeightKind::kQ2_0: {
-      std::vector<uint8_t> b(static_cast<size_t>(rows) * q2_0_row_bytes(cols));
-      q2_0_pack(q.levels.data(), q.scales.data(), b.data(), rows, cols);
-      q2_0_unpack(b.data(), u.levels.data(), u.scales.data(), rows, cols);
-      break;
-    }
+    case WeightKind::kQ4_0: through_gguf_bytes<Q4_0Codec>(q, u); break;
+    case WeightKind::kQ8_0: through_gguf_bytes<Q8_0Codec>(q, u); break;
+    case WeightKind::kQ2_0: through_gguf_bytes<Q2_0Codec>(q, u); break;
     case WeightKind::kChannel: {
       std::vector<uint8_t> b(tflite_packed_bytes(rows * cols, s.bits));
       tflite_pack(q.levels.data(), b.data(), rows * cols, s.bits);
@@ -447,7 +433,7 @@ TEST(QuantCodecInvariantOther, DetectsANaiveFakeQuant) {
         const size_t i = size_t(r * c.cols + j);
         const float naive = std::nearbyint(c.x[i] / q.scales[size_t(r)]) * q.scales[size_t(r)];
         const float clipped = std::fmax(-8 * q.scales[size_t(r)], std::fmin(7 * q.scales[size_t(r)], naive));
-        if (bits_of(clipped) != bits_of(y[i])) ++mismatches;
+        if (float_bits(clipped) != float_bits(y[i])) ++mismatches;
       }
   }
   EXPECT_GT(mismatches, 0);

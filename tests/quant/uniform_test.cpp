@@ -4,7 +4,6 @@
 
 #include <cfloat>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -16,29 +15,11 @@
 #include "quant/groupwise.h"
 #include "quant/kv.h"
 #include "quant/weight.h"
+#include "tests/common/test_util.h"
 
 using namespace gq;
 using namespace gq::quant;
-
-namespace {
-
-uint32_t bits_of(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-
-template <class F>
-void expect_format_error(F&& f, const std::string& needle) {
-  try {
-    f();
-    FAIL() << "expected FormatError containing '" << needle << "'";
-  } catch (const FormatError& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
-}  // namespace
+using gq::test::expect_format_error;
 
 // --------------------------------------------------------------------------------- channel-wise
 
@@ -54,7 +35,7 @@ TEST(QuantChannelwise, Int4HalfEvenOnAUnitScale) {
   std::vector<float> y(8);
   fake_quant_channelwise(s4, x.data(), y.data(), 1, 8);
   EXPECT_EQ(y, (std::vector<float>{7, 0, 2, 2, 0, -2, -7, 3}));
-  EXPECT_EQ(bits_of(y[4]), 0u);  // -0.5 -> +0 (torch.round gives -0; the file holds integer 0)
+  EXPECT_EQ(float_bits(y[4]), 0u);  // -0.5 -> +0 (torch.round gives -0; the file holds integer 0)
 }
 
 TEST(QuantChannelwise, GridsAndClipping) {
@@ -86,7 +67,7 @@ TEST(QuantChannelwise, ZeroAndTinyRowsGetTheSmallestNormalScale) {
   EXPECT_EQ(s[1], FLT_MIN);
   std::vector<float> y(32);
   fake_quant_channelwise(s4, both.data(), y.data(), 2, 16);
-  for (float v : y) EXPECT_EQ(bits_of(v), 0u);
+  for (float v : y) EXPECT_EQ(float_bits(v), 0u);
   const auto h = parse_weight_scheme("int4_channel@f16");
   channelwise_rtn_scales(h, both.data(), s, 2, 16);
   EXPECT_EQ(s[0], 6.103515625e-05f);  // smallest normal fp16
@@ -341,6 +322,6 @@ TEST(QuantWeight, DispatchMatchesTheCodecs) {
     std::vector<float> a(x.size()), b(x.size());
     dequantize_weight(q, a.data());
     fake_quant_weight(s, x.data(), b.data(), 2, 128);
-    for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(bits_of(a[i]), bits_of(b[i])) << n << " " << i;
+    for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(float_bits(a[i]), float_bits(b[i])) << n << " " << i;
   }
 }
