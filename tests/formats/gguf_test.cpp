@@ -3,53 +3,22 @@
 #include "formats/gguf.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <functional>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "io/error.h"
+#include "tests/common/test_util.h"
 
 namespace gq {
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() : path_(fs::temp_directory_path() / ("gguf_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++))) {
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  size_t entries() const { return size_t(std::distance(fs::directory_iterator(path_), fs::directory_iterator())); }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
-
-std::vector<uint8_t> read_bytes(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const FormatError& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-    return msg;
-  }
-  ADD_FAILURE() << "no FormatError thrown";
-  return "";
-}
+using test::error_of;
+using test::read_bytes;
+using test::TempDir;
 
 // Little-endian byte builder for hand-made (and broken) files.
 struct Bytes {
@@ -232,7 +201,7 @@ TEST(Gguf, WriterRefusesBadInputAndLeavesNoFile) {
     EXPECT_NE(error_of([&] { w.write(more, 10); }).find("more tensor data"), std::string::npos);
   }
   EXPECT_FALSE(fs::exists(p));
-  EXPECT_EQ(d.entries(), 0u) << "temporary file left behind";
+  EXPECT_EQ(d.names(), std::vector<std::string>{}) << "temporary file left behind";
 }
 
 // ---- malformed files ----

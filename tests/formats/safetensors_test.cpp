@@ -9,23 +9,24 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "io/atomic_file.h"
 #include "io/error.h"
 #include "io/half.h"
+#include "tests/common/test_util.h"
 
 namespace gq {
 namespace {
 
 namespace fs = std::filesystem;
+using test::error_of;
+using test::read_file;
+using test::write_file;
 
 // ---- helpers ----
 
@@ -34,56 +35,17 @@ std::string bytes_of(const std::vector<T>& v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
 }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void write_file(const fs::path& p, const std::string& bytes) {
-  std::ofstream out(p, std::ios::binary);
-  out << bytes;
-}
-
 // A safetensors file from its parts: the header length is header.size().
 std::string raw_safetensors(const std::string& header, const std::string& data) {
   const uint64_t n = header.size();
   return std::string(reinterpret_cast<const char*>(&n), 8) + header + data;
 }
 
-// Runs `fn`, which must throw FormatError, and returns the message (checked to be one line).
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const FormatError& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-    return msg;
-  }
-  ADD_FAILURE() << "no FormatError thrown";
-  return "";
-}
-
-#define EXPECT_CONTAINS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "in: " << (haystack)
-
 // Each test gets a fresh folder under the system temp dir, removed afterwards.
 class SafetensorsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("gq-st-" + std::to_string(::getpid()) + "-" +
-                                        info->test_suite_name() + "-" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string dir() const { return tmp_.path().string(); }
+  std::string path(const std::string& name) const { return tmp_.file(name); }
 
   // Writes a raw file and returns the message SafetensorsFile::open throws for it.
   std::string open_error(const std::string& header, const std::string& data = "") {
@@ -92,15 +54,9 @@ class SafetensorsTest : public ::testing::Test {
     return error_of([&] { SafetensorsFile::open(p); });
   }
 
-  std::vector<std::string> files_in_dir() const {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(dir_))
-      names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
+  std::vector<std::string> files_in_dir() const { return tmp_.names(); }
 
-  fs::path dir_;
+  test::TempDir tmp_;
 };
 
 const std::string kF32Pair = R"({"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
@@ -532,8 +488,8 @@ TEST_F(SafetensorsTest, RejectsMetadataThatIsNotStringToString) {
 TEST_F(SafetensorsTest, RejectsMissingFileAndDirectory) {
   const std::string missing = path("missing.safetensors");
   EXPECT_CONTAINS(error_of([&] { SafetensorsFile::open(missing); }), missing + ": cannot open");
-  EXPECT_CONTAINS(error_of([&] { SafetensorsFile::open(dir_.string()); }),
-                  dir_.string() + ": is a directory");
+  EXPECT_CONTAINS(error_of([&] { SafetensorsFile::open(dir()); }),
+                  dir() + ": is a directory");
 }
 
 TEST_F(SafetensorsTest, UnknownTensorNameIsAnError) {
@@ -560,7 +516,7 @@ class CheckpointTest : public SafetensorsTest {
                R"({"metadata":{"total_size":24},"weight_map":)" + weight_map + "}");
   }
   std::string checkpoint_error() const {
-    return error_of([&] { Checkpoint::open(dir_.string()); });
+    return error_of([&] { Checkpoint::open(dir()); });
   }
 
   const std::string kGoodMap =
@@ -571,7 +527,7 @@ class CheckpointTest : public SafetensorsTest {
 TEST_F(CheckpointTest, OpensSingleFileFolderAndFilePath) {
   write_safetensors(path("model.safetensors"),
                     {{"z", DType::F32, {1}, a2_.data(), 4}, {"a", DType::F32, {2}, a1_.data(), 8}});
-  for (const std::string& p : {dir_.string(), path("model.safetensors")}) {
+  for (const std::string& p : {dir(), path("model.safetensors")}) {
     SCOPED_TRACE(p);
     const Checkpoint ck = Checkpoint::open(p);
     EXPECT_EQ(ck.path(), p);
@@ -586,7 +542,7 @@ TEST_F(CheckpointTest, OpensSingleFileFolderAndFilePath) {
 
 TEST_F(CheckpointTest, RejectsFolderWithoutWeights) {
   EXPECT_EQ(checkpoint_error(),
-            "no model.safetensors or model.safetensors.index.json in " + dir_.string());
+            "no model.safetensors or model.safetensors.index.json in " + dir());
   EXPECT_CONTAINS(error_of([&] { Checkpoint::open(path("nope")); }), path("nope"));
 }
 
@@ -594,7 +550,7 @@ TEST_F(CheckpointTest, OpensShardsThroughTheIndex) {
   write_shards(kGoodMap);
   // The index wins over a stray single file.
   write_safetensors(path("model.safetensors"), {{"stray", DType::F32, {1}, a2_.data(), 4}});
-  for (const std::string& p : {dir_.string(), path("model.safetensors.index.json")}) {
+  for (const std::string& p : {dir(), path("model.safetensors.index.json")}) {
     SCOPED_TRACE(p);
     const Checkpoint ck = Checkpoint::open(p);
     EXPECT_EQ(ck.names(), (std::vector<std::string>{"a1", "a2", "b1"}));
@@ -632,7 +588,7 @@ TEST_F(CheckpointTest, RejectsIndexNamingTensorInNoShard) {
 TEST_F(CheckpointTest, RejectsTensorInTwoShards) {
   write_shards(kGoodMap, {"a2"});
   const std::string msg = checkpoint_error();
-  EXPECT_CONTAINS(msg, dir_.string() + ": tensor 'a2': in two shards");
+  EXPECT_CONTAINS(msg, dir() + ": tensor 'a2': in two shards");
   EXPECT_CONTAINS(msg, path("shard-a.safetensors"));
   EXPECT_CONTAINS(msg, path("shard-b.safetensors"));
 }
@@ -666,22 +622,20 @@ TEST_F(CheckpointTest, RejectsCorruptShardNamingIt) {
 
 // ---- the real tiny Gemma 4 fixtures ----
 
-const std::string kFixtures = std::string(GQ_TEST_DATA) + "/gemma4-tiny";
-
 TEST(Fixtures, DensePleIsOneFloat32File) {
-  const Checkpoint ck = Checkpoint::open(kFixtures + "/dense_ple");
+  const Checkpoint ck = Checkpoint::open(test::fixture("dense_ple"));
   EXPECT_EQ(ck.names().size(), 98u);
   const TensorView& embed = ck.tensor("model.embed_tokens.weight");
   EXPECT_EQ(embed.dtype, DType::F32);
   EXPECT_EQ(embed.shape, (std::vector<int64_t>{512, 128}));
   EXPECT_EQ(
-      SafetensorsFile::open(kFixtures + "/dense_ple/model.safetensors")->metadata().at("format"),
+      SafetensorsFile::open(test::fixture("dense_ple/model.safetensors"))->metadata().at("format"),
       "pt");
 }
 
 TEST(Fixtures, ShardedBf16EqualsFloat32RoundedToBf16) {
-  const Checkpoint f32 = Checkpoint::open(kFixtures + "/dense_ple");
-  const Checkpoint bf16 = Checkpoint::open(kFixtures + "/dense_ple_mm_bf16");
+  const Checkpoint f32 = Checkpoint::open(test::fixture("dense_ple"));
+  const Checkpoint bf16 = Checkpoint::open(test::fixture("dense_ple_mm_bf16"));
   const std::string f32_prefix = "model.", bf16_prefix = "model.language_model.";
   ASSERT_EQ(bf16.names().size(), f32.names().size());
 
