@@ -4,12 +4,10 @@
 #include "export/gemma4_gguf.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -21,41 +19,17 @@
 #include "quant/q4_0.h"
 #include "quant/q8_0.h"
 #include "formats/safetensors.h"
+#include "tests/common/test_util.h"
 
 namespace gq {
 namespace {
 
 namespace fs = std::filesystem;
-const std::string kData = GQ_TEST_DATA;
-std::string fixture(const std::string& name) { return kData + "/gemma4-tiny/" + name; }
-
-class TempDir {
- public:
-  TempDir() : path_(fs::temp_directory_path() / ("export_test_" + std::to_string(::getpid()) + "_" + std::to_string(n_++))) {
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-
- private:
-  static inline int n_ = 0;
-  fs::path path_;
-};
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const FormatError& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-    return msg;
-  }
-  ADD_FAILURE() << "no FormatError thrown";
-  return "";
-}
-
-void write_text(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+using test::error_of;
+using test::fixture;
+using test::read_file;
+using test::TempDir;
+using test::write_file;
 
 GgufExportOptions quiet(GgufExportOptions o = {}) {
   o.on_warning = [](const std::string&) {};
@@ -74,16 +48,39 @@ GgufExportOptions with_type(GgmlType t) {
   return o;
 }
 
+// A model folder d/name with the fixture's config.json, `edit`ed.
+fs::path model_dir(const TempDir& d, const std::string& name, const std::string& fix,
+                   const std::function<void(std::string&)>& edit) {
+  const fs::path dir = d.path() / name;
+  fs::create_directories(dir);
+  std::string cfg = read_file(fixture(fix) + "/config.json");
+  edit(cfg);
+  write_file((dir / "config.json").string(), cfg);
+  return dir;
+}
+
 // A model folder whose config.json is `edit`ed and whose weights link to the fixture's.
 std::string variant(const TempDir& d, const std::string& fix, const std::function<void(std::string&)>& edit) {
-  const fs::path dir = d.path() / "model";
-  fs::create_directories(dir);
-  std::ifstream in(fixture(fix) + "/config.json");
-  std::string cfg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  edit(cfg);
-  write_text((dir / "config.json").string(), cfg);
+  const fs::path dir = model_dir(d, "model", fix, edit);
   fs::create_symlink(fs::absolute(fixture(fix) + "/model.safetensors"), dir / "model.safetensors");
   return dir.string();
+}
+
+// dir/model.safetensors: the fixture's tensors as F32, each `edit`ed, then `extra` ones.
+void write_weights(const fs::path& dir, const std::string& fix,
+                   const std::function<void(const std::string&, std::vector<float>&)>& edit,
+                   const std::vector<TensorToWrite>& extra = {}) {
+  const Checkpoint ck = Checkpoint::open(fixture(fix));
+  std::vector<std::vector<float>> keep;
+  keep.reserve(ck.names().size());
+  std::vector<TensorToWrite> ts;
+  for (const std::string& n : ck.names()) {
+    keep.push_back(ck.tensor(n).to_f32());
+    edit(n, keep.back());
+    ts.push_back({n, DType::F32, ck.tensor(n).shape, keep.back().data(), keep.back().size() * 4});
+  }
+  ts.insert(ts.end(), extra.begin(), extra.end());
+  write_safetensors((dir / "model.safetensors").string(), ts);
 }
 
 void replace(std::string& s, const std::string& from, const std::string& to) {
@@ -100,6 +97,11 @@ std::vector<float> f32_of(const GgufFile& f, const std::string& name) {
   return v;
 }
 
+// Each key holds that UINT32 (get_u32 checks the type too).
+void expect_u32_keys(const GgufFile& f, const std::vector<std::pair<const char*, uint32_t>>& keys) {
+  for (const auto& [key, value] : keys) EXPECT_EQ(f.get_u32(key), value) << key;
+}
+
 // ---- metadata ----
 
 TEST(Gemma4Gguf, DensePleKeysHaveLlamaCppTypes) {
@@ -107,28 +109,19 @@ TEST(Gemma4Gguf, DensePleKeysHaveLlamaCppTypes) {
   const GgufFile f = export_and_open(fixture("dense_ple"), d.file("m.gguf"), with_type(GgmlType::F32));
   EXPECT_EQ(f.get_str("general.architecture"), "gemma4");
   EXPECT_EQ(f.get_str("general.name"), "dense_ple");
-  EXPECT_EQ(f.get_u32("general.file_type"), 0u);
-  EXPECT_EQ(f.get_u32("general.quantization_version"), 2u);
-  EXPECT_EQ(f.get_u32("gemma4.context_length"), 1024u);
-  EXPECT_EQ(f.get_u32("gemma4.embedding_length"), 128u);
-  EXPECT_EQ(f.get_u32("gemma4.block_count"), 6u);
+  expect_u32_keys(f, {{"general.file_type", 0}, {"general.quantization_version", 2}, {"gemma4.context_length", 1024},
+                      {"gemma4.embedding_length", 128}, {"gemma4.block_count", 6}, {"gemma4.attention.head_count", 2},
+                      {"gemma4.attention.head_count_kv", 1}, {"gemma4.attention.key_length", 128},
+                      {"gemma4.attention.value_length", 128}, {"gemma4.attention.key_length_swa", 64},
+                      {"gemma4.attention.value_length_swa", 64}, {"gemma4.rope.dimension_count", 128},
+                      {"gemma4.rope.dimension_count_swa", 64}, {"gemma4.attention.sliding_window", 8},
+                      {"gemma4.attention.shared_kv_layers", 3}, {"gemma4.embedding_length_per_layer_input", 32}});
   EXPECT_EQ(f.get("gemma4.feed_forward_length").as_i32_array(), (std::vector<int32_t>{256, 256, 256, 512, 512, 512}));
-  EXPECT_EQ(f.get_u32("gemma4.attention.head_count"), 2u);
-  EXPECT_EQ(f.get_u32("gemma4.attention.head_count_kv"), 1u);
-  EXPECT_EQ(f.get_u32("gemma4.attention.key_length"), 128u);
-  EXPECT_EQ(f.get_u32("gemma4.attention.value_length"), 128u);
-  EXPECT_EQ(f.get_u32("gemma4.attention.key_length_swa"), 64u);
-  EXPECT_EQ(f.get_u32("gemma4.attention.value_length_swa"), 64u);
-  EXPECT_EQ(f.get_u32("gemma4.rope.dimension_count"), 128u);
-  EXPECT_EQ(f.get_u32("gemma4.rope.dimension_count_swa"), 64u);
   EXPECT_EQ(f.get_f32("gemma4.rope.freq_base"), 1e6f);
   EXPECT_EQ(f.get_f32("gemma4.rope.freq_base_swa"), 1e4f);
   EXPECT_EQ(f.get_f32("gemma4.attention.layer_norm_rms_epsilon"), 1e-6f);
-  EXPECT_EQ(f.get_u32("gemma4.attention.sliding_window"), 8u);
   EXPECT_EQ(f.get("gemma4.attention.sliding_window_pattern").as_bool_array(),
             (std::vector<bool>{true, true, false, true, true, false}));
-  EXPECT_EQ(f.get_u32("gemma4.attention.shared_kv_layers"), 3u);
-  EXPECT_EQ(f.get_u32("gemma4.embedding_length_per_layer_input"), 32u);
   EXPECT_EQ(f.get_f32("gemma4.final_logit_softcapping"), 30.0f);
   EXPECT_EQ(f.find("gemma4.expert_count"), nullptr);
   // tokenizer (synthesized: no tokenizer.json in the fixture)
@@ -137,10 +130,8 @@ TEST(Gemma4Gguf, DensePleKeysHaveLlamaCppTypes) {
   EXPECT_EQ(f.get("tokenizer.ggml.scores").as_f32_array(), std::vector<float>(512, -1000.0f));
   EXPECT_EQ(f.get("tokenizer.ggml.token_type").as_i32_array().size(), 512u);
   EXPECT_FALSE(f.get("tokenizer.ggml.merges").as_str_array().empty());
-  EXPECT_EQ(f.get_u32("tokenizer.ggml.bos_token_id"), 2u);
-  EXPECT_EQ(f.get_u32("tokenizer.ggml.eos_token_id"), 1u);
-  EXPECT_EQ(f.get_u32("tokenizer.ggml.unknown_token_id"), 3u);
-  EXPECT_EQ(f.get_u32("tokenizer.ggml.padding_token_id"), 0u);
+  expect_u32_keys(f, {{"tokenizer.ggml.bos_token_id", 2}, {"tokenizer.ggml.eos_token_id", 1},
+                      {"tokenizer.ggml.unknown_token_id", 3}, {"tokenizer.ggml.padding_token_id", 0}});
   EXPECT_TRUE(f.get_bool("tokenizer.ggml.add_bos_token"));
   EXPECT_FALSE(f.get_bool("tokenizer.ggml.add_space_prefix"));
   EXPECT_EQ(f.find("tokenizer.ggml.pre"), nullptr);
@@ -150,12 +141,9 @@ TEST(Gemma4Gguf, MoeKeqvKeysAndTensors) {
   TempDir d;
   const GgufFile f = export_and_open(fixture("moe_keqv"), d.file("m.gguf"), with_type(GgmlType::Q4_0));
   EXPECT_EQ(f.get("gemma4.attention.head_count_kv").as_i32_array(), (std::vector<int32_t>{2, 1, 2, 1}));
-  EXPECT_EQ(f.get_u32("gemma4.feed_forward_length"), 128u);
-  EXPECT_EQ(f.get_u32("gemma4.expert_count"), 8u);
-  EXPECT_EQ(f.get_u32("gemma4.expert_used_count"), 2u);
-  EXPECT_EQ(f.get_u32("gemma4.expert_feed_forward_length"), 64u);
-  EXPECT_EQ(f.get_u32("gemma4.embedding_length_per_layer_input"), 0u);
-  EXPECT_EQ(f.get_u32("general.file_type"), 2u);
+  expect_u32_keys(f, {{"gemma4.feed_forward_length", 128}, {"gemma4.expert_count", 8}, {"gemma4.expert_used_count", 2},
+                      {"gemma4.expert_feed_forward_length", 64}, {"gemma4.embedding_length_per_layer_input", 0},
+                      {"general.file_type", 2}});
   EXPECT_EQ(f.tensors().size(), 89u);  // 3 + 2 x 22 + 2 x 21 (no v on K=V full layers)
   EXPECT_EQ(f.find_tensor("blk.1.attn_v.weight"), nullptr);
   EXPECT_NE(f.find_tensor("blk.0.attn_v.weight"), nullptr);
@@ -341,7 +329,7 @@ TEST(Gemma4Gguf, RecipeTypesPerModule) {
 
 TEST(Gemma4Gguf, RecipeUntyingTheHeadWritesOutputWeight) {
   TempDir d;
-  write_text(d.file("r.json"), R"({"name": "head8", "weights": [{"targets": ["Linear", "Embedding"], "scheme": "q4_0"},
+  write_file(d.file("r.json"), R"({"name": "head8", "weights": [{"targets": ["Linear", "Embedding"], "scheme": "q4_0"},
     {"targets": ["lm_head"], "scheme": "q8_0"}], "unquantized_dtype": "f32"})");
   GgufExportOptions o;
   o.recipe = Recipe::load(d.file("r.json"));
@@ -384,23 +372,13 @@ TEST(Gemma4Gguf, RecipesGgufCannotHoldAreRefusedOrMappedWithWarnings) {
 
 TEST(Gemma4Gguf, UntiedHeadIsWrittenAsOutputWeight) {
   TempDir d;
-  const fs::path dir = d.path() / "untied";
-  fs::create_directories(dir);
-  std::ifstream in(fixture("dense_keqv") + "/config.json");
-  std::string cfg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  replace(cfg, "\"tie_word_embeddings\": true", "\"tie_word_embeddings\": false");
-  write_text((dir / "config.json").string(), cfg);
-  const Checkpoint ck = Checkpoint::open(fixture("dense_keqv"));
-  std::vector<std::vector<float>> keep;
-  std::vector<TensorToWrite> ts;
-  for (const std::string& n : ck.names()) {
-    keep.push_back(ck.tensor(n).to_f32());
-    ts.push_back({n, DType::F32, ck.tensor(n).shape, keep.back().data(), keep.back().size() * 4});
-  }
-  std::vector<float> head = ck.tensor("model.embed_tokens.weight").to_f32();
+  const fs::path dir = model_dir(d, "untied", "dense_keqv", [](std::string& c) {
+    replace(c, "\"tie_word_embeddings\": true", "\"tie_word_embeddings\": false");
+  });
+  std::vector<float> head = Checkpoint::open(fixture("dense_keqv")).tensor("model.embed_tokens.weight").to_f32();
   for (float& v : head) v *= -0.5f;
-  ts.push_back({"lm_head.weight", DType::F32, {512, 128}, head.data(), head.size() * 4});
-  write_safetensors((dir / "model.safetensors").string(), ts);
+  write_weights(dir, "dense_keqv", [](const std::string&, std::vector<float>&) {},
+                {{"lm_head.weight", DType::F32, {512, 128}, head.data(), head.size() * 4}});
   const GgufFile f = export_and_open(dir.string(), d.file("m.gguf"), with_type(GgmlType::Q4_0));
   const GgufTensorInfo& out = f.tensor("output.weight");
   EXPECT_EQ(out.type, GgmlType::Q4_0);
@@ -425,18 +403,10 @@ TEST(Gemma4Gguf, KvSharingLayoutLlamaCppCannotExpressIsRefused) {
 
 TEST(Gemma4Gguf, NonFiniteWeightNamesTensorAndRow) {
   TempDir d;
-  const fs::path dir = d.path() / "nan";
-  fs::create_directories(dir);
-  fs::copy_file(fixture("dense_keqv") + "/config.json", dir / "config.json");
-  const Checkpoint ck = Checkpoint::open(fixture("dense_keqv"));
-  std::vector<std::vector<float>> keep;
-  std::vector<TensorToWrite> ts;
-  for (const std::string& n : ck.names()) {
-    keep.push_back(ck.tensor(n).to_f32());
-    if (n == "model.layers.1.mlp.gate_proj.weight") keep.back()[5 * 128 + 7] = std::nanf("");
-    ts.push_back({n, DType::F32, ck.tensor(n).shape, keep.back().data(), keep.back().size() * 4});
-  }
-  write_safetensors((dir / "model.safetensors").string(), ts);
+  const fs::path dir = model_dir(d, "nan", "dense_keqv", [](std::string&) {});
+  write_weights(dir, "dense_keqv", [](const std::string& n, std::vector<float>& v) {
+    if (n == "model.layers.1.mlp.gate_proj.weight") v[5 * 128 + 7] = std::nanf("");
+  });
   const std::string msg = error_of([&] { export_gemma4_gguf(dir.string(), d.file("m.gguf"), quiet(with_type(GgmlType::F16))); });
   EXPECT_NE(msg.find("tensor 'blk.1.ffn_gate.weight'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("row 5, element 7"), std::string::npos) << msg;
@@ -485,9 +455,9 @@ TEST(Gemma4Vocab, FromHuggingFaceTokenizerJson) {
                  {"merges", nlohmann::json::array({nlohmann::json::array({"\xe2\x96\x81", "t260"}), "a b"})}}},
       {"added_tokens", nlohmann::json::array({{{"id", 1}, {"content", "<eos>"}, {"special", true}},
                                               {{"id", 511}, {"content", "<|channel>"}, {"special", true}}})}};
-  write_text(m + "/tokenizer.json", tok.dump());
-  write_text(m + "/tokenizer_config.json", R"({"bos_token": "<bos>", "eos_token": {"content": "<eos>"}, "pad_token": "<pad>"})");
-  write_text(m + "/chat_template.jinja", "{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}");
+  write_file(m + "/tokenizer.json", tok.dump());
+  write_file(m + "/tokenizer_config.json", R"({"bos_token": "<bos>", "eos_token": {"content": "<eos>"}, "pad_token": "<pad>"})");
+  write_file(m + "/chat_template.jinja", "{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}");
   const GgufFile f = export_and_open(m, d.file("m.gguf"), with_type(GgmlType::F32));
   const std::vector<std::string>& t = f.get("tokenizer.ggml.tokens").as_str_array();
   ASSERT_EQ(t.size(), 512u);
@@ -503,7 +473,7 @@ TEST(Gemma4Vocab, FromHuggingFaceTokenizerJson) {
   EXPECT_EQ(f.get_u32("tokenizer.ggml.unknown_token_id"), 3u);
   EXPECT_EQ(f.get_str("tokenizer.chat_template"), "{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}");
 
-  write_text(m + "/tokenizer.json", R"({"model": {"type": "Unigram", "vocab": []}})");
+  write_file(m + "/tokenizer.json", R"({"model": {"type": "Unigram", "vocab": []}})");
   EXPECT_NE(error_of([&] { export_gemma4_gguf(m, d.file("x.gguf"), quiet()); }).find("not a byte-fallback BPE tokenizer"),
             std::string::npos);
 }

@@ -5,20 +5,20 @@
 #include "export/gguf_vocab_spm.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 
 #include "export/gemma4_gguf.h"
 #include "io/error.h"
+#include "tests/common/test_util.h"
 
 namespace gq {
 namespace {
 
 namespace fs = std::filesystem;
+using test::error_of;
 const std::string kData = GQ_TEST_DATA;
 const std::string kTinyTokenizer = kData + "/../../examples/models/tiny-e2b/tokenizer.model";
 const std::string kTinyConfig = kData + "/../../examples/configs/tiny-e2b.json";
@@ -78,16 +78,6 @@ Gemma4Config config_with_vocab(int64_t v) {
   Gemma4Config c = Gemma4Config::load(kTinyConfig);
   c.vocab_size = v;
   return c;
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const FormatError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no FormatError thrown";
-  return "";
 }
 
 TEST(SpmVocab, ParsesHandMadeModel) {
@@ -211,13 +201,9 @@ TEST(SpmVocab, TinyE2bTokenizer) {
 }
 
 TEST(SpmVocab, ExporterUsesTokenizerModelBesideTheCheckpoint) {
-  const fs::path dir = fs::temp_directory_path() / ("spm_vocab_test_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  struct Cleanup {
-    fs::path p;
-    ~Cleanup() { fs::remove_all(p); }
-  } cleanup{dir};
-  const std::string fix = kData + "/gemma4-tiny/dense_ple";  // vocab_size 512
+  const test::TempDir tmp;
+  const fs::path& dir = tmp.path();
+  const std::string fix = test::fixture("dense_ple");  // vocab_size 512
   fs::copy_file(fix + "/config.json", dir / "config.json");
   fs::create_symlink(fs::absolute(fix + "/model.safetensors"), dir / "model.safetensors");
   ModelSpec s;
