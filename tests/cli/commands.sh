@@ -3,12 +3,7 @@
 set -u
 BIN=$1 DATA=$2
 FIX=$DATA/gemma4-tiny/dense_ple
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-fails=0 passes=0
-check() {  # check NAME CONDITION_STATUS DETAIL
-  if [ "$2" -eq 0 ]; then echo "ok   $1"; passes=$((passes + 1)); else echo "FAIL $1: $3"; fails=$((fails + 1)); fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 # Sequence a of the fixture: HF generate(min_new_tokens=16) from its first 12 tokens (a.greedy).
 out=$("$BIN" generate "$FIX" --ids 2,187,68,152,70,179,501,27,78,217,21,256 -n 16 --ignore-eos --threads 1)
@@ -30,5 +25,4 @@ grep -q "kv sharing     3 layers (first shared layer 3)" <<<"$info"; check "info
 "$BIN" info --help | grep -q -- "--meta"; check "info --help" $? ""
 "$BIN" logits --help | grep -q -- "--out"; check "logits --help" $? ""
 "$BIN" generate --help | grep -q -- "--ignore-eos"; check "generate --help" $? ""
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -4,9 +4,7 @@
 set -u
 BIN=$1 DATA=$2
 FIX=$DATA/gemma4-tiny/dense_ple
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-fails=0 passes=0
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 # mkst FILE JSON [DATA_BYTES]: a safetensors file with that header and that many zero data bytes.
 mkst() {
@@ -90,5 +88,4 @@ expect_error "unwritable output" "no-dir" "$BIN" logits "$FIX" --ids 2,3 --out "
 if [ -e "$WORK/o.safetensors" ] || ls "$WORK"/*.tmp-* >/dev/null 2>&1; then
   echo "FAIL an error left an output file behind"; fails=$((fails + 1))
 fi
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -33,41 +33,8 @@ set -u
 BIN=$1 DATA=$2 ROOT=$3
 NODE_DIR=$ROOT/tests/llamacpp
 FIX=$DATA/gemma4-tiny
-passes=0 fails=0
-
-finish() {
-  echo "$passes passed, $fails failed"
-  [ "$fails" -eq 0 ]
-  exit
-}
-
-if ! command -v node >/dev/null; then
-  echo "FAIL node (Node.js >= 20) is not installed: run bash scripts/setup-llamacpp.sh"
-  fails=1
-  finish
-fi
-if [ ! -f "$NODE_DIR/node_modules/node-llama-cpp/package.json" ] ||
-   [ ! -d "$NODE_DIR/node_modules/@node-llama-cpp/linux-x64" ]; then
-  echo "FAIL llama.cpp is not installed in $NODE_DIR/node_modules: run bash scripts/setup-llamacpp.sh"
-  fails=1
-  finish
-fi
-
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-
-# check NAME CMD...: one test; its output is shown either way.
-check() {
-  local name=$1; shift
-  local out status
-  out=$("$@" 2>&1); status=$?
-  printf '%s\n' "$out" | sed 's/^/    /'
-  if [ $status -eq 0 ]; then
-    echo "ok   $name"; passes=$((passes + 1))
-  else
-    echo "FAIL $name (exit status $status)"; fails=$((fails + 1))
-  fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+require_llamacpp "$NODE_DIR"
 
 llama() { node "$NODE_DIR/check_logits.mjs" "$@" --threads 1; }
 
@@ -79,10 +46,10 @@ for f in dense_ple moe_keqv dense_keqv dense_ple_mm_bf16; do
   [ "$f" = dense_ple_mm_bf16 ] && ref=$dir/reference_exact.safetensors
   moe=(); [ "$f" = moe_keqv ] && moe=(--outliers 2 --outlier-abs 0.5)
 
-  check "$f: convert --type f32" "$BIN" convert "$dir" --type f32 --out "$WORK/$f-f32.gguf" --quiet
-  check "$f: F32 GGUF in llama.cpp vs HF logits (f32 K/V cache)" \
+  run_check "$f: convert --type f32" "$BIN" convert "$dir" --type f32 --out "$WORK/$f-f32.gguf" --quiet
+  run_check "$f: F32 GGUF in llama.cpp vs HF logits (f32 K/V cache)" \
     llama "$WORK/$f-f32.gguf" --ref "$ref" --seqs a,b,c --kv-type f32 --max-abs 2e-2 --max-median 3e-3 "${moe[@]}"
-  check "$f: F32 GGUF in llama.cpp vs HF logits (f16 K/V cache, llama.cpp's default)" \
+  run_check "$f: F32 GGUF in llama.cpp vs HF logits (f16 K/V cache, llama.cpp's default)" \
     llama "$WORK/$f-f32.gguf" --ref "$ref" --seqs a,b,c --kv-type f16 --max-abs 6e-2 --max-median 1e-2 "${moe[@]}"
 
   for q in q8_0 q4_0; do
@@ -94,15 +61,15 @@ for f in dense_ple moe_keqv dense_keqv dense_ple_mm_bf16; do
         "$BIN" logits "$dir" --ids "$ids" --recipe "$recipe" --out "$WORK/fq-$f-$q/$s.safetensors" --threads 2 || ok=0
     done
     [ $ok -eq 1 ] || { echo "FAIL $f: fake-quant reference logits ($q)"; fails=$((fails + 1)); continue; }
-    check "$f: convert --recipe $q" "$BIN" convert "$dir" --recipe "$recipe" --out "$WORK/$f-$q.gguf" --quiet
+    run_check "$f: convert --recipe $q" "$BIN" convert "$dir" --recipe "$recipe" --out "$WORK/$f-$q.gguf" --quiet
     if [ "$f" = moe_keqv ]; then lim=(--max-abs 1.5 --max-median 0.5 --min-argmax 0.4)
     else lim=(--max-abs 0.6 --max-median 0.15 --min-argmax 0.6); fi
-    check "$f: ${q^^} GGUF in llama.cpp vs fake-quant logits" \
+    run_check "$f: ${q^^} GGUF in llama.cpp vs fake-quant logits" \
       llama "$WORK/$f-$q.gguf" --ref-dir "$WORK/fq-$f-$q" --ids-from "$ref" --seqs a,b,c --kv-type f32 "${lim[@]}"
   done
 
-  check "$f: convert --type q4_0" "$BIN" convert "$dir" --type q4_0 --out "$WORK/$f-q4_0-type.gguf" --quiet
-  check "$f: Q4_0 bytes equal ggml's reference quantizer" node "$NODE_DIR/check_q4_0.mjs" "$WORK/$f-q4_0-type.gguf" "$dir"
+  run_check "$f: convert --type q4_0" "$BIN" convert "$dir" --type q4_0 --out "$WORK/$f-q4_0-type.gguf" --quiet
+  run_check "$f: Q4_0 bytes equal ggml's reference quantizer" node "$NODE_DIR/check_q4_0.mjs" "$WORK/$f-q4_0-type.gguf" "$dir"
 done
 
 finish

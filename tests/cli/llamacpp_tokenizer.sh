@@ -21,37 +21,10 @@ NODE_DIR=$ROOT/tests/llamacpp
 TOK=$ROOT/examples/models/tiny-e2b/tokenizer.model
 CONFIG=$ROOT/examples/configs/tiny-e2b.json
 VALID=$ROOT/data/gutenberg/valid.txt
-passes=0 fails=0
-
-finish() {
-  echo "$passes passed, $fails failed"
-  [ "$fails" -eq 0 ]
-  exit
-}
-missing() { echo "FAIL $1"; fails=$((fails + 1)); finish; }
-
-command -v node >/dev/null || missing "node (Node.js >= 20) is not installed: run bash scripts/setup-llamacpp.sh"
-[ -f "$NODE_DIR/node_modules/node-llama-cpp/package.json" ] && [ -d "$NODE_DIR/node_modules/@node-llama-cpp/linux-x64" ] ||
-  missing "llama.cpp is not installed in $NODE_DIR/node_modules: run bash scripts/setup-llamacpp.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+require_llamacpp "$NODE_DIR"
 [ -s "$VALID" ] || missing "$VALID is missing: run bash scripts/fetch-gutenberg.sh"
 [ -s "$TOK" ] || missing "$TOK is missing: run bash scripts/train-tokenizer.sh"
-
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-
-# check NAME CMD...: one test; its output is shown either way.
-check() {
-  local name=$1; shift
-  local out status
-  out=$("$@" 2>&1); status=$?
-  printf '%s\n' "$out" | sed 's/^/    /'
-  if [ $status -eq 0 ]; then
-    echo "ok   $name"; passes=$((passes + 1))
-  else
-    echo "FAIL $name (exit status $status)"; fails=$((fails + 1))
-  fi
-  return $status
-}
 
 # A random-init tiny-e2b checkpoint with the tokenizer beside it, converted to an F32 GGUF.
 model() {
@@ -65,7 +38,7 @@ model() {
     grep -q "vocabulary $WORK/hf/tokenizer.model" "$WORK/convert.out" &&
     grep -q "does not apply SentencePiece's normalizer" "$WORK/convert.err"
 }
-check "tiny-e2b (random weights) + tokenizer.model -> GGUF, vocabulary from tokenizer.model, normalizer warning" model ||
+run_check "tiny-e2b (random weights) + tokenizer.model -> GGUF, vocabulary from tokenizer.model, normalizer warning" model ||
   finish
 
 texts() {
@@ -74,7 +47,7 @@ texts() {
     "$BIN" tokenize "$TOK" --text "$WORK/ours.ids" --decode --jsonl >"$WORK/normalized.jsonl" &&
     [ "$(wc -l <"$WORK/ours.ids")" -eq "$(wc -l <"$WORK/cases.jsonl")" ]
 }
-check "texts and our ids (gemma-qat tokenize, and --decode for the normalized texts)" texts || finish
+run_check "texts and our ids (gemma-qat tokenize, and --decode for the normalized texts)" texts || finish
 
 compare() {
   node "$NODE_DIR/tokenize.mjs" check "$WORK/spm.gguf" "$WORK/cases.jsonl" "$WORK/ours.ids" "$WORK/normalized.jsonl" \
@@ -84,7 +57,7 @@ compare() {
   [ $status -eq 0 ] &&
     grep -q "tokenizer.ggml.model 'llama', 4096 tokens, add_space_prefix true, add_bos_token true; BOS 2, EOS 1" "$WORK/check.out"
 }
-check "llama.cpp's ids = ours on $(grep -c . "$VALID") Gutenberg lines, paragraphs, edge cases and random strings" compare
+run_check "llama.cpp's ids = ours on $(grep -c . "$VALID") Gutenberg lines, paragraphs, edge cases and random strings" compare
 
 # The comparison can fail: the same texts against a GGUF whose vocabulary was synthesized (no
 # tokenizer.model beside the checkpoint) must mismatch.
@@ -97,6 +70,6 @@ negative() {
   head -4 "$WORK/synth.out"
   [ $status -eq 1 ]
 }
-check "the comparison fails against a synthesized vocabulary" negative
+run_check "the comparison fails against a synthesized vocabulary" negative
 
 finish

@@ -6,36 +6,32 @@
 # Q4_0 matmul and keeps an f16 K/V cache; gemma-qat computes those in float32).
 set -u
 BIN=$1 ROOT=$3
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fails=0 passes=0
-check() { if [ "$2" -eq 0 ]; then echo "ok   $1"; passes=$((passes + 1)); else echo "FAIL $1: $3"; fails=$((fails + 1)); fi; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 MODEL=$ROOT/examples/models/tiny-e2b
 NODE=$ROOT/tests/llamacpp
 for need in "$MODEL/model.safetensors" "$ROOT/data/gutenberg/valid.txt" "$NODE/node_modules/node-llama-cpp"; do
-  if [ ! -e "$need" ]; then echo "FAIL missing $need (run bash scripts/setup.sh)"; echo "0 passed, 1 failed"; exit 1; fi
+  [ -e "$need" ] || missing "missing $need (run bash scripts/setup.sh)"
 done
 
 "$BIN" train --model "$MODEL" --recipe "$ROOT/recipes/q4_0-lsq.json" --data "$ROOT/data/gutenberg/valid.txt" \
-  --steps 3 --batch-size 2 --seq-len 64 --lr 1e-4 --warmup 1 --eval-every 0 --threads 1 --out "$W/run" >/dev/null 2>"$W/train.err"
-check "QAT run trains" $? "$(tail -2 "$W/train.err")"
-out=$("$BIN" export "$W/run" --format gguf --out "$W/run.gguf" --threads 1 2>&1)
+  --steps 3 --batch-size 2 --seq-len 64 --lr 1e-4 --warmup 1 --eval-every 0 --threads 1 --out "$WORK/run" >/dev/null 2>"$WORK/train.err"
+check "QAT run trains" $? "$(tail -2 "$WORK/train.err")"
+out=$("$BIN" export "$WORK/run" --format gguf --out "$WORK/run.gguf" --threads 1 2>&1)
 check "exports to GGUF" $? "$out"
 grep -q "carry the run's learned scales" <<<"$out"; check "export uses the learned scales" $? "$out"
 
 prompt=$("$BIN" tokenize "$MODEL" --text <(echo "It was the best of times, it was the worst of times") | tr ' ' ',')
 prompt="2,$prompt"
-ours=$("$BIN" generate "$W/run" --ids "$prompt" -n 16 --ignore-eos --threads 1)
-llama=$(node "$NODE/greedy.mjs" "$W/run.gguf" --ids "$prompt" -n 16 2>&1)
+ours=$("$BIN" generate "$WORK/run" --ids "$prompt" -n 16 --ignore-eos --threads 1)
+llama=$(node "$NODE/greedy.mjs" "$WORK/run.gguf" --ids "$prompt" -n 16 2>&1)
 [ -n "$ours" ] && [ "$ours" = "$llama" ]; check "llama.cpp greedy tokens equal gemma-qat's" $? "ours $ours, llama.cpp $llama"
 
-"$BIN" logits "$W/run" --ids "$prompt" --out "$W/ours.safetensors" --threads 1
-node "$NODE/logits.mjs" "$W/run.gguf" --ids "$prompt" --out "$W/llama.f32" --kv-type f16 >/dev/null 2>&1
+"$BIN" logits "$WORK/run" --ids "$prompt" --out "$WORK/ours.safetensors" --threads 1
+node "$NODE/logits.mjs" "$WORK/run.gguf" --ids "$prompt" --out "$WORK/llama.f32" --kv-type f16 >/dev/null 2>&1
 # Tolerance: llama.cpp's Q8_0 activation blocks (relative step 1/127 of each block's max), f16 K/V
 # cache and f16 GELU table move this model's logits (range about +-20) by ~2e-2 (measured: max 2.9e-2,
 # median 2.0e-2 over 15 positions); 0.1 leaves 3x headroom while a wrong scale, code or layout moves
 # them by whole units. The argmax may flip only at near-ties.
-res=$(node "$NODE/compare_logits.mjs" "$W/ours.safetensors" "$W/llama.f32" --max-abs 0.1 --min-argmax 0.8 2>&1)
+res=$(node "$NODE/compare_logits.mjs" "$WORK/ours.safetensors" "$WORK/llama.f32" --max-abs 0.1 --min-argmax 0.8 2>&1)
 check "llama.cpp logits within llama.cpp's activation rounding ($res)" $? "$res"
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

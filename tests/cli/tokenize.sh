@@ -4,12 +4,7 @@
 # The Hugging Face side is tests/cli/tokenizer_parity.sh.
 set -u
 BIN=$1
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-fails=0 passes=0
-check() {  # check NAME CONDITION_STATUS DETAIL
-  if [ "$2" -eq 0 ]; then echo "ok   $1"; passes=$((passes + 1)); else echo "FAIL $1: $3"; fails=$((fails + 1)); fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 for i in $(seq 1 40); do
   echo "The quick brown fox jumps over the lazy dog number $i."
@@ -62,5 +57,4 @@ one_line_error "missing text file" "nope.txt: cannot open" "$WORK/tiny.model" --
 one_line_error "folder without a tokenizer" "has neither tokenizer.json nor tokenizer.model" "$WORK" --text "$WORK/in.txt"
 one_line_error "not a tokenizer" "not a SentencePiece model" "$WORK/in.txt" --text "$WORK/in.txt"
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

