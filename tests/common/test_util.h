@@ -51,7 +51,7 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// Whole files as bytes ("" for a file that cannot be read).
+// Whole files as bytes ("" for a file that cannot be read). A std::filesystem::path converts.
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -60,7 +60,10 @@ inline std::vector<uint8_t> read_bytes(const std::string& path) {
   const std::string s = read_file(path);
   return std::vector<uint8_t>(s.begin(), s.end());
 }
+// Creates the folders above `path` that are missing.
 inline void write_file(const std::string& path, const std::string& bytes) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
   std::ofstream(path, std::ios::binary) << bytes;
 }
 

@@ -7,42 +7,18 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <string>
 
 #include "io/error.h"
+#include "tests/common/test_util.h"
 
 namespace gq {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() : path_(fs::temp_directory_path() / ("gq_swap_" + std::to_string(::getpid()) + "_" + std::to_string(n_++))) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-  // The names in the folder.
-  std::set<std::string> entries() const {
-    std::set<std::string> out;
-    for (const auto& e : fs::directory_iterator(path_)) out.insert(e.path().filename().string());
-    return out;
-  }
-
- private:
-  static inline int n_ = 0;
-  fs::path path_;
-};
-
-void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
-std::string read(const fs::path& p) {
-  std::ifstream f(p);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
+using test::TempDir;
 
 TEST(FolderSwap, CreatesAFolderThatDidNotExist) {
   TempDir d;
@@ -51,9 +27,9 @@ TEST(FolderSwap, CreatesAFolderThatDidNotExist) {
   EXPECT_EQ(swap.staging(), out.string() + ".tmp-" + std::to_string(::getpid()));
   EXPECT_TRUE(fs::is_directory(swap.staging()));
   EXPECT_FALSE(fs::exists(out));
-  write(fs::path(swap.staging()) / "a.txt", "new");
+  test::write_file(fs::path(swap.staging()) / "a.txt", "new");
   swap.commit();
-  EXPECT_EQ(read(out / "a.txt"), "new");
+  EXPECT_EQ(test::read_file(out / "a.txt"), "new");
   std::set<std::string> names;
   for (const auto& e : fs::directory_iterator(d.path() / "sub")) names.insert(e.path().filename().string());
   EXPECT_EQ(names, (std::set<std::string>{"out"}));
@@ -63,39 +39,39 @@ TEST(FolderSwap, ReplacesThePreviousFolderWhole) {
   TempDir d;
   const fs::path out = d.path() / "out";
   fs::create_directories(out);
-  write(out / "a.txt", "old");
-  write(out / "stale.txt", "only in the old folder");
+  test::write_file(out / "a.txt", "old");
+  test::write_file(out / "stale.txt", "only in the old folder");
   {
     FolderSwap swap(out.string());
-    write(fs::path(swap.staging()) / "a.txt", "new");
-    EXPECT_EQ(read(out / "a.txt"), "old");  // untouched until commit
+    test::write_file(fs::path(swap.staging()) / "a.txt", "new");
+    EXPECT_EQ(test::read_file(out / "a.txt"), "old");  // untouched until commit
     swap.commit();
   }
-  EXPECT_EQ(read(out / "a.txt"), "new");
+  EXPECT_EQ(test::read_file(out / "a.txt"), "new");
   EXPECT_FALSE(fs::exists(out / "stale.txt"));
-  EXPECT_EQ(d.entries(), (std::set<std::string>{"out"}));
+  EXPECT_EQ(d.names(), (std::vector<std::string>{"out"}));
 }
 
 TEST(FolderSwap, AnAbandonedSwapLeavesNothing) {
   TempDir d;
   const fs::path out = d.path() / "out";
   fs::create_directories(out);
-  write(out / "a.txt", "old");
+  test::write_file(out / "a.txt", "old");
   {
     FolderSwap swap(out.string());
-    write(fs::path(swap.staging()) / "a.txt", "half written");
+    test::write_file(fs::path(swap.staging()) / "a.txt", "half written");
   }  // e.g. an exception while writing
-  EXPECT_EQ(read(out / "a.txt"), "old");
-  EXPECT_EQ(d.entries(), (std::set<std::string>{"out"}));
+  EXPECT_EQ(test::read_file(out / "a.txt"), "old");
+  EXPECT_EQ(d.names(), (std::vector<std::string>{"out"}));
 }
 
 TEST(FolderSwap, AFailedRenameRestoresThePreviousFolder) {
   TempDir d;
   const fs::path out = d.path() / "out";
   fs::create_directories(out);
-  write(out / "a.txt", "old");
+  test::write_file(out / "a.txt", "old");
   FolderSwap swap(out.string());
-  write(fs::path(swap.staging()) / "a.txt", "new");
+  test::write_file(fs::path(swap.staging()) / "a.txt", "new");
   fs::remove_all(swap.staging());  // the staging folder can no longer be renamed into place
   try {
     swap.commit();
@@ -104,8 +80,8 @@ TEST(FolderSwap, AFailedRenameRestoresThePreviousFolder) {
     const std::string msg = e.what();
     EXPECT_EQ(msg.rfind(out.string() + ": cannot rename " + swap.staging() + " into place", 0), 0u) << msg;
   }
-  EXPECT_EQ(read(out / "a.txt"), "old");
-  EXPECT_EQ(d.entries(), (std::set<std::string>{"out"}));
+  EXPECT_EQ(test::read_file(out / "a.txt"), "old");
+  EXPECT_EQ(d.names(), (std::vector<std::string>{"out"}));
 }
 
 TEST(FolderSwap, AFailedRenameWithoutAPreviousFolderLeavesNothing) {
@@ -114,7 +90,7 @@ TEST(FolderSwap, AFailedRenameWithoutAPreviousFolderLeavesNothing) {
   FolderSwap swap(out.string());
   fs::remove_all(swap.staging());
   EXPECT_THROW(swap.commit(), FormatError);
-  EXPECT_TRUE(d.entries().empty());
+  EXPECT_TRUE(d.names().empty());
 }
 
 TEST(FolderSwap, ATrailingSlashNamesTheFolderItself) {
@@ -123,15 +99,15 @@ TEST(FolderSwap, ATrailingSlashNamesTheFolderItself) {
   fs::create_directories(out);
   FolderSwap swap(out.string() + "/");
   EXPECT_EQ(fs::path(swap.staging()).parent_path(), d.path());
-  write(fs::path(swap.staging()) / "a.txt", "new");
+  test::write_file(fs::path(swap.staging()) / "a.txt", "new");
   swap.commit();
-  EXPECT_EQ(read(out / "a.txt"), "new");
-  EXPECT_EQ(d.entries(), (std::set<std::string>{"out"}));
+  EXPECT_EQ(test::read_file(out / "a.txt"), "new");
+  EXPECT_EQ(d.names(), (std::vector<std::string>{"out"}));
 }
 
 TEST(FolderSwap, AStagingFolderThatCannotBeCreatedIsNamed) {
   TempDir d;
-  write(d.path() / "file", "a file, not a folder");
+  test::write_file(d.path() / "file", "a file, not a folder");
   const std::string out = (d.path() / "file" / "out").string();
   try {
     FolderSwap swap(out);
@@ -146,18 +122,18 @@ TEST(RecoverFolderSwap, PutsBackTheFolderACrashLeftAside) {
   TempDir d;
   const fs::path out = d.path() / "checkpoint";
   fs::create_directories(d.path() / "checkpoint.old-4242");
-  write(d.path() / "checkpoint.old-4242" / "a.txt", "previous");
+  test::write_file(d.path() / "checkpoint.old-4242" / "a.txt", "previous");
   fs::create_directories(d.path() / "checkpoint.older");  // not a swap's: left alone
   EXPECT_TRUE(recover_folder_swap(out.string()));
-  EXPECT_EQ(read(out / "a.txt"), "previous");
-  EXPECT_EQ(d.entries(), (std::set<std::string>{"checkpoint", "checkpoint.older"}));
+  EXPECT_EQ(test::read_file(out / "a.txt"), "previous");
+  EXPECT_EQ(d.names(), (std::vector<std::string>{"checkpoint", "checkpoint.older"}));
   EXPECT_FALSE(recover_folder_swap(out.string()));  // nothing to do while the folder exists
 }
 
 TEST(RecoverFolderSwap, DoesNothingWithoutAFolderLeftAside) {
   TempDir d;
   EXPECT_FALSE(recover_folder_swap((d.path() / "checkpoint").string()));
-  EXPECT_TRUE(d.entries().empty());
+  EXPECT_TRUE(d.names().empty());
 }
 
 }  // namespace

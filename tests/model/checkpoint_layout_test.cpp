@@ -4,26 +4,21 @@
 
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <cstring>
-#include <filesystem>
-#include <functional>
 
 #include "io/error.h"
+#include "tests/common/test_util.h"
 
 namespace gq {
 namespace {
 
-namespace fs = std::filesystem;
+using test::error_of;
 
 // A checkpoint folder holding float32 tensors of the given names and shapes (values 0, 1, 2, ...).
 class TempCheckpoint {
  public:
-  explicit TempCheckpoint(const std::vector<std::pair<std::string, std::vector<int64_t>>>& tensors, DType dtype = DType::F32)
-      : dir_(fs::temp_directory_path() / ("gq_layout_" + std::to_string(::getpid()) + "_" + std::to_string(n_++))) {
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+  explicit TempCheckpoint(const std::vector<std::pair<std::string, std::vector<int64_t>>>& tensors,
+                          DType dtype = DType::F32) {
     std::vector<std::vector<float>> data;
     std::vector<TensorToWrite> out;
     data.reserve(tensors.size());
@@ -34,24 +29,13 @@ class TempCheckpoint {
       for (int64_t i = 0; i < n; ++i) data.back()[size_t(i)] = float(i);
       out.push_back({name, dtype, shape, data.back().data(), size_t(n) * 4});
     }
-    write_safetensors((dir_ / "model.safetensors").string(), out);
+    write_safetensors(tmp_.file("model.safetensors"), out);
   }
-  ~TempCheckpoint() { fs::remove_all(dir_); }
-  std::string dir() const { return dir_.string(); }
+  std::string dir() const { return tmp_.path().string(); }
 
  private:
-  static inline int n_ = 0;
-  fs::path dir_;
+  test::TempDir tmp_;
 };
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const FormatError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 Gemma4Config config_with_prefix(const std::string& prefix) {
   Gemma4Config c;

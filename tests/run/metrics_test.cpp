@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "run_test_util.h"
+#include "tests/common/test_util.h"
 
 namespace gq::run_folder {
 namespace {
@@ -19,7 +19,7 @@ TEST(Metrics, TrimKeepsTheStepsUpToTheCheckpoint) {
                    "{\"step\": 10, \"loss\": 2.0, \"val_loss\": 2.1}\n"
                    "{\"step\": 11, \"loss\": 1.9}\n"
                    "{\"step\": 12, \"lo");  // torn by a crash
-  trim_metrics(d.str(), 10);
+  trim_metrics(d.path().string(), 10);
   EXPECT_EQ(test::read_file(d.path() / "metrics.jsonl"),
             "{\"step\": 1, \"loss\": 3.0}\n"
             "{\"step\": 5, \"loss\": 2.5}\n"
@@ -28,7 +28,7 @@ TEST(Metrics, TrimKeepsTheStepsUpToTheCheckpoint) {
 
 TEST(Metrics, TrimWithoutAFileDoesNothing) {
   TempDir d;
-  trim_metrics(d.str(), 10);
+  trim_metrics(d.path().string(), 10);
   EXPECT_FALSE(std::filesystem::exists(d.path() / "metrics.jsonl"));
 }
 

@@ -4,55 +4,46 @@
 
 #include <gtest/gtest.h>
 
-#include <functional>
 
 #include "formats/safetensors.h"
 #include "io/error.h"
 #include "run/run_folder.h"
-#include "run_test_util.h"
+#include "tests/common/test_util.h"
 
 namespace gq::run_folder {
 namespace {
 
+using test::error_of;
 using test::TempDir;
 
 // quant_params.safetensors holding the named float32 tensors.
 void write_params(const TempDir& d, const std::vector<std::pair<std::string, std::vector<float>>>& tensors) {
   std::vector<TensorToWrite> out;
   for (const auto& [name, v] : tensors) out.push_back({name, DType::F32, {int64_t(v.size())}, v.data(), v.size() * 4});
-  write_safetensors(d.str(kQuantParams), out, {{"step", "3"}});
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const FormatError& e) {
-    return e.what();
-  }
-  return "";
+  write_safetensors(d.file(kQuantParams), out, {{"step", "3"}});
 }
 
 TEST(RunQuantization, ACheckpointWithoutARecipeIsNoQatRun) {
   TempDir d;
-  EXPECT_FALSE(read_recipe(d.str()));
-  EXPECT_FALSE(read_calibration(d.str()));
-  EXPECT_EQ(QuantParams::open_if_present(d.str()), nullptr);
-  EXPECT_NE(error_of([&] { QuantParams::open(d.str()); }).find(d.str(kQuantParams)), std::string::npos);
+  EXPECT_FALSE(read_recipe(d.path().string()));
+  EXPECT_FALSE(read_calibration(d.path().string()));
+  EXPECT_EQ(QuantParams::open_if_present(d.path().string()), nullptr);
+  EXPECT_NE(error_of([&] { QuantParams::open(d.path().string()); }).find(d.file(kQuantParams)), std::string::npos);
 }
 
 TEST(RunQuantization, ReadsTheRecipeAndCalibration) {
   TempDir d;
   test::write_file(d.path() / kRecipe, R"({"name": "t4", "weights": [{"targets": ["Linear"], "scheme": "int4_g32"}]})");
-  const std::optional<Recipe> r = read_recipe(d.str());
+  const std::optional<Recipe> r = read_recipe(d.path().string());
   ASSERT_TRUE(r);
   EXPECT_EQ(r->name, "t4");
-  EXPECT_EQ(r->source, d.str(kRecipe));
+  EXPECT_EQ(r->source, d.file(kRecipe));
   Calibration c;
   c.recipe = "t4";
   c.observer = "minmax";
   c.activations["layers.0.mlp.up_proj"] = {"int8_sym", -1, 1, 0.5f, 0};
-  c.save(d.str(kCalibration));
-  const std::optional<Calibration> back = read_calibration(d.str());
+  c.save(d.file(kCalibration));
+  const std::optional<Calibration> back = read_calibration(d.path().string());
   ASSERT_TRUE(back);
   EXPECT_EQ(back->activations.at("layers.0.mlp.up_proj").scale, 0.5f);
 }
@@ -60,7 +51,7 @@ TEST(RunQuantization, ReadsTheRecipeAndCalibration) {
 TEST(RunQuantization, AMalformedRecipeIsAnErrorNamingIt) {
   TempDir d;
   test::write_file(d.path() / kRecipe, "{");
-  EXPECT_NE(error_of([&] { read_recipe(d.str()); }).find(d.str(kRecipe)), std::string::npos);
+  EXPECT_NE(error_of([&] { read_recipe(d.path().string()); }).find(d.file(kRecipe)), std::string::npos);
 }
 
 TEST(RunQuantization, LearnedWeightScalesByModule) {
@@ -69,9 +60,9 @@ TEST(RunQuantization, LearnedWeightScalesByModule) {
                    {"layers.0.mlp.up_proj.weight.zero_point", {0, 1, 2, 3, 4, 5}},
                    {"layers.0.self_attn.q_proj.input.scale", {0.25f}},
                    {".weight.scale", {9}}});  // no module: not a module's scales
-  const auto qp = QuantParams::open_if_present(d.str());
+  const auto qp = QuantParams::open_if_present(d.path().string());
   ASSERT_NE(qp, nullptr);
-  EXPECT_EQ(qp->path(), d.str(kQuantParams));
+  EXPECT_EQ(qp->path(), d.file(kQuantParams));
   EXPECT_TRUE(qp->has_weight_scales());
   EXPECT_TRUE(qp->has_weight_scale("layers.0.mlp.up_proj"));
   EXPECT_FALSE(qp->has_weight_scale("layers.0.self_attn.q_proj"));
@@ -88,8 +79,8 @@ TEST(RunQuantization, LearnedWeightScalesByModule) {
 TEST(RunQuantization, WrongLearnedParametersAreErrorsNamingTheTensor) {
   TempDir d;
   write_params(d, {{"m.weight.scale", {1, 2, 3, 4, 5, 6}}, {"m.input.scale", {1, 2}}});
-  const auto qp = QuantParams::open(d.str());
-  const std::string file = d.str(kQuantParams);
+  const auto qp = QuantParams::open(d.path().string());
+  const std::string file = d.file(kQuantParams);
   EXPECT_EQ(error_of([&] { qp->weight_rows("m", "scale", 4, 2, 0, 4); }),
             file + ": tensor 'm.weight.scale' has 6 values, expected 4 rows x 2");
   EXPECT_EQ(error_of([&] { qp->weight_rows("m", "zero_point", 3, 2, 0, 3); }), file + ": tensor 'm.weight.zero_point' is missing");
@@ -99,7 +90,7 @@ TEST(RunQuantization, WrongLearnedParametersAreErrorsNamingTheTensor) {
 TEST(RunQuantization, NoLearnedScalesInAnRtnRun) {
   TempDir d;
   write_params(d, {});
-  const auto qp = QuantParams::open(d.str());
+  const auto qp = QuantParams::open(d.path().string());
   EXPECT_FALSE(qp->has_weight_scales());
   EXPECT_TRUE(qp->weight_scales().empty());
 }

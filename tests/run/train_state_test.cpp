@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "io/error.h"
-#include "run_test_util.h"
+#include "tests/common/test_util.h"
 
 namespace gq::run_folder {
 namespace {
@@ -30,8 +30,8 @@ TEST(TrainState, RoundTrips) {
   st.options = {{"lr", 0.001}, {"freeze", {"embed.*"}}};
   st.tokenizer = "tokenizer.model";
   st.args = {{"model", "hf"}, {"data", "corpus.txt"}};
-  write_train_state(d.str(), st);
-  const TrainState back = read_train_state(d.str());
+  write_train_state(d.path().string(), st);
+  const TrainState back = read_train_state(d.path().string());
   EXPECT_EQ(back.step, 10);
   EXPECT_EQ(back.samples_seen, 80);
   EXPECT_TRUE(back.fake_quant_on);
@@ -43,14 +43,14 @@ TEST(TrainState, RoundTrips) {
 
 TEST(TrainState, ErrorsNameTheFile) {
   TempDir d;
-  const std::string file = d.str("train_state.json");
-  EXPECT_EQ(error_reading(d.str()).rfind(file + ": cannot open", 0), 0u) << error_reading(d.str());
+  const std::string file = d.file("train_state.json");
+  EXPECT_EQ(error_reading(d.path().string()).rfind(file + ": cannot open", 0), 0u) << error_reading(d.path().string());
   write_file(file, "{\"format\": ");
-  EXPECT_EQ(error_reading(d.str()).rfind(file + ": malformed", 0), 0u) << error_reading(d.str());
+  EXPECT_EQ(error_reading(d.path().string()).rfind(file + ": malformed", 0), 0u) << error_reading(d.path().string());
   write_file(file, R"({"format": "something-else", "step": 1})");
-  EXPECT_EQ(error_reading(d.str()), file + ": not a gemma-qat run state");
+  EXPECT_EQ(error_reading(d.path().string()), file + ": not a gemma-qat run state");
   write_file(file, R"({"format": "gemma-qat-run/1", "step": 1, "samples_seen": 8, "fake_quant_on": false, "args": {}})");
-  const std::string missing = error_reading(d.str());
+  const std::string missing = error_reading(d.path().string());
   EXPECT_EQ(missing.rfind(file + ": ", 0), 0u) << missing;
   EXPECT_NE(missing.find("options"), std::string::npos) << missing;
 }
@@ -59,7 +59,7 @@ TEST(TrainState, ATokenizerIsOptional) {
   TempDir d;
   write_file(d.path() / "train_state.json",
              R"({"format": "gemma-qat-run/1", "step": 1, "samples_seen": 8, "fake_quant_on": false, "options": {}, "args": {}})");
-  EXPECT_EQ(read_train_state(d.str()).tokenizer, "");
+  EXPECT_EQ(read_train_state(d.path().string()).tokenizer, "");
 }
 
 }  // namespace
