@@ -20,6 +20,13 @@ namespace fs = std::filesystem;
 
 using test::TempDir;
 
+// d/out as an earlier run left it: out/a.txt holds "old".
+fs::path earlier_output(const TempDir& d) {
+  const fs::path out = d.path() / "out";
+  test::write_file(out / "a.txt", "old");
+  return out;
+}
+
 TEST(FolderSwap, CreatesAFolderThatDidNotExist) {
   TempDir d;
   const fs::path out = d.path() / "sub" / "out";
@@ -37,9 +44,7 @@ TEST(FolderSwap, CreatesAFolderThatDidNotExist) {
 
 TEST(FolderSwap, ReplacesThePreviousFolderWhole) {
   TempDir d;
-  const fs::path out = d.path() / "out";
-  fs::create_directories(out);
-  test::write_file(out / "a.txt", "old");
+  const fs::path out = earlier_output(d);
   test::write_file(out / "stale.txt", "only in the old folder");
   {
     FolderSwap swap(out.string());
@@ -54,9 +59,7 @@ TEST(FolderSwap, ReplacesThePreviousFolderWhole) {
 
 TEST(FolderSwap, AnAbandonedSwapLeavesNothing) {
   TempDir d;
-  const fs::path out = d.path() / "out";
-  fs::create_directories(out);
-  test::write_file(out / "a.txt", "old");
+  const fs::path out = earlier_output(d);
   {
     FolderSwap swap(out.string());
     test::write_file(fs::path(swap.staging()) / "a.txt", "half written");
@@ -67,9 +70,7 @@ TEST(FolderSwap, AnAbandonedSwapLeavesNothing) {
 
 TEST(FolderSwap, AFailedRenameRestoresThePreviousFolder) {
   TempDir d;
-  const fs::path out = d.path() / "out";
-  fs::create_directories(out);
-  test::write_file(out / "a.txt", "old");
+  const fs::path out = earlier_output(d);
   FolderSwap swap(out.string());
   test::write_file(fs::path(swap.staging()) / "a.txt", "new");
   fs::remove_all(swap.staging());  // the staging folder can no longer be renamed into place

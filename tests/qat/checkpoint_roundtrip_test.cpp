@@ -7,14 +7,13 @@
 #include <fstream>
 #include <set>
 
-#include <unistd.h>
-
 #include <torch/types.h>
 
 #include "fixture_util.h"
 #include "io/error.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/checkpoint_writer.h"
+#include "tests/common/test_util.h"
 
 namespace gq {
 namespace {
@@ -25,7 +24,8 @@ class HfRoundTrip : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(HfRoundTrip, WeightsAndConfigComeBackExactly) {
   Gemma4Model m = load_model(test::fixture_dir(GetParam()));
-  const fs::path dir = fs::path(::testing::TempDir()) / ("gq_hf_" + GetParam() + std::to_string(::getpid()));
+  const test::TempDir tmp;
+  const fs::path dir = tmp.path() / "hf";
   for (const bool sharded : {false, true}) {
     for (const DType dt : {DType::F32, DType::BF16}) {
       SCOPED_TRACE(std::string(sharded ? "sharded " : "single ") + dtype_name(dt));
@@ -55,25 +55,15 @@ TEST_P(HfRoundTrip, WeightsAndConfigComeBackExactly) {
       EXPECT_EQ(c2.to_causal_lm_json(), c3.to_causal_lm_json());
     }
   }
-  fs::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, HfRoundTrip, ::testing::Values("dense_ple", "moe_keqv", "dense_keqv"));
 
-}  // namespace
-}  // namespace gq
-
-namespace gq {
-namespace {
-
 // The multimodal layout: text weights under model.language_model., the source's other tensors
 // (a stand-in vision tower here) copied byte for byte, the source config with its text part.
 TEST(HfMultimodalExport, CopiesTowersThroughAndRoundTripsTheText) {
-  namespace fs = std::filesystem;
-  const fs::path src = fs::path(::testing::TempDir()) / ("gq_mm_src_" + std::to_string(::getpid()));
-  const fs::path out = fs::path(::testing::TempDir()) / ("gq_mm_out_" + std::to_string(::getpid()));
-  fs::remove_all(src);
-  fs::remove_all(out);
+  const test::TempDir tmp;
+  const fs::path src = tmp.path() / "src", out = tmp.path() / "out";
   fs::create_directories(src);
   // Source: the bf16 multimodal fixture's text weights plus a vision tensor.
   const Checkpoint fixture = Checkpoint::open(test::fixture_dir("dense_ple_mm_bf16"));
@@ -107,23 +97,13 @@ TEST(HfMultimodalExport, CopiesTowersThroughAndRoundTripsTheText) {
   Gemma4Model reloaded = load_model(out.string());
   auto a = m->named_parameters(true), b = reloaded->named_parameters(true);
   for (const auto& p : a) EXPECT_TRUE(at::equal(b[p.key()], p.value())) << p.key();  // bf16 values: exact
-  fs::remove_all(src);
-  fs::remove_all(out);
 }
-
-}  // namespace
-}  // namespace gq
-
-namespace gq {
-namespace {
 
 // `export --format hf` replaces an earlier export as a whole (no stale shards, index or files) and
 // refuses to replace a folder that is not a checkpoint.
 TEST(HfExport, ReplacesAnEarlierExportWholeAndRefusesOtherFolders) {
-  namespace fs = std::filesystem;
-  const fs::path root = fs::path(::testing::TempDir()) / ("gq_hf_export_" + std::to_string(::getpid()));
-  fs::remove_all(root);
-  fs::create_directories(root);
+  const test::TempDir tmp;
+  const fs::path& root = tmp.path();
   const fs::path out = root / "out", tok = root / "tokenizer.json";
   std::ofstream(tok) << "{}";
   Gemma4Model m = load_model(test::fixture_dir("dense_ple"));
@@ -154,7 +134,6 @@ TEST(HfExport, ReplacesAnEarlierExportWholeAndRefusesOtherFolders) {
     EXPECT_EQ(std::string(e.what()), other.string() + ": exists and is not a checkpoint folder; remove it or choose another output folder");
   }
   EXPECT_TRUE(fs::exists(other / "notes.txt"));
-  fs::remove_all(root);
 }
 
 }  // namespace
