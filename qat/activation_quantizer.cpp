@@ -5,6 +5,8 @@
 
 #include <ATen/ATen.h>
 
+#include "io/error.h"
+#include "quant/rounding.h"
 #include "qat/fake_quant_autograd.h"
 #include "qat/fake_quant_ops.h"
 
@@ -21,14 +23,22 @@ std::string fmt(double v) {
 }  // namespace
 
 ActivationQuantizer::ActivationQuantizer(quant::ActivationScheme scheme, std::string observer_kind, bool learnable)
-    : observer(std::move(observer_kind)), scheme_(scheme), learnable_(learnable) {
+    : observer(std::move(observer_kind)), scheme_(scheme) {
   quant::validate(scheme_);
-  scale = learnable ? register_parameter("scale", at::ones({1}, at::kFloat)) : register_buffer("scale", at::ones({1}, at::kFloat));
+  if (learnable)
+    learned_.create(*this, at::ones({1}, at::kFloat), quant::scale_tiny(scheme_.compute_dtype), /*signed_scale=*/false);
+  else
+    fixed_scale_ = register_buffer("scale", at::ones({1}, at::kFloat));
 }
+
+at::Tensor ActivationQuantizer::scale_tensor() const { return learned_.defined() ? learned_.value() : fixed_scale_; }
 
 void ActivationQuantizer::set_params(const quant::ActivationParams& p) {
   at::NoGradGuard ng;
-  scale.fill_(p.scale);
+  if (learned_.defined())
+    learned_.reset(at::full({1}, p.scale, at::kFloat));
+  else
+    fixed_scale_.fill_(p.scale);
   zero_point_ = p.zero_point;
   calibrated_ = true;
 }
@@ -41,27 +51,49 @@ bool ActivationQuantizer::finish_calibration() {
 }
 
 quant::ActivationParams ActivationQuantizer::params() const {
-  return quant::ActivationParams{scale.item<float>(), zero_point_};
+  const float s = scale_tensor().detach().item<float>();
+  return quant::ActivationParams{quant::round_scale_to(s, scheme_.compute_dtype), zero_point_};
 }
 
 at::Tensor ActivationQuantizer::forward(const at::Tensor& x) {
   if (observing_) observer.observe(x);
   if (observing_ || !calibrated_) return x;
+  const at::Tensor scale = scale_tensor();
   ScaledFakeQuant r;
   {
     at::NoGradGuard ng;
     r = fake_quant_activation_tensor(scheme_, x.detach(), scale.detach(), zero_point_);
   }
-  if (!learnable_) return straight_through(x, r.y, r.in_range.reshape(x.sizes()));
+  if (!learned_.defined()) return straight_through(x, r.y, r.in_range.reshape(x.sizes()));
   const double grad_scale = 1.0 / std::sqrt(double(x.numel()) * double(scheme_.qmax()));
   return lsq(x, scale, r, grad_scale);
 }
 
+std::map<std::string, at::Tensor> ActivationQuantizer::saved_state() {
+  std::map<std::string, at::Tensor> out = TensorQuantizer::saved_state();
+  if (learned_.defined()) out["scale"] = learned_.value().detach();
+  return out;
+}
+
+void ActivationQuantizer::load_saved_state(const StateLookup& saved, const std::string& where) {
+  if (learned_.defined() && !saved("init_scale") && saved("scale")) {
+    if (saved("scale")->numel() != 1) throw FormatError("quantization state '" + where + "scale' has the wrong shape");
+    learned_.reset(*saved("scale"));
+    return;
+  }
+  TensorQuantizer::load_saved_state(saved, where);
+}
+
+std::vector<at::Tensor> ActivationQuantizer::scale_parameters() {
+  if (!learned_.defined()) return {};
+  return {learned_.log_ratio};
+}
+
 std::string ActivationQuantizer::describe() const {
   std::string d = quant::activation_scheme_name(scheme_) + " static";
-  if (calibrated_) d += " (scale " + fmt(scale.item<double>()) + (zero_point_ ? ", zero point " + std::to_string(zero_point_) : "") + ")";
+  if (calibrated_) d += " (scale " + fmt(params().scale) + (zero_point_ ? ", zero point " + std::to_string(zero_point_) : "") + ")";
   else d += " (not calibrated: pass-through)";
-  return d + (learnable_ ? ", learnable" : "");
+  return d + (learned_.defined() ? ", learnable" : "");
 }
 
 }  // namespace gq

@@ -36,14 +36,6 @@ at::Tensor round_as(const at::Tensor& v, Rounding r) {
   return v;
 }
 
-at::Tensor round_to_dtype(const at::Tensor& s, DType dt) {
-  switch (dt) {
-    case DType::F16: return s.to(at::kHalf).to(at::kFloat);
-    case DType::BF16: return s.to(at::kBFloat16).to(at::kFloat);
-    default: return s;
-  }
-}
-
 // 1/d as ggml computes it, with 0 where d is 0 or 1/d overflows (the codec then emits level 0).
 at::Tensor safe_reciprocal(const at::Tensor& d) {
   const at::Tensor inv = 1.0 / d;
@@ -165,6 +157,14 @@ at::Tensor q4_0_rtn_cpu(const at::Tensor& w, int64_t block, at::Tensor* grad_mas
 
 }  // namespace
 
+at::Tensor round_to_dtype(const at::Tensor& x, DType dt) {
+  switch (dt) {
+    case DType::F16: return x.to(at::kHalf).to(at::kFloat);
+    case DType::BF16: return x.to(at::kBFloat16).to(at::kFloat);
+    default: return x;
+  }
+}
+
 at::Tensor fake_quant_weight_rtn(const WeightScheme& s, const at::Tensor& w, at::Tensor* grad_mask) {
   if (s.kind == WeightKind::kQ4_0 && w.device().is_cpu() && w.scalar_type() == at::kFloat && w.dim() == 2) {
     const int64_t block = ggml_type_info(s.ggml_type())->block;
@@ -191,10 +191,12 @@ at::Tensor fake_quant_weight_rtn_tensor_ops(const WeightScheme& s, const at::Ten
 std::pair<at::Tensor, at::Tensor> weight_rtn_params(const WeightScheme& s, const at::Tensor& w) {
   const at::Tensor xb = blocks(w.to(at::kFloat), s.block_size(w.size(1)));
   if (s.is_gguf()) {
-    // A learned scale must be a nonzero fp16: an all-zero block starts at the smallest normal.
+    // A learned scale is a normal fp16 of ggml's sign: a block whose d is below the smallest normal
+    // (an all-zero block: +) starts there.
     const at::Tensor d = gguf_rtn_d(s, xb);
-    const at::Tensor tiny = at::full_like(d, quant::scale_tiny(DType::F16));
-    return {at::where(d.to(at::kHalf).to(at::kFloat) == 0, tiny, d).squeeze(-1), at::Tensor()};
+    const float tiny = quant::scale_tiny(DType::F16);
+    const at::Tensor floor = at::where(d < 0, at::full_like(d, -tiny), at::full_like(d, tiny));
+    return {at::where(d.abs() < tiny, floor, d).squeeze(-1), at::Tensor()};
   }
   auto [scale, z] = uniform_rtn(quant::uniform_spec(s, w.size(1)), xb);
   return {scale.squeeze(-1), z.defined() ? z.squeeze(-1) : z};
@@ -225,6 +227,20 @@ ScaledFakeQuant fake_quant_weight_scaled(const WeightScheme& s, const at::Tensor
 
 ScaledFakeQuant fake_quant_activation_tensor(const quant::ActivationScheme& s, const at::Tensor& x,
                                              const at::Tensor& scale, int32_t zero_point) {
+  if (s.compute_dtype != DType::F32) {
+    const auto dt = s.compute_dtype == DType::BF16 ? at::kBFloat16 : at::kHalf;
+    const at::Tensor sd = scale.reshape({1}).to(dt);
+    const at::Tensor v = (x.reshape({1, 1, -1}).to(dt) / sd).to(at::kFloat);
+    // round / clamp of a bf16 (f16) value are exact in float32 and land on values bf16 (f16) holds:
+    // the same numbers as torch's ops in that dtype (LibTorch's CPU round has no Half kernel).
+    const at::Tensor q = at::round(v);
+    const at::Tensor qc = q.clamp(double(s.qmin()), double(s.qmax()));
+    ScaledFakeQuant r;
+    r.y = (qc.to(dt) * sd).to(at::kFloat).reshape(x.sizes());
+    r.in_range = (q == qc).to(at::kFloat);
+    r.step_grad = qc - r.in_range * v;
+    return r;
+  }
   const quant::UniformSpec u = quant::uniform_spec(s, x.numel());
   const at::Tensor xb = x.reshape({1, 1, -1});
   const at::Tensor z = at::full({1, 1, 1}, float(zero_point), x.options().dtype(at::kFloat));

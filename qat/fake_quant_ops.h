@@ -20,7 +20,9 @@ at::Tensor fake_quant_weight_rtn(const quant::WeightScheme& s, const at::Tensor&
 at::Tensor fake_quant_weight_rtn_tensor_ops(const quant::WeightScheme& s, const at::Tensor& w,
                                             at::Tensor* grad_mask = nullptr);
 // RTN parameters (the codec's rule) as tensors: scales [rows, cols/block], zero points (asymmetric
-// group schemes; otherwise undefined). The initial values of learnable scales.
+// group schemes; otherwise undefined). The initial values of learnable scales: every magnitude at
+// least the storage dtype's smallest normal (a GGUF block's fp32 d keeps its sign; an all-zero
+// block gets +tiny).
 std::pair<at::Tensor, at::Tensor> weight_rtn_params(const quant::WeightScheme& s, const at::Tensor& w);
 // Given scales (and zero points): returns y and fills the pieces LSQ needs.
 struct ScaledFakeQuant {
@@ -31,10 +33,15 @@ struct ScaledFakeQuant {
 ScaledFakeQuant fake_quant_weight_scaled(const quant::WeightScheme& s, const at::Tensor& w, const at::Tensor& scales,
                                          const at::Tensor& zero_points);
 
-// Per-tensor static activations with scale (and zero point).
+// Per-tensor static activations with scale (and zero point). A scheme with a compute dtype
+// ("int8_sym@bf16") runs vLLM's own torch ops in that dtype: s = scale.to(bf16), x.to(bf16),
+// q = clamp(round(x / s), qmin, qmax), y = q * s (quant/activation.h; -0 kept, as torch gives it).
 ScaledFakeQuant fake_quant_activation_tensor(const quant::ActivationScheme& s, const at::Tensor& x, const at::Tensor& scale,
                                              int32_t zero_point);
 // KV cache: per-row (last dim) dynamic scale.
 at::Tensor fake_quant_kv_tensor(const quant::KvScheme& s, const at::Tensor& x);
+
+// x rounded to F16 / BF16 (round to nearest even) and back to float32; F32: x itself.
+at::Tensor round_to_dtype(const at::Tensor& x, DType dt);
 
 }  // namespace gq

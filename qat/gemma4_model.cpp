@@ -36,7 +36,9 @@ QLinearImpl::QLinearImpl(int64_t in_features, int64_t out_features) {
   weight.normal_(0.0, 0.02);
 }
 
-at::Tensor QLinearImpl::forward(const at::Tensor& x) { return at::matmul(input_quant(x), weight_quant(weight).t()); }
+at::Tensor QLinearImpl::forward(const at::Tensor& x) {
+  return output_quant(at::matmul(input_quant(x), weight_quant(weight).t()));
+}
 
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, bool with_scale) : eps(eps_) {
   if (with_scale) weight = register_parameter("weight", at::ones({dim}, at::kFloat));
@@ -45,7 +47,7 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, bool with_scale) : eps(eps_) 
 at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
   const at::Tensor xf = x.to(at::kFloat);
   at::Tensor y = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
-  if (weight.defined()) y = y * weight;
+  if (weight.defined()) y = y * weight_quant(weight);
   return y.to(x.scalar_type());
 }
 
@@ -144,11 +146,11 @@ Gemma4RouterImpl::Gemma4RouterImpl(const Gemma4Config& c)
 
 std::pair<at::Tensor, at::Tensor> Gemma4RouterImpl::forward(const at::Tensor& x) {
   at::Tensor z = x * at::rsqrt(x.pow(2).mean(-1, true) + eps);  // scale-less RMSNorm
-  z = z * scale * scalar;
+  z = z * scale_quant(scale) * scalar;
   at::Tensor probs = at::softmax(proj(z), -1);
   auto [w, idx] = at::topk(probs, top_k, -1);
   w = w / w.sum(-1, true);
-  w = w * per_expert_scale.index_select(0, idx.reshape(-1)).view(idx.sizes());
+  w = w * per_expert_scale_quant(per_expert_scale).index_select(0, idx.reshape(-1)).view(idx.sizes());
   return {w, idx};
 }
 
@@ -226,7 +228,7 @@ at::Tensor Gemma4DecoderLayerImpl::forward(const at::Tensor& x_in, const at::Ten
     at::Tensor g = gelu_tanh(per_layer_input_gate(x)) * ple_l;
     x = x + post_per_layer_input_norm(per_layer_projection(g));
   }
-  return x * layer_scalar;
+  return x * layer_scalar_quant(layer_scalar);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -307,7 +309,7 @@ ForwardResult Gemma4ModelImpl::forward(const at::Tensor& ids, KVCache* cache, co
   x = norm(x);
   if (opt.return_hidden) res.hidden.push_back(x);
 
-  at::Tensor logits = at::matmul(x, head_weight().t());
+  at::Tensor logits = head_output_quant(at::matmul(head_input_quant(x), head_weight().t()));
   if (c.final_logit_softcapping) {
     const double cap = *c.final_logit_softcapping;
     logits = at::tanh(logits / cap) * cap;

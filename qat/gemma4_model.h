@@ -3,7 +3,9 @@
 // prefix ("layers.0.self_attn.q_proj.weight"), so loading and saving are by name.
 //
 // Every place where a deployed runtime rounds something is a QuantSeam (identity until a recipe
-// sets it): Linear weights and inputs, token/PLE embedding rows, the output head, K/V writes.
+// sets it): Linear weights, inputs and outputs, token/PLE embedding rows, the output head (weight,
+// input, output), K/V writes, and every float tensor the deployed file stores in a narrower dtype
+// (norm weights, router scales, layer scalars).
 #pragma once
 #include <optional>
 #include <vector>
@@ -16,7 +18,7 @@
 
 namespace gq {
 
-// Bias-free Linear, y = x Wᵀ, with a weight seam and an input (activation) seam.
+// Bias-free Linear, y = x Wᵀ, with a weight seam and input / output (activation) seams.
 class QLinearImpl : public torch::nn::Module {
  public:
   QLinearImpl(int64_t in_features, int64_t out_features);
@@ -26,6 +28,7 @@ class QLinearImpl : public torch::nn::Module {
   at::Tensor weight;  // [out, in]
   QuantSeam weight_quant{this, "weight_fq"};
   QuantSeam input_quant{this, "input_fq"};
+  QuantSeam output_quant{this, "output_fq"};
 };
 TORCH_MODULE(QLinear);
 
@@ -44,6 +47,7 @@ class RMSNormImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x);
   at::Tensor weight;  // undefined when !with_scale
   double eps;
+  QuantSeam weight_quant{this, "weight_fq"};
 };
 TORCH_MODULE(RMSNorm);
 
@@ -93,6 +97,8 @@ class Gemma4RouterImpl : public torch::nn::Module {
   std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& x);
   QLinear proj{nullptr};
   at::Tensor scale, per_expert_scale;
+  QuantSeam scale_quant{this, "scale_fq"};
+  QuantSeam per_expert_scale_quant{this, "per_expert_scale_fq"};
   int64_t top_k;
   double eps, scalar;
 };
@@ -128,6 +134,7 @@ class Gemma4DecoderLayerImpl : public torch::nn::Module {
   QLinear per_layer_input_gate{nullptr}, per_layer_projection{nullptr};
   RMSNorm post_per_layer_input_norm{nullptr};
   at::Tensor layer_scalar;  // buffer [1]
+  QuantSeam layer_scalar_quant{this, "layer_scalar_fq"};
 };
 TORCH_MODULE(Gemma4DecoderLayer);
 
@@ -162,6 +169,8 @@ class Gemma4ModelImpl : public torch::nn::Module {
   QuantSeam embed_quant{this, "embed_fq"};       // applied to gathered token-embedding rows
   QuantSeam ple_embed_quant{this, "ple_embed_fq"};  // applied to gathered PLE rows
   QuantSeam head_quant{this, "head_fq"};         // applied to the output head weight
+  QuantSeam head_input_quant{this, "head_input_fq"};    // the head's input (the final normed hidden state)
+  QuantSeam head_output_quant{this, "head_output_fq"};  // its output (logits before the final softcap)
 
   std::vector<Gemma4DecoderLayer> decoder_layers;  // typed views of `layers`
 

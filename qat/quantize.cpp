@@ -2,10 +2,12 @@
 
 #include <map>
 #include <regex>
+#include <set>
 
 #include "io/error.h"
 #include "quant/activation.h"
 #include "qat/activation_quantizer.h"
+#include "qat/float_rounding.h"
 #include "qat/kv_quantizer.h"
 #include "qat/weight_quantizer.h"
 
@@ -20,8 +22,9 @@ std::map<std::string, std::shared_ptr<T>> modules_of(Gemma4Model& model) {
   return out;
 }
 
-// q/k/v read one input, and so do gate/up: runtimes fuse each trio/pair into one matmul.
-std::string input_share_group(const std::string& module) {
+// q/k/v read one input and write one output, and so do gate/up: runtimes fuse each trio/pair into
+// one matmul with one input and one output scale.
+std::string share_group(const std::string& module) {
   static const std::regex qkv(R"((.*\.self_attn)\.[qkv]_proj)"), gate_up(R"((.*\.mlp)\.(gate|up)_proj)");
   std::smatch m;
   if (std::regex_match(module, m, qkv)) return m[1].str() + ".qkv";
@@ -29,22 +32,86 @@ std::string input_share_group(const std::string& module) {
   return module;
 }
 
-void visit_seams(Gemma4Model& model, const std::function<void(const std::string&, const std::string&, QuantSeam&)>& fn) {
-  fn("embed_tokens", "rows", model->embed_quant);
-  fn("embed_tokens_per_layer", "rows", model->ple_embed_quant);
-  fn("lm_head", "weight", model->head_quant);
+// What a seam rounds: a stored tensor (weights, tables, norm weights, router scales, layer scalars),
+// an activation (a Linear's or the head's input / output), or a K/V cache write.
+enum class SeamKind { Tensor, Activation, Kv };
+using SeamVisitor = std::function<void(const std::string& module, const std::string& seam, SeamKind, QuantSeam&)>;
+
+void visit_seams(Gemma4Model& model, const SeamVisitor& fn) {
+  fn("embed_tokens", "rows", SeamKind::Tensor, model->embed_quant);
+  fn("embed_tokens_per_layer", "rows", SeamKind::Tensor, model->ple_embed_quant);
+  fn("lm_head", "weight", SeamKind::Tensor, model->head_quant);
+  fn("lm_head", "input", SeamKind::Activation, model->head_input_quant);
+  fn("lm_head", "output", SeamKind::Activation, model->head_output_quant);
   for (auto& [name, lin] : modules_of<QLinearImpl>(model)) {
-    fn(name, "weight", lin->weight_quant);
-    fn(name, "input", lin->input_quant);
+    fn(name, "weight", SeamKind::Tensor, lin->weight_quant);
+    fn(name, "input", SeamKind::Activation, lin->input_quant);
+    fn(name, "output", SeamKind::Activation, lin->output_quant);
   }
   for (auto& [name, ex] : modules_of<Gemma4ExpertsImpl>(model)) {
-    fn(name + ".gate_up_proj", "weight", ex->gate_up_quant);
-    fn(name + ".down_proj", "weight", ex->down_quant);
+    fn(name + ".gate_up_proj", "weight", SeamKind::Tensor, ex->gate_up_quant);
+    fn(name + ".down_proj", "weight", SeamKind::Tensor, ex->down_quant);
   }
+  for (auto& [name, norm] : modules_of<RMSNormImpl>(model))
+    if (norm->weight.defined()) fn(name, "weight", SeamKind::Tensor, norm->weight_quant);
+  for (auto& [name, router] : modules_of<Gemma4RouterImpl>(model)) {
+    fn(name, "scale", SeamKind::Tensor, router->scale_quant);
+    fn(name, "per_expert_scale", SeamKind::Tensor, router->per_expert_scale_quant);
+  }
+  for (auto& [name, layer] : modules_of<Gemma4DecoderLayerImpl>(model))
+    fn(name, "layer_scalar", SeamKind::Tensor, layer->layer_scalar_quant);
   for (auto& [name, at] : modules_of<Gemma4AttentionImpl>(model)) {
-    fn(name, "k_cache", at->k_cache_quant);
-    fn(name, "v_cache", at->v_cache_quant);
+    fn(name, "k_cache", SeamKind::Kv, at->k_cache_quant);
+    fn(name, "v_cache", SeamKind::Kv, at->v_cache_quant);
   }
+}
+
+// The activation seam of `module` ("lm_head" or a Linear) on side "input" / "output".
+QuantSeam& activation_seam(Gemma4Model& model, std::map<std::string, std::shared_ptr<QLinearImpl>>& linears,
+                           const std::string& module, bool input, const std::string& recipe) {
+  if (module == "lm_head") return input ? model->head_input_quant : model->head_output_quant;
+  auto it = linears.find(module);
+  if (it == linears.end()) throw FormatError("recipe " + recipe + ": the model has no Linear '" + module + "'");
+  return input ? it->second->input_quant : it->second->output_quant;
+}
+
+// Puts static activation quantizers on one side (inputs or outputs) of the recipe's modules, one
+// quantizer per fused group, its scale from `calibrated` when given.
+void attach_activations(Gemma4Model& model, const ResolvedRecipe& recipe,
+                        const std::map<std::string, quant::ActivationScheme>& schemes, bool input,
+                        const std::map<std::string, ActivationCalibration>* calibrated) {
+  auto linears = modules_of<QLinearImpl>(model);
+  const char* side = input ? "input" : "output";
+  std::map<std::string, std::shared_ptr<ActivationQuantizer>> shared;
+  for (const auto& [module, scheme] : schemes) {
+    const std::string name = quant::activation_scheme_name(scheme);
+    std::shared_ptr<ActivationQuantizer>& q = shared[share_group(module) + "/" + name];
+    if (!q) {
+      q = std::make_shared<ActivationQuantizer>(scheme, recipe.observer, recipe.learnable_scales);
+      if (calibrated) {
+        auto c = calibrated->find(module);
+        if (c == calibrated->end())
+          throw FormatError(std::string("calibration has no entry for the ") + side + " of '" + module +
+                            "' (recalibrate with this recipe)");
+        if (!c->second.scheme.empty() && c->second.scheme != name)
+          throw FormatError("calibration of the " + std::string(side) + " of '" + module + "' is for " + c->second.scheme +
+                            ", the recipe wants " + name);
+        q->set_params(quant::ActivationParams{c->second.scale, c->second.zero_point});
+        q->observed_range = {c->second.min, c->second.max};
+      }
+    }
+    activation_seam(model, linears, module, input, recipe.name).set(q);
+  }
+}
+
+ActivationCalibration calibration_entry(const ActivationQuantizer& a) {
+  const quant::ActivationParams p = a.params();
+  return ActivationCalibration{quant::activation_scheme_name(a.scheme()), a.observed_range.first, a.observed_range.second,
+                               p.scale, p.zero_point};
+}
+
+void add_entry(Calibration& cal, const std::string& module, const std::string& seam, const ActivationQuantizer& a) {
+  (seam == "output" ? cal.output_activations : cal.activations)[module] = calibration_entry(a);
 }
 
 }  // namespace
@@ -80,26 +147,19 @@ std::vector<SeamAssignment> quantize_model(Gemma4Model& model, const ResolvedRec
     }
   }
 
-  std::map<std::string, std::shared_ptr<ActivationQuantizer>> shared;
-  for (const auto& [module, scheme] : recipe.activations) {
-    auto it = linears.find(module);
-    if (it == linears.end()) throw FormatError("recipe " + recipe.name + ": the model has no Linear '" + module + "'");
-    std::shared_ptr<ActivationQuantizer>& q = shared[input_share_group(module) + "/" + quant::activation_scheme_name(scheme)];
-    if (!q) {
-      q = std::make_shared<ActivationQuantizer>(scheme, recipe.observer, recipe.learnable_scales);
-      if (calibration) {
-        auto c = calibration->activations.find(module);
-        if (c == calibration->activations.end())
-          throw FormatError("calibration has no entry for the input of '" + module + "' (recalibrate with this recipe)");
-        if (!c->second.scheme.empty() && c->second.scheme != quant::activation_scheme_name(scheme))
-          throw FormatError("calibration of '" + module + "' is for " + c->second.scheme + ", the recipe wants " +
-                            quant::activation_scheme_name(scheme));
-        q->set_params(quant::ActivationParams{c->second.scale, c->second.zero_point});
-        q->observed_range = {c->second.min, c->second.max};
-      }
-    }
-    it->second->input_quant.set(q);
+  // Every tensor no rule quantizes is stored in the float dtype: the model computes with it rounded.
+  // The head seam is among them: an unquantized head (tied and ignored, or untied) reads the float
+  // table rounded, while the token lookup reads the quantized one through the embedding seam.
+  if (recipe.float_dtype != DType::F32) {
+    auto rounding = std::make_shared<FloatRounding>(recipe.float_dtype);
+    visit_seams(model, [&](const std::string&, const std::string&, SeamKind kind, QuantSeam& s) {
+      if (kind == SeamKind::Tensor && !s.get()) s.set(rounding);
+    });
   }
+
+  attach_activations(model, recipe, recipe.activations, /*input=*/true, calibration ? &calibration->activations : nullptr);
+  attach_activations(model, recipe, recipe.output_activations, /*input=*/false,
+                     calibration ? &calibration->output_activations : nullptr);
 
   if (recipe.kv_cache) {
     for (auto& [name, attn] : modules_of<Gemma4AttentionImpl>(model)) {
@@ -112,59 +172,69 @@ std::vector<SeamAssignment> quantize_model(Gemma4Model& model, const ResolvedRec
 }
 
 void remove_quantization(Gemma4Model& model) {
-  visit_seams(model, [](const std::string&, const std::string&, QuantSeam& seam) { seam.set(nullptr); });
+  visit_seams(model, [](const std::string&, const std::string&, SeamKind, QuantSeam& seam) { seam.set(nullptr); });
 }
 
 std::vector<SeamAssignment> describe_quantization(Gemma4Model& model) {
   std::vector<SeamAssignment> out;
-  visit_seams(model, [&](const std::string& module, const std::string& seam, QuantSeam& s) {
+  visit_seams(model, [&](const std::string& module, const std::string& seam, SeamKind, QuantSeam& s) {
     if (s.get()) out.push_back({module, seam, s.get()->describe()});
   });
   return out;
 }
 
 void set_quantization_enabled(Gemma4Model& model, bool on) {
-  visit_seams(model, [on](const std::string&, const std::string&, QuantSeam& s) {
+  visit_seams(model, [on](const std::string&, const std::string&, SeamKind, QuantSeam& s) {
     if (s.get()) s.get()->enabled = on;
   });
 }
 
 std::map<std::string, at::Tensor> quantization_state(Gemma4Model& model) {
   std::map<std::string, at::Tensor> out;
-  visit_seams(model, [&](const std::string& module, const std::string& seam, QuantSeam& s) {
+  visit_seams(model, [&](const std::string& module, const std::string& seam, SeamKind, QuantSeam& s) {
     if (!s.get()) return;
-    for (const auto& p : s.get()->named_parameters(true)) out[module + "." + seam + "." + p.key()] = p.value();
-    for (const auto& b : s.get()->named_buffers(true)) out[module + "." + seam + "." + b.key()] = b.value();
+    for (const auto& [name, t] : s.get()->saved_state()) out[module + "." + seam + "." + name] = t;
   });
   return out;
 }
 
 void load_quantization_state(Gemma4Model& model, const std::map<std::string, at::Tensor>& state) {
-  at::NoGradGuard ng;
-  for (auto& [name, dst] : quantization_state(model)) {
-    auto it = state.find(name);
-    if (it == state.end()) throw FormatError("quantization state lacks '" + name + "'");
-    if (it->second.sizes() != dst.sizes()) throw FormatError("quantization state '" + name + "' has the wrong shape");
-    dst.copy_(it->second);
-  }
+  visit_seams(model, [&](const std::string& module, const std::string& seam, SeamKind, QuantSeam& s) {
+    if (!s.get()) return;
+    const std::string prefix = module + "." + seam + ".";
+    s.get()->load_saved_state(
+        [&](const std::string& name) -> const at::Tensor* {
+          auto it = state.find(prefix + name);
+          return it == state.end() ? nullptr : &it->second;
+        },
+        prefix);
+  });
+}
+
+std::vector<at::Tensor> learned_scale_parameters(Gemma4Model& model) {
+  std::vector<at::Tensor> out;
+  std::set<const void*> seen;  // a fused group's quantizer sits in several seams
+  visit_seams(model, [&](const std::string&, const std::string&, SeamKind, QuantSeam& s) {
+    if (!s.get()) return;
+    for (const at::Tensor& p : s.get()->scale_parameters())
+      if (seen.insert(p.unsafeGetTensorImpl()).second) out.push_back(p);
+  });
+  return out;
 }
 
 Calibration current_calibration(Gemma4Model& model, const std::string& recipe_name, const std::string& observer) {
   Calibration cal;
   cal.recipe = recipe_name;
   cal.observer = observer;
-  visit_seams(model, [&](const std::string& module, const std::string&, QuantSeam& s) {
+  visit_seams(model, [&](const std::string& module, const std::string& seam, SeamKind, QuantSeam& s) {
     auto a = std::dynamic_pointer_cast<ActivationQuantizer>(s.get());
-    if (!a || !a->calibrated()) return;
-    const quant::ActivationParams p = a->params();
-    cal.activations[module] = ActivationCalibration{quant::activation_scheme_name(a->scheme()), a->observed_range.first,
-                                                    a->observed_range.second, p.scale, p.zero_point};
+    if (a && a->calibrated()) add_entry(cal, module, seam, *a);
   });
   return cal;
 }
 
 void begin_calibration(Gemma4Model& model) {
-  visit_seams(model, [](const std::string&, const std::string&, QuantSeam& s) {
+  visit_seams(model, [](const std::string&, const std::string&, SeamKind, QuantSeam& s) {
     if (auto a = std::dynamic_pointer_cast<ActivationQuantizer>(s.get())) a->set_observing(true);
     if (auto k = std::dynamic_pointer_cast<KvQuantizer>(s.get())) k->set_observing(true);
   });
@@ -174,18 +244,16 @@ Calibration finish_calibration(Gemma4Model& model, const std::string& recipe_nam
   Calibration cal;
   cal.recipe = recipe_name;
   cal.observer = observer;
-  std::map<ActivationQuantizer*, bool> done;
-  visit_seams(model, [&](const std::string& module, const std::string& seam, QuantSeam& s) {
+  std::set<ActivationQuantizer*> done;
+  visit_seams(model, [&](const std::string& module, const std::string& seam, SeamKind, QuantSeam& s) {
     if (auto a = std::dynamic_pointer_cast<ActivationQuantizer>(s.get())) {
       if (!done.count(a.get())) {
         if (!a->finish_calibration())
-          throw FormatError("calibration saw no input for '" + module + "' (no data reached it)");
+          throw FormatError("calibration saw no " + seam + " for '" + module + "' (no data reached it)");
         a->set_observing(false);
-        done[a.get()] = true;
+        done.insert(a.get());
       }
-      const quant::ActivationParams p = a->params();
-      cal.activations[module] = ActivationCalibration{quant::activation_scheme_name(a->scheme()), a->observed_range.first,
-                                                      a->observed_range.second, p.scale, p.zero_point};
+      add_entry(cal, module, seam, *a);
     }
     if (auto k = std::dynamic_pointer_cast<KvQuantizer>(s.get())) {
       k->set_observing(false);

@@ -9,18 +9,25 @@
 #include "recipes/calibration.h"
 #include "recipes/recipe.h"
 #include "qat/gemma4_model.h"
+#include "qat/learned_scale.h"
 
 namespace gq {
 
 struct SeamAssignment {
-  std::string module;  // "layers.0.self_attn.q_proj", "embed_tokens", "lm_head", "layers.0.self_attn"
-  std::string seam;    // "weight", "input", "rows", "k_cache", "v_cache"
+  std::string module;  // "layers.0.self_attn.q_proj", "embed_tokens", "lm_head", "layers.0.self_attn",
+                       // "layers.0.input_layernorm", "layers.0.router", "layers.0"
+  std::string seam;    // "weight", "input", "output", "rows", "k_cache", "v_cache", "scale",
+                       // "per_expert_scale", "layer_scalar"
   std::string what;    // the quantizer's describe()
 };
 
-// Runtimes fuse q/k/v and gate/up into one matmul with one input scale: those inputs share one
-// ActivationQuantizer (and so one calibrated or learned scale). With `calibration`, activation
-// scales are set from it (an error names any recipe input it lacks).
+// The model then computes what the deployed file holds: quantized weights and tables, static
+// activations on Linear / head inputs and outputs, the KV cache, and every other float tensor
+// rounded to recipe.float_dtype (norms, router, unquantized tables, projections and head; nothing
+// for F32). Runtimes fuse q/k/v and gate/up into one matmul with one input and one output scale:
+// those inputs share one ActivationQuantizer, and so do those outputs (one calibrated or learned
+// scale each). With `calibration`, activation scales are set from it (an error names any recipe
+// input or output it lacks).
 std::vector<SeamAssignment> quantize_model(Gemma4Model& model, const ResolvedRecipe& recipe,
                                            const Calibration* calibration = nullptr);
 
@@ -30,16 +37,24 @@ std::vector<SeamAssignment> describe_quantization(Gemma4Model& model);
 // Turns every quantizer on or off without removing it (learned parameters are kept).
 void set_quantization_enabled(Gemma4Model& model, bool on);
 
-// Every quantizer parameter and buffer (learned weight scales and zero points, activation
-// scales), keyed "<module>.<seam>.<name>", e.g. "layers.0.mlp.up_proj.weight.scale"; and back.
+// Every quantizer parameter and buffer (learned scales' init_scale / log_scale_ratio, zero points,
+// activation scales) plus each learned scale as used ("scale", what exporters read), keyed
+// "<module>.<seam>.<name>", e.g. "layers.0.mlp.up_proj.weight.scale"; and back (a state saved
+// with only "scale" for a learned scale, before log ratios, starts the learned scale there).
 std::map<std::string, at::Tensor> quantization_state(Gemma4Model& model);
 void load_quantization_state(Gemma4Model& model, const std::map<std::string, at::Tensor>& state);
 
-// The activation scales now in the model (calibrated or learned) as a calibration record.
+// The learned-scale parameters, each once: an optimizer group of their own with learning rate
+// kLearnedScaleLrMultiplier (qat/learned_scale.h) times the weights' and no weight decay.
+std::vector<at::Tensor> learned_scale_parameters(Gemma4Model& model);
+
+// The activation scales now in the model (calibrated or learned; inputs and outputs) as a
+// calibration record.
 Calibration current_calibration(Gemma4Model& model, const std::string& recipe_name, const std::string& observer);
 
-// Calibration: run batches through the model with every activation / KV quantizer observing
-// (values pass through unquantized), then fix the scales. Returns the calibration record.
+// Calibration: run batches through the model with every activation (input and output) / KV
+// quantizer observing (values pass through unquantized), then fix the scales. Returns the
+// calibration record (output scales in its output_activations).
 void begin_calibration(Gemma4Model& model);
 Calibration finish_calibration(Gemma4Model& model, const std::string& recipe_name, const std::string& observer);
 

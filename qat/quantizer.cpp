@@ -1,6 +1,29 @@
 #include "qat/quantizer.h"
 
+#include <ATen/ATen.h>
+
+#include "io/error.h"
+
 namespace gq {
+
+std::map<std::string, at::Tensor> TensorQuantizer::saved_state() {
+  std::map<std::string, at::Tensor> out;
+  for (const auto& p : named_parameters(true)) out[p.key()] = p.value();
+  for (const auto& b : named_buffers(true)) out[b.key()] = b.value();
+  return out;
+}
+
+void TensorQuantizer::load_saved_state(const StateLookup& saved, const std::string& where) {
+  at::NoGradGuard ng;
+  auto restore = [&](const std::string& name, at::Tensor dst) {
+    const at::Tensor* src = saved(name);
+    if (!src) throw FormatError("quantization state lacks '" + where + name + "'");
+    if (src->sizes() != dst.sizes()) throw FormatError("quantization state '" + where + name + "' has the wrong shape");
+    dst.copy_(*src);
+  };
+  for (const auto& p : named_parameters(true)) restore(p.key(), p.value());
+  for (const auto& b : named_buffers(true)) restore(b.key(), b.value());
+}
 
 void QuantSeam::set(QuantizerPtr q) {
   // Module::replace_module requires an existing child; unregister by swapping in the new one.

@@ -2,8 +2,11 @@
 // deployed runtime rounds something (a Linear's weight or input, embedding rows, the head, a K/V
 // write); an unset seam is the identity. The quantization-core code implements the subclasses.
 #pragma once
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <torch/nn/module.h>
 
@@ -13,6 +16,17 @@ class TensorQuantizer : public torch::nn::Module {
  public:
   virtual at::Tensor forward(const at::Tensor& x) = 0;
   virtual std::string describe() const = 0;  // e.g. "q4_0" or "int8 static (scale 0.0123)"
+
+  // What a run saves (quant_params.safetensors) and exporters read, by name: every parameter and
+  // buffer, plus what a subclass derives from them (a learned "scale" as the quantizer uses it).
+  virtual std::map<std::string, at::Tensor> saved_state();
+  // Restores every parameter and buffer from `saved` (nullptr for a name it lacks: an error, unless
+  // a subclass can rebuild it from an older layout). `where` prefixes names in errors.
+  using StateLookup = std::function<const at::Tensor*(const std::string&)>;
+  virtual void load_saved_state(const StateLookup& saved, const std::string& where);
+  // The learned-scale parameters: an optimizer gives them their own group (learned_scale.h's
+  // kLearnedScaleLrMultiplier times the weight learning rate, no weight decay).
+  virtual std::vector<at::Tensor> scale_parameters() { return {}; }
   // Off: the seam passes values through, but the quantizer (and its learned parameters) stays in
   // place: delayed fake-quant starts and A/B evaluations toggle this.
   bool enabled = true;

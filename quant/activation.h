@@ -12,6 +12,15 @@
 //           asymmetric: lo = min(min, 0), hi = max(max, 0), s = (hi - lo) / 255,
 //                       z = round_half_even(clamp(-128 - lo / s, -128, 127))
 //           s is floored at FLT_MIN (the smallest normal float), so a zero range gives no 0 scale.
+//
+// With a compute dtype d ("int8_sym@bf16"), vLLM's CompressedTensorsWNA8O8Int fake quant of a
+// Linear's input and output (compressed_tensors_wNa8o8.py, fake_quant_static_int8), every step in
+// the activation dtype, each op an fp32 op rounded to d (round to nearest even), as torch computes:
+//   s' = d(s)   x' = d(x)   v = d(x' / s')   q = clamp(round_half_even(v), qmin, qmax)   y = d(q * s')
+// That path never forms integer codes: a negative value that rounds to 0 gives -0 (torch.round(-0.3)
+// is -0, times s'), where activation_dequantize of level 0 gives +0; the two agree otherwise.
+// From a range: the fp32 rule above, then s rounded to d and floored at d's smallest normal (the
+// file then holds the scale the runtime computes with).
 // Levels travel in int16_t for both widths. On disk (activation_pack): int8 as bytes, int16 as
 // little-endian pairs.
 #pragma once

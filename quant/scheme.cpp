@@ -196,7 +196,7 @@ int ActivationScheme::qmax() const { return (1 << (bits - 1)) - 1; }
 
 bool operator==(const ActivationScheme& a, const ActivationScheme& b) {
   return a.bits == b.bits && a.symmetric == b.symmetric && a.narrow == b.narrow &&
-         a.rounding == b.rounding;
+         a.rounding == b.rounding && a.compute_dtype == b.compute_dtype;
 }
 
 void validate(const ActivationScheme& s) {
@@ -207,12 +207,18 @@ void validate(const ActivationScheme& s) {
     fail("invalid activation quant scheme: asymmetric activations are int8 only");
   if (s.rounding == Rounding::kHalfUp)
     fail("invalid activation quant scheme: rounding must be half_even or half_away");
+  if (s.compute_dtype != DType::F32 && s.compute_dtype != DType::BF16 && s.compute_dtype != DType::F16)
+    fail("invalid activation quant scheme: compute dtype must be F32, BF16 or F16");
+  // vLLM's fake quant in the activation dtype is symmetric int8 with torch.round (half-even).
+  if (s.compute_dtype != DType::F32 && (s.bits != 8 || !s.symmetric || s.rounding != Rounding::kHalfEven))
+    fail("invalid activation quant scheme: a compute dtype (@bf16 / @f16) applies to int8_sym[_narrow] only");
 }
 
 ActivationScheme parse_activation_scheme(const std::string& name) {
-  static const std::regex re(R"(int(8|16)_(sym|asym)(_narrow|_full)?(_rna)?)");
+  static const std::regex re(R"(int(8|16)_(sym|asym)(_narrow|_full)?(_rna)?(@(bf16|f16))?)");
   std::smatch m;
-  const char* expected = "int8_sym[_narrow], int8_asym, int16_sym[_full], optionally ending in _rna";
+  const char* expected =
+      "int8_sym[_narrow], int8_asym, int16_sym[_full], optionally ending in _rna; int8_sym[_narrow]@bf16 / @f16";
   if (!std::regex_match(name, m, re))
     fail("unknown activation quant scheme '" + name + "' (expected " + expected + ")");
   ActivationScheme s;
@@ -225,6 +231,7 @@ ActivationScheme parse_activation_scheme(const std::string& name) {
     s.narrow = m[3] == "_narrow";
   }
   if (m[4].matched) s.rounding = Rounding::kHalfAway;
+  if (m[6].matched) s.compute_dtype = m[6] == "bf16" ? DType::BF16 : DType::F16;
   try {
     validate(s);
   } catch (const std::exception& e) {
@@ -240,7 +247,7 @@ std::string activation_scheme_name(const ActivationScheme& s) {
     if (s.narrow != default_narrow) n += s.narrow ? "_narrow" : "_full";
   }
   if (s.rounding == Rounding::kHalfAway) n += "_rna";
-  return n;
+  return n + dtype_suffix(s.compute_dtype);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -20,6 +20,8 @@
 //   "int8_asym"  levels -128..127 with a zero point (LiteRT a8)
 //   "int16_sym"  levels -32767..32767 (LiteRT a16 / NPU); "int16_sym_full" -32768..32767
 //   suffix "_rna": round half away from zero (TFLite's reference QUANTIZE) instead of half-even.
+//   suffix "@bf16" / "@f16" (int8_sym only): computed in that activation dtype, as vLLM's
+//   CompressedTensorsWNA8O8Int fake-quantizes a Linear's input and output ("int8_sym@bf16").
 // KV cache (one scale per (token, head) row along head_dim, symmetric, computed at run time):
 //   "kv_int8" levels -127..127; "kv_int4" levels -8..7 ("int8"/"int4" are accepted too).
 #pragma once
@@ -73,6 +75,8 @@ struct ActivationScheme {
   bool symmetric = true;
   bool narrow = false;  // symmetric only: drop the most negative level
   Rounding rounding = Rounding::kHalfEven;
+  // F32: the uniform engine's fp32 arithmetic. BF16 / F16: every step in that dtype (activation.h).
+  DType compute_dtype = DType::F32;
 
   int qmin() const;
   int qmax() const;

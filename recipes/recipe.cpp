@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "formats/safetensors.h"
 #include "io/error.h"
 
 namespace gq {
@@ -114,6 +115,20 @@ DType resolve_float_dtype(const std::string& unquantized_dtype, DType source) {
   throw FormatError("unquantized_dtype: expected auto, bf16, f16 or f32, got '" + unquantized_dtype + "'");
 }
 
+DType checkpoint_float_dtype(const std::string& checkpoint) {
+  const Checkpoint ck = Checkpoint::open(checkpoint);
+  std::map<DType, int64_t> elements;
+  for (const std::string& name : ck.names()) {
+    const TensorView& t = ck.tensor(name);
+    if (dtype_is_float(t.dtype)) elements[t.dtype == DType::F64 ? DType::F32 : t.dtype] += t.numel();
+  }
+  DType best = DType::F32;
+  int64_t most = -1;
+  for (const auto& [dt, n] : elements)
+    if (n > most) best = dt, most = n;
+  return best;
+}
+
 Recipe Recipe::load(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -134,8 +149,8 @@ Recipe Recipe::parse(const std::string& json_text, const std::string& source) {
     throw FormatError(source + ": malformed JSON: " + e.what());
   }
   if (!root.is_object()) throw FormatError(source + ": a recipe is a JSON object");
-  check_keys(root, {"name", "description", "weights", "input_activations", "kv_cache", "ignore", "observer",
-                    "learnable_scales", "unquantized_dtype"},
+  check_keys(root, {"name", "description", "weights", "input_activations", "output_activations", "kv_cache", "ignore",
+                    "observer", "learnable_scales", "unquantized_dtype"},
              "", source);
   Recipe r;
   r.source = source;
@@ -148,6 +163,7 @@ Recipe Recipe::parse(const std::string& json_text, const std::string& source) {
   r.description = str("description", "");
   r.weights = read_rules(root, "weights", source);
   r.input_activations = read_rules(root, "input_activations", source);
+  r.output_activations = read_rules(root, "output_activations", source);
   if (root.contains("kv_cache") && !root["kv_cache"].is_null()) r.kv_cache = str("kv_cache", "");
   if (root.contains("ignore")) r.ignore = string_list(root["ignore"], "ignore", source);
   r.observer = str("observer", r.observer);
@@ -162,8 +178,8 @@ Recipe Recipe::parse(const std::string& json_text, const std::string& source) {
   if (r.unquantized_dtype != "auto" && r.unquantized_dtype != "bf16" && r.unquantized_dtype != "f16" &&
       r.unquantized_dtype != "f32")
     throw FormatError(source + ": unquantized_dtype: expected auto, bf16, f16 or f32, got '" + r.unquantized_dtype + "'");
-  if (r.weights.empty() && r.input_activations.empty() && !r.kv_cache)
-    throw FormatError(source + ": the recipe quantizes nothing (no weights, input_activations or kv_cache)");
+  if (r.weights.empty() && r.input_activations.empty() && r.output_activations.empty() && !r.kv_cache)
+    throw FormatError(source + ": the recipe quantizes nothing (no weights, input_activations, output_activations or kv_cache)");
   return r;
 }
 
@@ -217,17 +233,20 @@ ResolvedRecipe resolve_recipe(const Recipe& recipe, const std::vector<QuantTarge
                         std::to_string(block) + ", but " + t.name + " has " + std::to_string(t.cols) + " inputs");
     out.weights[t.name] = s;
   });
-  apply(recipe.input_activations, "input_activations",
-        [&](const QuantTarget& t, const std::string& scheme_name, const std::string& where) {
-          if (t.kind != TargetKind::Linear)
-            throw FormatError(src + ": " + where + ": input activations can only be quantized on Linear modules, not " +
-                              target_kind_name(t.kind) + " " + t.name);
-          try {
-            out.activations[t.name] = quant::parse_activation_scheme(scheme_name);
-          } catch (const FormatError& e) {
-            throw FormatError(src + ": " + where + ": " + e.what());
-          }
-        });
+  auto activations_into = [&](std::map<std::string, quant::ActivationScheme>& dst, const char* what) {
+    return [&dst, &src, what](const QuantTarget& t, const std::string& scheme_name, const std::string& where) {
+      if (t.kind != TargetKind::Linear && t.kind != TargetKind::Head)
+        throw FormatError(src + ": " + where + ": " + what + " activations can only be quantized on Linear modules and " +
+                          "the head (lm_head), not " + target_kind_name(t.kind) + " " + t.name);
+      try {
+        dst[t.name] = quant::parse_activation_scheme(scheme_name);
+      } catch (const FormatError& e) {
+        throw FormatError(src + ": " + where + ": " + e.what());
+      }
+    };
+  };
+  apply(recipe.input_activations, "input_activations", activations_into(out.activations, "input"));
+  apply(recipe.output_activations, "output_activations", activations_into(out.output_activations, "output"));
   if (recipe.kv_cache) {
     try {
       out.kv_cache = quant::parse_kv_scheme(*recipe.kv_cache);

@@ -1,13 +1,14 @@
 // Declarative quantization recipes (llm-compressor style): JSON rules that target modules by kind
 // ("Linear", "Embedding", "Experts"), by exact name, or by "re:<regex>" (full match on the module
-// name), each naming a scheme from formats/quant/scheme.h. A recipe is data; resolving it against a
+// name), each naming a scheme from quant/scheme.h. A recipe is data; resolving it against a
 // model's targets gives the scheme of every module, and every mistake is a clear error.
 //
 //   {
 //     "name": "q4_0",
 //     "description": "...",
-//     "weights":           [{"targets": ["Linear", "Embedding"], "scheme": "q4_0"}],
-//     "input_activations": [{"targets": ["Linear"], "scheme": "int8_asym"}],
+//     "weights":            [{"targets": ["Linear", "Embedding"], "scheme": "q4_0"}],
+//     "input_activations":  [{"targets": ["Linear", "lm_head"], "scheme": "int8_sym@bf16"}],
+//     "output_activations": [{"targets": ["Linear", "lm_head"], "scheme": "int8_sym@bf16"}],
 //     "kv_cache": "kv_int8",
 //     "ignore": ["re:.*router\\.proj"],
 //     "observer": "moving_minmax",
@@ -19,6 +20,8 @@
 // after). "ignore" wins over every rule. The output head ("lm_head") is only matched by name or
 // regex; left alone, a tied head reads the (quantized) embedding table, a head scheme that differs
 // from the embedding's unties it, and an ignored head stays float (an untied float copy of the table).
+// Activations (static, per tensor) apply to a Linear's or the head's input and output, as vLLM's
+// CompressedTensorsWNA8O8Int quantizes both (the head is a ParallelLMHead through the same scheme).
 //
 // The deployment contract: the resolved recipe states the dtype every deployed number is stored in,
 // and the fake-quant model, every exporter and the memory plan follow it. `unquantized_dtype` is
@@ -45,7 +48,7 @@ struct RecipeRule {
 struct Recipe {
   std::string source;  // file, for messages
   std::string name, description;
-  std::vector<RecipeRule> weights, input_activations;
+  std::vector<RecipeRule> weights, input_activations, output_activations;
   std::optional<std::string> kv_cache;
   std::vector<std::string> ignore;
   std::string observer = "minmax";  // calibration default: minmax, moving_minmax, percentile, mse
@@ -60,7 +63,8 @@ struct Recipe {
 struct ResolvedRecipe {
   std::string name;
   std::map<std::string, quant::WeightScheme> weights;          // module -> scheme
-  std::map<std::string, quant::ActivationScheme> activations;  // Linear module -> input scheme
+  std::map<std::string, quant::ActivationScheme> activations;         // Linear or "lm_head" -> input scheme
+  std::map<std::string, quant::ActivationScheme> output_activations;  // Linear or "lm_head" -> output scheme
   std::optional<quant::KvScheme> kv_cache;
   bool untie_head = false;  // lm_head gets its own tensor: a copy of the embedding table, quantized
                             // with weights["lm_head"], or float when the head is ignored
@@ -68,14 +72,22 @@ struct ResolvedRecipe {
   bool learnable_scales = false;
   DType float_dtype = DType::F32;  // storage of every float tensor (F32, F16 or BF16)
   int unquantized_bytes = 4;       // dtype_size(float_dtype)
+
+  // Static activation scales (inputs or outputs) that a calibration must provide.
+  bool has_static_activations() const { return !activations.empty() || !output_activations.empty(); }
 };
 
 // "auto" -> `source` (the checkpoint's float dtype); else the named dtype.
 DType resolve_float_dtype(const std::string& unquantized_dtype, DType source);
 
+// The `source` of a Hugging Face checkpoint folder (or .safetensors file): the dtype that holds most
+// of its floating-point elements (F32, F16 or BF16; F64 counts as F32). A training run's checkpoint
+// is float32. Throws FormatError (from the reader) for a folder without weights.
+DType checkpoint_float_dtype(const std::string& checkpoint);
+
 // Throws FormatError naming the recipe file and the rule for: a target matching no module, a
-// scheme a target cannot hold (row length not a multiple of the block, activations on a
-// non-Linear), an unknown scheme name.
+// scheme a target cannot hold (row length not a multiple of the block, activations on anything but
+// a Linear or the head), an unknown scheme name.
 // `source` is the float dtype of the checkpoint the recipe is applied to (F32 for a training run).
 ResolvedRecipe resolve_recipe(const Recipe& recipe, const std::vector<QuantTarget>& targets,
                               DType source = DType::F32);

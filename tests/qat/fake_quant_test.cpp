@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <set>
 
 #include <torch/types.h>
 
@@ -202,7 +203,8 @@ TEST(TorchMatchesCodecOther, ActivationsAndKvBitExact) {
   const at::Tensor x = adversarial_rows(7) * 3.0;
   const std::vector<float> xv = to_vec(x);
   std::vector<float> ref(xv.size());
-  for (const char* name : {"int8_sym", "int8_asym", "int16_sym", "int8_sym_rna"}) {
+  for (const char* name : {"int8_sym", "int8_asym", "int16_sym", "int8_sym_rna", "int8_sym@bf16", "int8_sym_narrow@bf16",
+                           "int8_sym@f16"}) {
     const quant::ActivationScheme s = quant::parse_activation_scheme(name);
     const quant::ActivationParams p = quant::activation_params_from_range(s, -5.0f, 3.0f);  // clips some values
     quant::fake_quant_activation(s, p, xv.data(), ref.data(), int64_t(xv.size()));
@@ -246,7 +248,7 @@ TEST(FakeQuantGradients, LsqMatchesFiniteDifferencesOfTheSurrogate) {
     WeightQuantizer q(s, w0, /*learnable=*/true);
     {  // move the scales off their RTN values so some values clip
       at::NoGradGuard ng;
-      q.scale.mul_(0.7);
+      q.learned().log_ratio.fill_(std::log(0.7));
     }
     const at::Tensor w = w0.clone().requires_grad_(true);
     const at::Tensor coef = at::randn({4, 64});
@@ -255,7 +257,7 @@ TEST(FakeQuantGradients, LsqMatchesFiniteDifferencesOfTheSurrogate) {
     const int64_t block = s.block_size(64);
     const double gscale = 1.0 / std::sqrt(double(block) * double(s.qmax()));
     const at::Tensor wd = w0.to(at::kDouble), cd = coef.to(at::kDouble);
-    const at::Tensor sd = q.scale.detach().to(at::kDouble);
+    const at::Tensor sd = q.scale().to(at::kDouble);
     const bool gguf = s.is_gguf();
     const at::Tensor se0 = (gguf ? sd.to(at::kHalf).to(at::kDouble) : sd).repeat_interleave(block, 1);
     const at::Tensor v0 = wd / se0;
@@ -271,7 +273,8 @@ TEST(FakeQuantGradients, LsqMatchesFiniteDifferencesOfTheSurrogate) {
     EXPECT_GT((1 - m).sum().item<double>(), 0);  // some values do clip
     EXPECT_GT(m.sum().item<double>(), 0);
     const double h = 1e-6;
-    const at::Tensor gs = q.scale.grad().to(at::kDouble), gw = w.grad().to(at::kDouble);
+    // The parameter is the log ratio to the RTN scale: d/d log_ratio = scale * d/d scale.
+    const at::Tensor gs = q.learned().log_ratio.grad().to(at::kDouble), gw = w.grad().to(at::kDouble);
     for (int64_t r = 0; r < 4; ++r) {
       for (int64_t b = 0; b < sd.size(1); ++b) {
         at::Tensor sp = sd.clone(), sm = sd.clone();
@@ -280,7 +283,9 @@ TEST(FakeQuantGradients, LsqMatchesFiniteDifferencesOfTheSurrogate) {
         // The offset is frozen in units of the scale: f = clamp(x/s + o) * s.
         const double fd = (surrogate_loss(wd, sp, offset) - surrogate_loss(wd, sm, offset)) / (2 * h);
         if (gguf) continue;  // fp16 scale storage makes +-h invisible; the x-gradient below still checks
-        EXPECT_NEAR(gs[r][b].item<double>(), fd * gscale, 1e-3 * std::max(1.0, std::abs(fd * gscale))) << r << "," << b;
+        const double s_rb = sd[r][b].item<double>();
+        EXPECT_NEAR(gs[r][b].item<double>(), s_rb * fd * gscale, s_rb * 1e-3 * std::max(1.0, std::abs(fd * gscale)))
+            << r << "," << b;
       }
       for (int64_t c = 0; c < 64; c += 7) {
         at::Tensor wp = wd.clone(), wm = wd.clone();
@@ -293,36 +298,65 @@ TEST(FakeQuantGradients, LsqMatchesFiniteDifferencesOfTheSurrogate) {
   }
 }
 
+// The model a deployed file describes, in float32: every weight the recipe quantizes replaced by
+// the codec's dequant(quant(w)), every other float tensor rounded to the recipe's float dtype. A
+// tied model whose head the recipe unties becomes an untied model whose head is a copy of the
+// table (quantized with the head's scheme, or float and rounded).
+Gemma4Model deployed_model(const std::string& dir, const ResolvedRecipe& rr) {
+  Gemma4Model src = load_model(dir);
+  const bool float_head_copy = rr.untie_head && !src->lm_head;
+  Gemma4Config cfg = src->config();
+  if (float_head_copy) cfg.tie_word_embeddings = false;
+  Gemma4Model deq = float_head_copy ? Gemma4Model(cfg) : src;
+  at::NoGradGuard ng;
+  std::map<std::string, at::Tensor> params;
+  for (const auto& p : deq->named_parameters()) params[p.key()] = p.value();
+  for (const auto& b : deq->named_buffers()) params[b.key()] = b.value();
+  if (float_head_copy) {
+    for (const auto& p : src->named_parameters()) params.at(p.key()).copy_(p.value());
+    for (const auto& b : src->named_buffers()) params.at(b.key()).copy_(b.value());
+    params.at("lm_head.weight").copy_(src->embed_tokens->weight);
+  }
+  std::set<std::string> quantized;
+  for (const auto& [module, scheme] : rr.weights) {
+    if (module == "lm_head" && !deq->lm_head) continue;  // tied: it is the (already replaced) embedding table
+    const std::string name = module.find("experts.") != std::string::npos ? module : module + ".weight";
+    at::Tensor& t = params.at(name);
+    const at::Tensor w2 = t.reshape({-1, t.size(-1)}).contiguous();
+    const quant::QuantizedWeight qw = quant::quantize_weight(scheme, w2.data_ptr<float>(), w2.size(0), w2.size(1));
+    std::vector<float> y(size_t(w2.numel()));
+    quant::dequantize_weight(qw, y.data());
+    t.copy_(at::tensor(y).view(t.sizes()));
+    quantized.insert(name);
+  }
+  for (auto& [name, t] : params)
+    if (!quantized.count(name) && t.is_floating_point()) t.copy_(round_to_dtype(t, rr.float_dtype));
+  return deq;
+}
+
+at::Tensor reference_ids(const std::string& dir) {
+  const auto ref = SafetensorsFile::open(dir + "/reference.safetensors");
+  return at::tensor(test::read_i64(*ref, "b.input_ids"), at::kLong).unsqueeze(0);
+}
+
 // A fake-quant model computes exactly what a model holding the deployed weights computes.
 TEST(FakeQuantModel, EqualsModelWithDequantizedWeights) {
   for (const std::string fixture : {"dense_ple", "moe_keqv"}) {
     SCOPED_TRACE(fixture);
     const std::string dir = test::fixture_dir(fixture);
     Gemma4Model fq = load_model(dir);
-    Gemma4Model deq = load_model(dir);
     const Recipe recipe = Recipe::load("q4_0");
     const ResolvedRecipe rr = resolve_recipe(recipe, gemma4_quant_targets(fq->config()));
+    ASSERT_EQ(rr.float_dtype, DType::F16);  // q4_0 stores its float tensors as F16, as llama-quantize does
     const auto assigned = quantize_model(fq, rr);
     EXPECT_FALSE(assigned.empty());
+    int rounded = 0;
+    for (const SeamAssignment& a : assigned) rounded += a.what == "f16 (float tensor)";
+    EXPECT_GT(rounded, 10);  // norms, the PLE model projection, the router
 
-    // Replace every targeted weight of `deq` by the codec's dequant(quant(w)).
-    at::NoGradGuard ng;
-    std::map<std::string, at::Tensor> params;
-    for (const auto& p : deq->named_parameters()) params[p.key()] = p.value();
-    int replaced = 0;
-    for (const auto& [module, scheme] : rr.weights) {
-      if (module == "lm_head") continue;  // tied: it is the (already replaced) embedding table
-      at::Tensor& t = params.at(module.find("experts.") != std::string::npos ? module : module + ".weight");
-      const at::Tensor w2 = t.reshape({-1, t.size(-1)}).contiguous();
-      const quant::QuantizedWeight qw = quant::quantize_weight(scheme, w2.data_ptr<float>(), w2.size(0), w2.size(1));
-      std::vector<float> y(size_t(w2.numel()));
-      quant::dequantize_weight(qw, y.data());
-      t.copy_(at::tensor(y).view(t.sizes()));
-      ++replaced;
-    }
-    EXPECT_GT(replaced, 10);
+    Gemma4Model deq = deployed_model(dir, rr);
     const auto ref = SafetensorsFile::open(dir + "/reference.safetensors");
-    const at::Tensor ids = at::tensor(test::read_i64(*ref, "b.input_ids"), at::kLong).unsqueeze(0);
+    const at::Tensor ids = reference_ids(dir);
     const at::Tensor a = fq->forward(ids).logits, b = deq->forward(ids).logits;
     EXPECT_TRUE(at::equal(a, b)) << "max diff " << test::max_abs_diff(a, b);
     // And quantization changed the model (the test would pass vacuously otherwise).
@@ -334,27 +368,122 @@ TEST(FakeQuantModel, EqualsModelWithDequantizedWeights) {
   }
 }
 
-TEST(FakeQuantModel, MobileRecipeSharesQkvAndGateUpInputScalesAfterCalibration) {
+// BF16 float tensors and bf16 channel / group scales (the scale rounded, the dequantized value
+// computed in bf16), end to end; an F32 recipe puts nothing on the float tensors.
+TEST(FakeQuantModel, Bf16FloatTensorsAndScalesEqualTheDeployedModel) {
+  const std::string json = R"({"weights": [{"targets": ["Linear", "Experts"], "scheme": "int4_g32"},
+                                            {"targets": ["Embedding"], "scheme": "int8_channel"},
+                                            {"targets": ["re:layers\\.0\\..*_proj"], "scheme": "int4_channel@f16"}],
+                               "ignore": ["Router"], "unquantized_dtype": "%s"})";
+  for (const std::string fixture : {"dense_ple", "moe_keqv"}) {
+    SCOPED_TRACE(fixture);
+    const std::string dir = test::fixture_dir(fixture);
+    Gemma4Model fq = load_model(dir);
+    std::string bf16 = json;
+    bf16.replace(bf16.find("%s"), 2, "bf16");
+    const ResolvedRecipe rr = resolve_recipe(Recipe::parse(bf16, "bf16.json"), gemma4_quant_targets(fq->config()));
+    EXPECT_EQ(rr.weights.at("layers.1.mlp.up_proj").scale_dtype, DType::BF16);
+    EXPECT_EQ(rr.weights.at("layers.0.mlp.up_proj").scale_dtype, DType::F16);
+    const auto assigned = quantize_model(fq, rr);
+    Gemma4Model deq = deployed_model(dir, rr);
+    const at::Tensor ids = reference_ids(dir);
+    const at::Tensor a = fq->forward(ids).logits, b = deq->forward(ids).logits;
+    EXPECT_TRUE(at::equal(a, b)) << "max diff " << test::max_abs_diff(a, b);
+
+    // Without the rounding of the float tensors the two differ: it is not vacuous.
+    Gemma4Model unrounded = load_model(dir);
+    std::string f32 = json;
+    f32.replace(f32.find("%s"), 2, "f32");
+    ResolvedRecipe rr32 = resolve_recipe(Recipe::parse(f32, "f32.json"), gemma4_quant_targets(fq->config()));
+    rr32.weights = rr.weights;  // the same bf16 scales
+    const auto assigned32 = quantize_model(unrounded, rr32);
+    EXPECT_LT(assigned32.size(), assigned.size());  // F32: no seams for the float tensors
+    for (const SeamAssignment& s : assigned32) EXPECT_EQ(s.what.find("float tensor"), std::string::npos) << s.module;
+    EXPECT_GT(test::max_abs_diff(unrounded->forward(ids).logits, a), 0.0);
+  }
+}
+
+// Gradients go straight through the rounding to the float32 latent tensors: they equal the
+// deployed model's gradients with respect to its (rounded) tensors.
+TEST(FakeQuantModel, FloatRoundingPassesGradientsToTheLatentWeights) {
+  const std::string dir = test::fixture_dir("moe_keqv");
+  const ResolvedRecipe rr = resolve_recipe(
+      Recipe::parse(R"({"weights": [{"targets": ["Linear"], "scheme": "int4_g32"}], "ignore": ["Router"],
+                        "unquantized_dtype": "bf16"})", "r.json"),
+      gemma4_quant_targets(load_model(dir)->config()));
+  Gemma4Model fq = load_model(dir);
+  quantize_model(fq, rr);
+  Gemma4Model deq = deployed_model(dir, rr);
+  const at::Tensor ids = reference_ids(dir);
+  fq->forward(ids).logits.pow(2).mean().backward();
+  deq->forward(ids).logits.pow(2).mean().backward();
+  auto dp = deq->named_parameters();
+  int compared = 0;
+  for (const auto& p : fq->named_parameters()) {
+    if (p.key().find("_fq.") != std::string::npos || rr.weights.count(p.key().substr(0, p.key().rfind('.')))) continue;
+    ASSERT_TRUE(p.value().grad().defined()) << p.key();
+    EXPECT_TRUE(at::equal(p.value().grad(), dp[p.key()].grad())) << p.key();
+    ++compared;
+  }
+  EXPECT_GT(compared, 20);  // norms, router scales and projection, embedding table, experts
+  EXPECT_GT(fq->named_parameters()["layers.0.router.scale"].grad().abs().sum().item<double>(), 0.0);
+}
+
+// An ignored head of a tied model is a float copy of the table: the head reads the float table
+// (rounded to the float dtype) while the token lookup reads the quantized one.
+TEST(FakeQuantModel, IgnoredHeadOfATiedModelReadsTheFloatTable) {
+  const std::string dir = test::fixture_dir("dense_ple");
+  for (const char* dtype : {"f32", "bf16"}) {
+    SCOPED_TRACE(dtype);
+    Gemma4Model fq = load_model(dir);
+    ASSERT_FALSE(fq->lm_head);
+    const ResolvedRecipe rr = resolve_recipe(
+        Recipe::parse(std::string(R"({"weights": [{"targets": ["Linear", "Embedding"], "scheme": "int4_channel"}],
+                                      "ignore": ["lm_head"], "unquantized_dtype": ")") + dtype + "\"}", "r.json"),
+        gemma4_quant_targets(fq->config()));
+    ASSERT_TRUE(rr.untie_head);
+    ASSERT_EQ(rr.weights.count("lm_head"), 0u);
+    quantize_model(fq, rr);
+    Gemma4Model deq = deployed_model(dir, rr);
+    ASSERT_TRUE(deq->lm_head);
+    const at::Tensor ids = reference_ids(dir);
+    const at::Tensor a = fq->forward(ids).logits, b = deq->forward(ids).logits;
+    EXPECT_TRUE(at::equal(a, b)) << "max diff " << test::max_abs_diff(a, b);
+    // The head is not the quantized table.
+    EXPECT_FALSE(at::equal(fq->head_weight(), fq->embed_quant(fq->embed_tokens->weight)));
+  }
+}
+
+TEST(FakeQuantModel, MobileRecipeSharesFusedInputAndOutputScalesAfterCalibration) {
   Gemma4Model m = load_model(test::fixture_dir("dense_ple"));
   const ResolvedRecipe rr = resolve_recipe(Recipe::load("mobile"), gemma4_quant_targets(m->config()));
   EXPECT_TRUE(rr.untie_head);
+  EXPECT_FALSE(rr.kv_cache);
   quantize_model(m, rr);
   begin_calibration(m);
   at::NoGradGuard ng;
   const at::Tensor ids = at::randint(512, {2, 40}, at::kLong);
   const at::Tensor before = m->forward(ids).logits;  // observing: activations pass through
   const Calibration cal = finish_calibration(m, rr.name, rr.observer);
-  const auto& q = cal.activations.at("layers.0.self_attn.q_proj");
-  const auto& k = cal.activations.at("layers.0.self_attn.k_proj");
-  const auto& o = cal.activations.at("layers.0.self_attn.o_proj");
-  EXPECT_EQ(q.scale, k.scale);
-  EXPECT_EQ(cal.activations.at("layers.1.mlp.gate_proj").scale, cal.activations.at("layers.1.mlp.up_proj").scale);
-  EXPECT_NE(q.scale, o.scale);
-  EXPECT_LT(q.min, 0.0f);
-  EXPECT_GT(q.max, 0.0f);
-  EXPECT_EQ(cal.kv_cache.count("layers.0.self_attn"), 1u);
-  EXPECT_EQ(cal.kv_cache.count("layers.4.self_attn"), 0u);  // KV-shared: no cache of its own
-  const at::Tensor after = m->forward(ids).logits;          // now quantizing activations too
+  for (const auto* side : {&cal.activations, &cal.output_activations}) {
+    const auto& q = side->at("layers.0.self_attn.q_proj");
+    const auto& k = side->at("layers.0.self_attn.k_proj");
+    const auto& o = side->at("layers.0.self_attn.o_proj");
+    EXPECT_EQ(q.scale, k.scale);
+    EXPECT_EQ(q.scale, side->at("layers.0.self_attn.v_proj").scale);
+    EXPECT_EQ(side->at("layers.1.mlp.gate_proj").scale, side->at("layers.1.mlp.up_proj").scale);
+    EXPECT_NE(q.scale, o.scale);
+    EXPECT_NE(side->at("layers.1.mlp.up_proj").scale, side->at("layers.1.mlp.down_proj").scale);
+    EXPECT_LT(q.min, 0.0f);
+    EXPECT_GT(q.max, 0.0f);
+    EXPECT_EQ(q.scheme, "int8_sym@bf16");
+    EXPECT_EQ(q.scale, bf16_to_f32(f32_to_bf16(q.scale)));  // held in bf16, as vLLM computes with it
+    EXPECT_EQ(side->count("lm_head"), 1u);                   // the head's input and output too
+    EXPECT_EQ(side->size(), rr.activations.size());
+  }
+  EXPECT_NE(cal.activations.at("layers.0.self_attn.q_proj").scale, cal.output_activations.at("layers.0.self_attn.q_proj").scale);
+  EXPECT_TRUE(cal.kv_cache.empty());
+  const at::Tensor after = m->forward(ids).logits;  // now quantizing activations too
   EXPECT_GT(test::max_abs_diff(before, after), 0.0);
 
   // The calibration file round-trips and reproduces the same model.
@@ -364,6 +493,56 @@ TEST(FakeQuantModel, MobileRecipeSharesQkvAndGateUpInputScalesAfterCalibration) 
   const Calibration loaded = Calibration::load(path);
   quantize_model(m2, rr, &loaded);
   EXPECT_TRUE(at::equal(m2->forward(ids).logits, after));
+  // A record without the output scales is refused, naming what it lacks.
+  Calibration inputs_only = loaded;
+  inputs_only.output_activations.clear();
+  Gemma4Model m3 = load_model(test::fixture_dir("dense_ple"));
+  try {
+    quantize_model(m3, rr, &inputs_only);
+    FAIL() << "accepted a calibration without output scales";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("calibration has no entry for the output of '"), std::string::npos) << e.what();
+  }
+}
+
+// Output fake quant sits where vLLM's WNA8O8 applies it: on the matmul's result, in bf16.
+TEST(FakeQuantModel, OutputQuantizerRoundsTheLinearsResult) {
+  Gemma4Model m = load_model(test::fixture_dir("dense_keqv"));
+  const ResolvedRecipe rr = resolve_recipe(
+      Recipe::parse(R"({"output_activations": [{"targets": ["layers.0.mlp.down_proj"], "scheme": "int8_sym@bf16"}]})", "r.json"),
+      gemma4_quant_targets(m->config()));
+  const Calibration cal = [&] {
+    Calibration c;
+    c.output_activations["layers.0.mlp.down_proj"] = {"int8_sym@bf16", -1.0f, 1.0f, 0.0078125f, 0};
+    return c;
+  }();
+  quantize_model(m, rr, &cal);
+  at::NoGradGuard ng;
+  auto& down = m->decoder_layers[0]->mlp->down_proj;
+  const at::Tensor x = at::randn({3, down->weight.size(1)});
+  const at::Tensor raw = at::matmul(x, down->weight.t());
+  const std::vector<float> rv = to_vec(raw);
+  std::vector<float> want(rv.size());
+  quant::fake_quant_activation(quant::parse_activation_scheme("int8_sym@bf16"), {0.0078125f, 0}, rv.data(), want.data(),
+                               int64_t(rv.size()));
+  EXPECT_EQ(bit_mismatches(to_vec(down->forward(x)), want), 0);
+}
+
+// K/V writes observed during calibration give per-layer ranges; KV-shared layers own none.
+TEST(FakeQuantModel, KvCacheCalibrationCoversLayersWithTheirOwnCache) {
+  Gemma4Model m = load_model(test::fixture_dir("dense_ple"));
+  const ResolvedRecipe rr = resolve_recipe(
+      Recipe::parse(R"({"weights": [{"targets": ["Linear"], "scheme": "int4_channel"}], "kv_cache": "kv_int8"})", "r.json"),
+      gemma4_quant_targets(m->config()));
+  quantize_model(m, rr);
+  begin_calibration(m);
+  at::NoGradGuard ng;
+  m->forward(at::randint(512, {2, 40}, at::kLong));
+  const Calibration cal = finish_calibration(m, rr.name, rr.observer);
+  EXPECT_EQ(cal.kv_cache.count("layers.0.self_attn"), 1u);
+  EXPECT_EQ(cal.kv_cache.count("layers.4.self_attn"), 0u);  // KV-shared: no cache of its own
+  EXPECT_LT(cal.kv_cache.at("layers.0.self_attn").k_min, 0.0f);
+  EXPECT_GT(cal.kv_cache.at("layers.0.self_attn").v_max, 0.0f);
 }
 
 }  // namespace

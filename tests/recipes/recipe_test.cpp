@@ -35,7 +35,8 @@ TEST(Recipe, BuiltinsResolveOnEveryReleaseShape) {
       }
       EXPECT_NO_THROW(resolve_recipe(Recipe::load(recipe), targets(config))) << recipe << " on " << config;
     }
-  EXPECT_NO_THROW(resolve_recipe(Recipe::load("mobile"), targets("e2b.json")));
+  for (const char* config : {"e2b.json", "e4b.json"})
+    EXPECT_NO_THROW(resolve_recipe(Recipe::load("mobile"), targets(config))) << config;
 }
 
 TEST(Recipe, Q4_0TargetsLinearsAndEmbeddingsButNotRouter) {
@@ -51,14 +52,25 @@ TEST(Recipe, Q4_0TargetsLinearsAndEmbeddingsButNotRouter) {
 TEST(Recipe, MobileUntiesA2BitHeadAndSharesNothingSilently) {
   const ResolvedRecipe r = resolve_recipe(Recipe::load("mobile"), targets("e2b.json"));
   EXPECT_TRUE(r.untie_head);
-  EXPECT_EQ(quant::weight_scheme_name(r.weights.at("lm_head")), "int2_channel");
-  EXPECT_EQ(quant::weight_scheme_name(r.weights.at("embed_tokens_per_layer")), "int4_channel");
-  EXPECT_EQ(quant::weight_scheme_name(r.weights.at("layers.3.per_layer_input_gate")), "int8_channel");  // later rule wins
-  EXPECT_EQ(quant::weight_scheme_name(r.weights.at("layers.3.mlp.down_proj")), "int4_channel");
-  // q,k,v,o,gate,up,down per layer, minus k/v of the 20 KV-shared layers, + PLE gate/proj, + PLE model proj
-  EXPECT_EQ(r.activations.size(), size_t(35 * 7 - 20 * 2 + 35 * 2 + 1));
-  ASSERT_TRUE(r.kv_cache.has_value());
-  EXPECT_EQ(r.kv_cache->bits, 8);
+  EXPECT_EQ(quant::weight_scheme_name(r.weights.at("lm_head")), "int2_channel@bf16");
+  EXPECT_EQ(quant::weight_scheme_name(r.weights.at("embed_tokens_per_layer")), "int4_channel@bf16");
+  EXPECT_EQ(quant::weight_scheme_name(r.weights.at("layers.3.per_layer_input_gate")), "int8_channel@bf16");  // later rule wins
+  EXPECT_EQ(quant::weight_scheme_name(r.weights.at("layers.3.mlp.down_proj")), "int4_channel@bf16");
+  // q,k,v,o,gate,up,down per layer, minus k/v of the 20 KV-shared layers, + PLE gate/proj, + PLE model
+  // proj, + the head: inputs and outputs alike (vLLM's WNA8O8Int needs both), computed in bf16.
+  const size_t linears = size_t(35 * 7 - 20 * 2 + 35 * 2 + 1);
+  EXPECT_EQ(r.activations.size(), linears + 1);
+  EXPECT_EQ(r.output_activations.size(), linears + 1);
+  for (const auto* m : {&r.activations, &r.output_activations}) {
+    EXPECT_EQ(quant::activation_scheme_name(m->at("lm_head")), "int8_sym@bf16");
+    EXPECT_EQ(quant::activation_scheme_name(m->at("layers.3.self_attn.k_proj")), "int8_sym@bf16");
+    EXPECT_EQ(m->count("embed_tokens"), 0u);
+  }
+  EXPECT_FALSE(r.kv_cache.has_value());  // vLLM runs any kv_cache_scheme as an fp8 cache
+  // vLLM computes in bf16: float tensors and channel scales are bf16 whatever the checkpoint holds.
+  EXPECT_EQ(r.float_dtype, DType::BF16);
+  EXPECT_EQ(r.weights.at("layers.3.mlp.down_proj").scale_dtype, DType::BF16);
+  EXPECT_EQ(r.weights.at("lm_head").scale_dtype, DType::BF16);
 }
 
 TEST(Recipe, MemoryPlanOfE2B) {
@@ -92,7 +104,15 @@ TEST(Recipe, BadRecipesAreRejectedWithTheRuleNamed) {
       {"unknown scheme", R"({"weights": [{"targets": ["Linear"], "scheme": "q5_9"}]})", "weights[0]: "},
       {"bits the target cannot hold", R"({"weights": [{"targets": ["layers.0.mlp.down_proj"], "scheme": "int4_g128"}]})", ""},
       {"activations on an embedding", R"({"input_activations": [{"targets": ["Embedding"], "scheme": "int8_sym"}]})",
-       "input activations can only be quantized on Linear modules"},
+       "input_activations[0]: input activations can only be quantized on Linear modules and the head"},
+      {"output activations on an embedding",
+       R"({"output_activations": [{"targets": ["Linear"], "scheme": "int8_sym"}, {"targets": ["Embedding"], "scheme": "int8_sym"}]})",
+       "output_activations[1]: output activations can only be quantized on Linear modules and the head (lm_head), not "
+       "Embedding embed_tokens"},
+      {"unknown output scheme", R"({"output_activations": [{"targets": ["Linear"], "scheme": "int8_asym@bf16"}]})",
+       "output_activations[0]: unsupported activation quant scheme 'int8_asym@bf16'"},
+      {"output rule matching nothing", R"({"output_activations": [{"targets": ["re:.*nope"], "scheme": "int8_sym"}]})",
+       "output_activations[0].targets[0]: 're:.*nope' matches no module"},
       {"bad kv scheme", R"({"kv_cache": "kv_int3"})", "kv_cache: "},
       {"bad observer", R"({"kv_cache": "kv_int8", "observer": "magic"})", "unknown observer 'magic'"},
       {"missing scheme", R"({"weights": [{"targets": ["Linear"]}]})", "'scheme' (a string) is missing"},
