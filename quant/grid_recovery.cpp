@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -158,12 +159,69 @@ BlockGrid recover_block_grid(const GridSpec& spec, const float* x, DType source,
   return BlockGrid::kOffGrid;
 }
 
+GridRecoveryCounts recover_rows(const GridSpec& spec, const float* x, DType source, int64_t rows, int64_t cols,
+                                int8_t* levels, float* scales, int64_t probe_blocks) {
+  GridRecoveryCounts n;
+  const int64_t nb = cols / spec.block, total = rows * nb;
+  // The probe: nonzero blocks searched and how many of them lie on a grid. All-zero blocks (padding
+  // rows) are on every grid and say nothing about the tensor.
+  int64_t probed = 0, probed_on_grid = 0;
+  std::vector<int8_t> found(size_t(spec.block));
+  for (int64_t i = 0; i < total; ++i) {
+    if (probed == probe_blocks && 2 * probed_on_grid < probed) {  // an ordinary tensor: RTN from here
+      n.unsearched = total - i;
+      n.blocks += n.unsearched;
+      return n;
+    }
+    ++n.blocks;
+    const int64_t r = i / nb, b = i % nb;
+    const float* xb = x + r * cols + b * spec.block;
+    int8_t* lb = levels + r * cols + b * spec.block;
+    bool zero = true;
+    for (int64_t j = 0; j < spec.block && zero; ++j) zero = xb[j] == 0.0f;
+    probed += !zero;
+    float s = 0.0f;
+    switch (recover_block_grid(spec, xb, source, found.data(), &s, lb, &scales[i])) {
+      case BlockGrid::kOnGrid:
+        ++n.on_grid;
+        probed_on_grid += !zero;
+        if (s != scales[i] || std::memcmp(found.data(), lb, size_t(spec.block)) != 0) {
+          ++n.recovered;
+          std::memcpy(lb, found.data(), size_t(spec.block));
+          scales[i] = s;
+        }
+        break;
+      case BlockGrid::kScaleUnstorable:
+        ++n.scale_unstorable;
+        probed_on_grid += !zero;
+        break;
+      case BlockGrid::kOffGrid: break;
+    }
+  }
+  return n;
+}
+
 GridRecoveryCounts& GridRecoveryCounts::operator+=(const GridRecoveryCounts& o) {
   blocks += o.blocks;
   on_grid += o.on_grid;
   recovered += o.recovered;
   scale_unstorable += o.scale_unstorable;
+  unsearched += o.unsearched;
   return *this;
+}
+
+std::string grid_recovery_summary(const std::map<std::string, GridRecoveryCounts>& by_type) {
+  std::string out;
+  for (const auto& [type, n] : by_type) {
+    char line[320];
+    std::snprintf(line, sizeof line, "%s: %lld of %lld blocks on a grid, %lld of them recovered (RTN would move them)",
+                  type.c_str(), (long long)n.on_grid, (long long)n.blocks, (long long)n.recovered);
+    out += (out.empty() ? "" : "; ") + std::string(line);
+    if (n.scale_unstorable)
+      out += ", " + std::to_string(n.scale_unstorable) + " on a grid whose scale fp16 cannot hold (RTN used)";
+    if (n.unsearched) out += ", " + std::to_string(n.unsearched) + " not searched (their rows started off every grid)";
+  }
+  return out;
 }
 
 }  // namespace gq::quant

@@ -22,6 +22,8 @@
 // blocks usually stop within a few values.
 #pragma once
 #include <cstdint>
+#include <map>
+#include <string>
 
 #include "io/dtype.h"
 
@@ -57,7 +59,26 @@ struct GridRecoveryCounts {
   int64_t on_grid = 0;           // kept RTN's grid or recovered one
   int64_t recovered = 0;         // of on_grid: a grid RTN would not have found
   int64_t scale_unstorable = 0;  // fell back to RTN with a warning
+  int64_t unsearched = 0;        // left to RTN unsearched: the probe at the start of their rows found no grid
   GridRecoveryCounts& operator+=(const GridRecoveryCounts& o);
 };
+
+// Nonzero blocks recover_rows searches before it decides whether the rest is worth searching. A
+// checkpoint on a grid has (nearly) every block on it, an ordinary one (almost) none, so the first
+// blocks tell which: under half of them on a grid, and the rest keep RTN unsearched (rows whose grid
+// starts only later are then written with RTN). Off-grid search costs several times RTN per block.
+constexpr int64_t kGridProbeBlocks = 64;
+
+// Recovery over rows x [rows, cols] (row-major, blocks of spec.block along a row). On entry
+// `levels` [rows, cols] and `scales` [rows, cols / block] hold RTN's result (scales as RTN computes
+// them, before the storage rounding); on return, the recovered grid wherever one was found and RTN's
+// elsewhere. If under half of the first `probe_blocks` nonzero blocks lie on a grid, the rest keep
+// RTN unsearched.
+GridRecoveryCounts recover_rows(const GridSpec& spec, const float* x, DType source, int64_t rows, int64_t cols,
+                                int8_t* levels, float* scales, int64_t probe_blocks = kGridProbeBlocks);
+
+// One line for the counts per ggml type name ("Q4_0: 4096 of 4096 blocks on a grid, 1032 of them
+// recovered (RTN moves them); ..."); "" when there are none.
+std::string grid_recovery_summary(const std::map<std::string, GridRecoveryCounts>& by_type);
 
 }  // namespace gq::quant
