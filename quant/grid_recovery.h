@@ -10,9 +10,10 @@
 // Search: the value m of largest |x| must be some nonzero level c times s. For each c (|c|
 // ascending, so the largest scale and smallest levels win where several grids fit; for equal |c|
 // the sign RTN gives the extreme value, e.g. negative for Q4_0), the levels are x / (m / c); each
-// value then confines s to the interval its source-dtype rounding allows, and the scale with the
-// fewest significant bits in the intersection that the storage dtype holds is checked exactly
-// (a bf16 scale stored in an fp16 field comes back as itself). A block RTN already reproduces
+// value then confines s to the interval its source-dtype rounding allows, and the scales in the
+// intersection that the storage dtype holds are checked exactly, fewest significant bits first (a
+// bf16 scale stored in an fp16 field comes back as itself), the interval's ends last at each
+// precision (they are rounding ties, which may go the other way). A block RTN already reproduces
 // keeps RTN's result, so recovery is idempotent with RTN.
 //
 // Ambiguity: a block whose levels share a factor, or (signed scales) one without the level only one
