@@ -63,7 +63,7 @@ Blocks unpack(GgmlType t, const uint8_t* data, int64_t rows, int64_t cols) {
 
 // A checkpoint (the dense_ple fixture's config) whose block-typed weights lie on a grid of `type`:
 // per block, levels round(N(0, qmax / 3)) clamped to the range (the extreme level is rare, so RTN
-// mostly picks another scale), times a bf16 scale of magnitude 2^-12 .. 2^-2 (a learned scale;
+// mostly picks another scale), times a bf16 (or fp16) scale of magnitude 2^-12 .. 2^-2 (a learned scale;
 // random sign where the format's scale is signed). Where the mirrored grid (-q, -s) holds the same
 // values, the generating grid follows the convention recovery reports (Q4_0: the extreme level
 // negative; otherwise a positive scale). Other tensors are small random floats.
@@ -73,7 +73,8 @@ struct GridCheckpoint {
   std::vector<GgufTensorPlan> plan;
 };
 
-GridCheckpoint write_grid_checkpoint(const fs::path& dir, const GgufExportOptions& opt, DType dtype, uint32_t seed) {
+GridCheckpoint write_grid_checkpoint(const fs::path& dir, const GgufExportOptions& opt, DType dtype, uint32_t seed,
+                                     DType scale_dtype = DType::BF16) {
   const std::string fixture = std::string(GQ_TEST_DATA) + "/gemma4-tiny/dense_ple";
   fs::copy_file(fixture + "/config.json", dir / "config.json");
   const Gemma4Config cfg = Gemma4Config::load(dir.string());
@@ -107,7 +108,8 @@ GridCheckpoint write_grid_checkpoint(const fs::path& dir, const GgufExportOption
       gen.levels.resize(x.size());
       gen.scales.resize(size_t(rows * (cols / spec.block)));
       for (size_t b = 0; b < gen.scales.size(); ++b) {
-        float sc = bf16_round(std::exp2(log2s(rng)));
+        const float s0 = std::exp2(log2s(rng));
+        float sc = scale_dtype == DType::F16 ? f16_to_f32(f32_to_f16(s0)) : bf16_round(s0);
         if (spec.signed_scale && (rng() & 1)) sc = -sc;
         int8_t* q = &gen.levels[b * size_t(spec.block)];
         int64_t jmax = 0;
@@ -242,6 +244,24 @@ TEST(ConvertGridRecovery, Q4_0GridRoundedToBf16KeepsTheGeneratingCodes) {
   fs::remove_all(d);
 }
 
+// What a learned-scale QAT run exports in bf16: fp16 scales (11 bits) times levels, rounded to bf16
+// (8 bits). The scale is then known only to within the rounding, the codes are not.
+TEST(ConvertGridRecovery, Q4_0GridWithFp16ScalesRoundedToBf16KeepsTheGeneratingCodes) {
+  const fs::path d = temp_dir("q4_f16s_bf16");
+  const fs::path ck = d / "ck";
+  fs::create_directories(ck);
+  const GridCheckpoint g = write_grid_checkpoint(ck, of_type(GgmlType::Q4_0), DType::BF16, 5, DType::F16);
+  const Converted c = convert_both(g, of_type(GgmlType::Q4_0), d);
+  std::printf("q4_0 grid with fp16 scales, bf16 checkpoint, %lld blocks: the generating codes for %.3f%% (the "
+              "generating scale too %.3f%%); RTN (--no-grid-recovery) codes %.1f%%\n",
+              (long long)c.recovered.blocks, pct(c.recovered.exact_codes, c.recovered.blocks),
+              pct(c.recovered.exact_scale, c.recovered.blocks), pct(c.rtn.exact_codes, c.rtn.blocks));
+  EXPECT_GE(double(c.recovered.exact_codes), 0.98 * double(c.recovered.blocks));
+  EXPECT_EQ(c.result.grid_recovery.at("Q4_0").on_grid, c.recovered.blocks);
+  EXPECT_LT(double(c.rtn.exact_codes), 0.5 * double(c.rtn.blocks));
+  fs::remove_all(d);
+}
+
 TEST(ConvertGridRecovery, Q8_0AndQ2_0Grids) {
   GgufExportOptions q2;
   // Q2_0 needs rows of 64-blocks: on the attention and MLP Linears (every row there is 128 or 256).
@@ -340,8 +360,11 @@ TEST(ConvertGridRecovery, ScaleFp16CannotHoldFallsBackToRtnWithAWarning) {
 
 // GQ_GGUF_EXPECTED / GQ_GGUF_ACTUAL: every tensor of the first in the second with the same type and
 // shape; GQ_GGUF_SAME=bytes: every tensor's bytes equal; =values: block tensors decode to the same
-// values (bytes may differ where two grids hold them: a mirrored sign, a shared factor), other
-// tensors byte-equal. Prints the fraction of equal blocks per type. Skipped without the variables.
+// values (bytes may differ where two grids hold them: a mirrored sign, a shared factor); =codes:
+// every block has the same codes or their mirror (-codes), whatever its scale (what a checkpoint
+// rounded to bf16 still determines; float tensors are not compared). Otherwise tensors that are
+// not block-typed must be byte-equal. Prints
+// the fractions per type. Skipped without the variables.
 TEST(GgufSameTensors, FilesNamedByTheEnvironment) {
   const char* expected = std::getenv("GQ_GGUF_EXPECTED");
   const char* actual = std::getenv("GQ_GGUF_ACTUAL");
@@ -350,7 +373,8 @@ TEST(GgufSameTensors, FilesNamedByTheEnvironment) {
   const GgufFile a = GgufFile::open(expected), b = GgufFile::open(actual);
   ASSERT_EQ(a.tensors().size(), b.tensors().size());
   struct PerType {
-    int64_t tensors = 0, equal_tensors = 0, blocks = 0, equal_blocks = 0, same_value_blocks = 0;
+    int64_t tensors = 0, equal_tensors = 0, blocks = 0, equal_blocks = 0, same_value_blocks = 0, same_code_blocks = 0,
+            mirrored_blocks = 0;
   };
   std::map<std::string, PerType> by_type;
   for (const GgufTensorInfo& t : a.tensors()) {
@@ -364,33 +388,41 @@ TEST(GgufSameTensors, FilesNamedByTheEnvironment) {
     p.equal_tensors += equal;
     const int64_t block = gguf_block_values(t.type);
     if (block == 0) {
-      EXPECT_TRUE(equal) << t.name << ": " << ggml_type_name(t.type) << " data differ";
+      if (same != "codes") EXPECT_TRUE(equal) << t.name << ": " << ggml_type_name(t.type) << " data differ";
       continue;
     }
     const int64_t cols = t.ne[0], rows = t.numel() / cols;
     const Blocks x = unpack(t.type, a.tensor_data(t), rows, cols), y = unpack(t.type, b.tensor_data(*u), rows, cols);
-    int64_t tensor_same_values = 0;
+    int64_t tensor_same_values = 0, tensor_same_codes = 0;
     for (size_t k = 0; k < x.scales.size(); ++k) {
-      bool bytes = x.scales[k] == y.scales[k], values = true;
+      bool codes = true, values = true, mirrored_codes = true;
       for (int64_t i = 0; i < block; ++i) {
         const size_t j = k * size_t(block) + size_t(i);
-        bytes = bytes && x.levels[j] == y.levels[j];
+        codes = codes && x.levels[j] == y.levels[j];
+        mirrored_codes = mirrored_codes && x.levels[j] == -y.levels[j];
         values = values && float(x.levels[j]) * x.scales[k] == float(y.levels[j]) * y.scales[k];
       }
       ++p.blocks;
-      p.equal_blocks += bytes;
+      p.equal_blocks += codes && x.scales[k] == y.scales[k];
+      p.same_code_blocks += codes;
+      p.mirrored_blocks += mirrored_codes && x.scales[k] == -y.scales[k];
+      tensor_same_codes += codes || mirrored_codes;
       p.same_value_blocks += values;
       tensor_same_values += values;
     }
     if (same == "bytes") EXPECT_TRUE(equal) << t.name << ": " << ggml_type_name(t.type) << " bytes differ";
-    else EXPECT_EQ(tensor_same_values, int64_t(x.scales.size())) << t.name << ": blocks decode to other values";
+    else if (same == "values") EXPECT_EQ(tensor_same_values, int64_t(x.scales.size())) << t.name << ": blocks decode to other values";
+    else EXPECT_EQ(tensor_same_codes, int64_t(x.scales.size())) << t.name << ": blocks with other codes";
   }
-  for (const auto& [type, p] : by_type)
-    std::printf("%s: %lld / %lld tensors byte-equal; blocks: %lld / %lld byte-equal (%.2f%%), %lld decode to the same "
-                "values (%.2f%%)\n",
-                type.c_str(), (long long)p.equal_tensors, (long long)p.tensors, (long long)p.equal_blocks,
-                (long long)p.blocks, pct(p.equal_blocks, p.blocks), (long long)p.same_value_blocks,
-                pct(p.same_value_blocks, p.blocks));
+  for (const auto& [type, p] : by_type) {
+    std::printf("%s: %lld / %lld tensors byte-equal", type.c_str(), (long long)p.equal_tensors, (long long)p.tensors);
+    if (p.blocks)
+      std::printf("; of %lld blocks %.3f%% byte-equal, %.3f%% decode to the same values, %.3f%% have the same codes, "
+                  "%.3f%% the mirrored grid (-codes, -scale)",
+                  (long long)p.blocks, pct(p.equal_blocks, p.blocks), pct(p.same_value_blocks, p.blocks),
+                  pct(p.same_code_blocks, p.blocks), pct(p.mirrored_blocks, p.blocks));
+    std::printf("\n");
+  }
 }
 
 }  // namespace
