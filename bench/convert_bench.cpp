@@ -4,6 +4,7 @@
 // the same run.
 //
 //   convert_bench [--gb G] [--threads N] [--type q4_0|q8_0|f16] [--dir TMP] [--cold] [--no-sweep]
+//                 [--no-grid-recovery]
 //
 // 1. Writes config.json + model.safetensors (random bf16, E2B-like widths: hidden 2048,
 //    intermediate 8192, 8 heads of 256 / 512, vocabulary 262144, as many layers as fit in G GB;
@@ -22,6 +23,9 @@
 // 4. Unless --no-sweep: the same conversion of a checkpoint of the same size whose largest tensor
 //    is 16x smaller (vocabulary 16384, more layers): peak RSS follows the largest tensor, not the
 //    checkpoint.
+// The conversion runs grid recovery (quant/grid_recovery.h) as `convert` does; the random weights
+// lie on no grid, so this measures what recovery costs an ordinary checkpoint.
+// --no-grid-recovery converts with plain RTN instead.
 // The page cache is warm (the file was just written) unless --cold, which evicts the file's pages
 // (posix_fadvise DONTNEED) before each child. Temporary files are removed at exit.
 #include <fcntl.h>
@@ -87,12 +91,13 @@ void report_memory(long rss0_kb, double cpu0, double sys0) {
               cpu_now() - cpu0, cpu_now(true) - sys0);
 }
 
-int child_convert(const std::string& dir, const std::string& out, int threads, const std::string& type) {
+int child_convert(const std::string& dir, const std::string& out, int threads, const std::string& type, bool recovery) {
   const long rss0 = status_kb("VmRSS:");
   const double cpu0 = cpu_now(), sys0 = cpu_now(true);
   gq::GgufExportOptions opt;
   opt.type = *gq::ggml_type_from_name(type);
   opt.threads = threads;
+  opt.grid_recovery = recovery;
   opt.on_warning = [](const std::string&) {};  // the synthesized vocabulary is expected
   const auto t0 = Clock::now();
   const gq::GgufExportResult r = gq::export_gemma4_gguf(dir, out, opt);
@@ -411,7 +416,8 @@ struct Run {
   double gen_s = 0;
 };
 
-Run bench_one(const fs::path& root, const Shape& s, int threads, const std::string& type, bool cold, bool baselines) {
+Run bench_one(const fs::path& root, const Shape& s, int threads, const std::string& type, bool cold, bool baselines,
+              bool recovery) {
   Run r;
   const fs::path dir = root / "model";
   const auto t0 = Clock::now();
@@ -427,7 +433,7 @@ Run bench_one(const fs::path& root, const Shape& s, int threads, const std::stri
     r.ggml = run_child({"--child-ggml-ref", dir.string(), std::to_string(threads)});
   }
   if (cold) evict(st);
-  r.convert = run_child({"--child-convert", dir.string(), out, std::to_string(threads), type});
+  r.convert = run_child({"--child-convert", dir.string(), out, std::to_string(threads), type, recovery ? "recover" : "rtn"});
   fs::remove_all(dir);
   fs::remove(out);
   return r;
@@ -441,7 +447,8 @@ int main(int argc, char** argv) {
   g_self = argv[0];
   try {
     const std::string mode = argc > 1 ? argv[1] : "";
-    if (mode == "--child-convert" && argc == 6) return child_convert(argv[2], argv[3], std::atoi(argv[4]), argv[5]);
+    if (mode == "--child-convert" && argc == 7)
+      return child_convert(argv[2], argv[3], std::atoi(argv[4]), argv[5], std::string(argv[6]) == "recover");
     if (mode == "--child-read" && argc == 3) return child_read(argv[2]);
     if (mode == "--child-mmap-sum" && argc == 4) return child_mmap_sum(argv[2], std::atoi(argv[3]));
     if (mode == "--child-ggml-ref" && argc == 4) return child_ggml_ref(argv[2], std::atoi(argv[3]));
@@ -449,7 +456,7 @@ int main(int argc, char** argv) {
     double gb = 2;
     int threads = 0;
     std::string type = "q4_0", tmp;
-    bool cold = false, sweep = true;
+    bool cold = false, sweep = true, recovery = true;
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
       if (a == "--gb" && i + 1 < argc) gb = std::atof(argv[++i]);
@@ -458,8 +465,10 @@ int main(int argc, char** argv) {
       else if (a == "--dir" && i + 1 < argc) tmp = argv[++i];
       else if (a == "--cold") cold = true;
       else if (a == "--no-sweep") sweep = false;
+      else if (a == "--no-grid-recovery") recovery = false;
       else {
-        std::fprintf(stderr, "usage: convert_bench [--gb G] [--threads N] [--type q4_0|q8_0|f16] [--dir TMP] [--cold] [--no-sweep]\n");
+        std::fprintf(stderr, "usage: convert_bench [--gb G] [--threads N] [--type q4_0|q8_0|f16] [--dir TMP] [--cold] [--no-sweep] "
+                             "[--no-grid-recovery]\n");
         return 2;
       }
     }
@@ -485,11 +494,11 @@ int main(int argc, char** argv) {
     const int64_t vocab = gb >= 1.5 ? 262144 : std::max<int64_t>(4096, int64_t(gb * 1e9 / 2 / (2048 * 2)) / 256 * 256);
     const Shape s = shape_for(gb, vocab);
     std::printf("convert_bench: synthetic bf16 Gemma 4 (hidden %lld, intermediate %lld, %lld layers, vocabulary %lld) -> "
-                "GGUF %s, %d threads, %s page cache, temp %s\n",
+                "GGUF %s%s, %d threads, %s page cache, temp %s\n",
                 (long long)s.hidden, (long long)s.intermediate, (long long)s.layers, (long long)s.vocab, type.c_str(),
-                threads, cold ? "cold" : "warm", root.c_str());
+                recovery ? " (grid recovery on)" : " (plain RTN)", threads, cold ? "cold" : "warm", root.c_str());
     std::fflush(stdout);
-    const Run r = bench_one(root, s, threads, type, cold, true);
+    const Run r = bench_one(root, s, threads, type, cold, true, recovery);
     std::printf("checkpoint: %.2f GB bf16 (largest tensor %.0f MiB; MB below are MiB), written in %.1f s\n\n", r.total / 1e9, r.largest / 1048576.0,
                 r.gen_s);
     // GB/s per core = bytes / CPU seconds (all threads): robust to other load on the machine.
@@ -529,7 +538,7 @@ int main(int argc, char** argv) {
       std::printf("\npeak RSS vs largest tensor: a second checkpoint of the same size, vocabulary %lld, %lld layers\n",
                   (long long)s2.vocab, (long long)s2.layers);
       std::fflush(stdout);
-      const Run r2 = bench_one(root, s2, threads, type, cold, false);
+      const Run r2 = bench_one(root, s2, threads, type, cold, false, recovery);
       std::printf("%-22s %8s %13s %13s %15s %16s %9s\n", "checkpoint", "GB", "largest MB", "peak RSS MB", "RSS increase MB",
                   "increase/largest", "GB/s");
       for (const Run* x : {&r, &r2}) {

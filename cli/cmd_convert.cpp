@@ -1,5 +1,6 @@
 // `convert`: the one-line PTQ path users know from llama.cpp (HF checkpoint -> GGUF), on the same
-// exporter a QAT run's export uses.
+// exporter a QAT run's export uses. Blocks already on a grid (a QAT checkpoint saved unquantized)
+// keep it instead of ggml's RTN unless --no-grid-recovery.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -17,7 +18,7 @@ namespace {
 
 struct ConvertArgs {
   std::string model, to = "gguf", type, recipe, out, name;
-  bool nearest = false, quiet = false;
+  bool nearest = false, quiet = false, no_grid_recovery = false;
   int threads = 0;
 };
 
@@ -36,6 +37,9 @@ void add_convert_command(CLI::App& app) {
                 "equivalent, with a warning, instead of refusing");
   cmd->add_option("--out", a->out, "output .gguf file (written atomically)")->required();
   cmd->add_option("--name", a->name, "general.name (default: the checkpoint folder's name)");
+  cmd->add_flag("--no-grid-recovery", a->no_grid_recovery,
+                "quantize every block with ggml's RTN, even blocks whose weights already lie on a grid of the type "
+                "(by default their scale and levels are recovered and kept)");
   cmd->add_option("--threads", a->threads, "quantization threads (default: all cores)")->check(CLI::Range(0, 4096));
   cmd->add_flag("--quiet", a->quiet, "print nothing but warnings and errors");
   cmd->callback([a] {
@@ -47,12 +51,15 @@ void add_convert_command(CLI::App& app) {
     opt.nearest = a->nearest;
     opt.name = a->name;
     opt.threads = a->threads;
+    opt.grid_recovery = !a->no_grid_recovery;
     const GgufExportResult r = export_gemma4_gguf(a->model, a->out, opt);
     if (a->quiet) return;
     std::string types;
     for (const auto& [t, n] : r.tensors_by_type) types += (types.empty() ? "" : ", ") + std::to_string(n) + " " + t;
     std::printf("wrote %s: %s, %zu tensors (%s), %zu keys, vocabulary %s\n", r.path.c_str(),
                 human_bytes(double(r.bytes)).c_str(), r.tensors, types.c_str(), r.keys, r.vocab_source.c_str());
+    if (!r.grid_recovery.empty())
+      std::printf("grid recovery: %s\n", quant::grid_recovery_summary(r.grid_recovery).c_str());
     if (r.unused_skipped)
       std::printf("left out %zu k/v tensors of KV-shared layers (never read by HF or llama.cpp)\n", r.unused_skipped);
     std::printf("read %s in %.2f s (%.2f GB/s)\n", human_bytes(double(r.input_bytes)).c_str(), r.seconds,

@@ -17,6 +17,7 @@
 #include "model/gemma4_config.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/checkpoint_writer.h"
+#include "qat/run_quantization.h"
 #include "run/quantization.h"
 #include "run/run_folder.h"
 #include "run/train_state.h"
@@ -25,7 +26,8 @@ namespace gq::cli {
 namespace {
 
 struct ExportArgs {
-  std::string model, format, out, dtype = "bf16", type, recipe, scale_dtype, calib, layout = "text", source;
+  std::string model, format, out, dtype = "bf16", type, recipe, scale_dtype, calib, layout = "text", source,
+      weights = "fake-quant";
   int64_t shard_mb = 5000;
   bool nearest = false;
   int threads = 0;
@@ -47,6 +49,7 @@ void export_gguf(const ExportArgs& a) {
     opt.recipe = Recipe::load(a.recipe);
   } else if (std::optional<Recipe> own = run_folder::read_recipe(dir)) {
     opt.recipe = std::move(own);
+    opt.grid_recovery = false;  // the run computed with RTN on its own weights: write exactly that
     const auto params = run_folder::QuantParams::open_if_present(dir);
     auto scales = params ? params->weight_scales() : std::map<std::string, std::vector<float>>{};
     learned = scales.size();
@@ -59,6 +62,7 @@ void export_gguf(const ExportArgs& a) {
               r.tensors, types.c_str(), r.vocab_source.c_str(),
               opt.recipe ? (", recipe " + opt.recipe->name).c_str() : "");
   if (learned) std::printf("%zu block tensors carry the run's learned scales (of %zu learned modules)\n", r.learned_modules, learned);
+  if (!r.grid_recovery.empty()) std::printf("grid recovery: %s\n", quant::grid_recovery_summary(r.grid_recovery).c_str());
 }
 
 // The multimodal checkpoint whose layout and towers an hf export copies: --source, the model itself
@@ -76,21 +80,35 @@ std::string multimodal_source(const ExportArgs& a) {
   throw FormatError(a.model + ": --layout multimodal needs --source DIR (a Gemma4ForConditionalGeneration checkpoint)");
 }
 
+// An unquantized checkpoint. A QAT run writes the weights its fake-quant model computes with (each
+// quantized weight dequantized on its trained grid, which `convert` recovers), or with --weights
+// latent its trainable ones; a checkpoint without a recipe is written as it is.
 void export_hf(const ExportArgs& a) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (fs::exists(a.out, ec) && fs::equivalent(a.out, run_folder::checkpoint_dir(a.model), ec))
+  const std::string dir = run_folder::checkpoint_dir(a.model);
+  if (fs::exists(a.out, ec) && fs::equivalent(a.out, dir, ec))
     throw FormatError(a.out + ": the output folder is the input checkpoint");
   Gemma4Model model = load_model(a.model);
   HfSaveOptions opt;
   if (a.layout == "multimodal") opt.multimodal_source = multimodal_source(a);
   opt.dtype = dtype_flag(a.dtype);
   opt.max_shard_bytes = a.shard_mb * 1000 * 1000;
+  std::string weights = "weights as stored (no QAT recipe)";
+  if (a.weights == "latent" && run_folder::read_recipe(dir)) {
+    weights = "the run's latent (trainable) weights";
+  } else if (a.weights == "fake-quant") {
+    if (const std::optional<RunQuantization> rq = apply_run_quantization(model, dir)) {
+      opt.weights = HfWeights::kFakeQuant;
+      weights = "the run's fake-quant weights (recipe " + rq->recipe.name + ")";
+      if (opt.dtype != DType::F32) weights += ", rounded to " + a.dtype + ": --dtype f32 keeps them exactly on the grid";
+    }
+  }
   const std::string tok = run_folder::tokenizer_file(a.model);
   export_hf_checkpoint(model, a.out, opt, tok.empty() ? std::vector<std::string>{} : std::vector<std::string>{tok});
-  std::printf("wrote %s (%s, %s)\n", a.out.c_str(),
+  std::printf("wrote %s (%s, %s, %s)\n", a.out.c_str(),
               opt.multimodal_source.empty() ? "Gemma4ForCausalLM" : ("multimodal layout of " + opt.multimodal_source).c_str(),
-              a.dtype.c_str());
+              a.dtype.c_str(), weights.c_str());
 }
 
 // compressed-tensors (vLLM): a QAT run's own recipe and learned scales, or a recipe's RTN.
@@ -128,6 +146,10 @@ void add_export_command(CLI::App& app) {
   cmd->add_flag("--nearest", a->nearest, "gguf: map schemes GGUF lacks to the nearest type, with a warning");
   cmd->add_option("--threads", a->threads, "gguf, compressed-tensors: quantization threads (default: all cores)")->check(CLI::Range(0, 4096));
   cmd->add_option("--dtype", a->dtype, "hf: weight dtype")->check(CLI::IsMember({"bf16", "f16", "f32"}));
+  cmd->add_option("--weights", a->weights,
+                  "hf, QAT runs: fake-quant (default: each quantized weight as the run computes with it, on its trained "
+                  "grid) or latent (the trainable weights)")
+      ->check(CLI::IsMember({"fake-quant", "latent"}));
   cmd->add_option("--layout", a->layout,
                   "hf: text (Gemma4ForCausalLM) or multimodal (the source's Gemma4ForConditionalGeneration layout, "
                   "vision/audio tensors copied through)")

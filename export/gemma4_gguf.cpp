@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <mutex>
 #include <set>
 
 #include "export/export_warning.h"
@@ -166,6 +167,10 @@ GgufExportResult export_gemma4_gguf(const std::string& model_dir, const std::str
       ++res.learned_modules;
     }
 
+    const bool recover = block > 0 && !learned && opt.grid_recovery &&
+                         (tv.dtype == DType::F32 || tv.dtype == DType::BF16 || tv.dtype == DType::F16);
+    quant::GridRecoveryCounts grid;
+    std::mutex grid_mu;
     const int64_t chunk = chunk_rows(opt.chunk_bytes, cols);
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
       const int64_t n = std::min(chunk, rows - r0);
@@ -173,13 +178,21 @@ GgufExportResult export_gemma4_gguf(const std::string& model_dir, const std::str
       obuf.resize(size_t(uint64_t(n) * row_bytes));
       parallel_rows(n, threads, [&](int64_t b, int64_t e) {
         row_slice(tv, cols, r0 + b, e - b).to_f32(xbuf.data() + b * cols);
+        quant::GridRecoveryCounts mine;
+        const GridRecoveryRequest req{tv.dtype, &mine};
         encode_rows(t.type, xbuf.data() + b * cols, e - b, cols,
                     learned ? scales.data() + (r0 + b) * (cols / block) : nullptr, obuf.data() + uint64_t(b) * row_bytes,
-                    what, r0 + b);
+                    what, r0 + b, recover ? &req : nullptr);
+        std::lock_guard<std::mutex> lock(grid_mu);
+        grid += mine;
       });
       w.write(obuf.data(), obuf.size());
     }
     release_pages(tv.data, tv.nbytes);
+    if (recover) res.grid_recovery[ggml_type_name(t.type)] += grid;
+    if (grid.scale_unstorable)
+      warn(what + ": " + std::to_string(grid.scale_unstorable) +
+           " blocks lie on a grid whose scale fp16 cannot hold; written with ggml's RTN instead");
   }
   w.finish();
   res.bytes = w.file_size();

@@ -17,6 +17,7 @@
 #include "export/gguf_types.h"
 #include "model/gemma4_config.h"
 #include "formats/gguf.h"
+#include "quant/grid_recovery.h"
 #include "recipes/recipe.h"
 
 namespace gq {
@@ -39,6 +40,10 @@ struct GgufExportOptions {
   std::optional<Recipe> recipe;   // per-module types; takes precedence over `type`
   bool nearest = false;           // map recipe schemes GGUF lacks to the nearest type (with a warning)
   LearnedScales learned_scales;   // optional
+  // Blocks ggml's RTN would write that already lie on a grid of their type (a QAT checkpoint saved
+  // unquantized) keep that grid's scale and levels (quant/grid_recovery.h). Off for a QAT run's own
+  // export: its fake-quant model computed with RTN.
+  bool grid_recovery = true;
   std::string name;               // general.name; "" = the checkpoint folder's name
   int threads = 0;                // 0 = all cores
   size_t chunk_bytes = size_t(64) << 20;  // float32 rows converted per step (bounds memory)
@@ -68,6 +73,7 @@ struct GgufExportResult {
   std::map<std::string, size_t> tensors_by_type;  // "Q4_0" -> count
   size_t learned_modules = 0;                     // block tensors written with learned scales
   size_t unused_skipped = 0;                      // k/v of KV-shared layers not written
+  std::map<std::string, quant::GridRecoveryCounts> grid_recovery;  // "Q4_0" -> blocks written with RTN scales
   std::string vocab_source;                       // tokenizer.json path or "synthesized"
   std::vector<std::string> warnings;
   double seconds = 0;

@@ -45,15 +45,21 @@ struct BlockCodec {
   void (*encode)(const float*, const float*, int8_t*, int64_t, int64_t);
   void (*pack)(const int8_t*, const float*, uint8_t*, int64_t, int64_t);
   int64_t block;
+  // ggml's d is a signed fp16; Q8_0's levels are symmetric, so its grids need no negative scale.
+  quant::GridSpec grid;
 };
 
 const BlockCodec* block_codec(GgmlType t) {
+  using quant::GridSpec;
   static const BlockCodec q4{quant::q4_0_rtn_scales, quant::q4_0_encode_rtn, quant::q4_0_encode, quant::q4_0_pack,
-                             quant::kQ4_0Block};
+                             quant::kQ4_0Block,
+                             GridSpec{quant::kQ4_0Block, quant::kQ4_0LevelMin, quant::kQ4_0LevelMax, DType::F16, true}};
   static const BlockCodec q8{quant::q8_0_rtn_scales, quant::q8_0_encode_rtn, quant::q8_0_encode, quant::q8_0_pack,
-                             quant::kQ8_0Block};
+                             quant::kQ8_0Block,
+                             GridSpec{quant::kQ8_0Block, quant::kQ8_0LevelMin, quant::kQ8_0LevelMax, DType::F16, false}};
   static const BlockCodec q2{quant::q2_0_rtn_scales, quant::q2_0_encode_rtn, quant::q2_0_encode, quant::q2_0_pack,
-                             quant::kQ2_0Block};
+                             quant::kQ2_0Block,
+                             GridSpec{quant::kQ2_0Block, quant::kQ2_0LevelMin, quant::kQ2_0LevelMax, DType::F16, true}};
   switch (t) {
     case GgmlType::Q4_0: return &q4;
     case GgmlType::Q8_0: return &q8;
@@ -73,8 +79,14 @@ int64_t gguf_block_values(GgmlType t) {
   return c ? c->block : 0;
 }
 
+quant::GridSpec gguf_grid_spec(GgmlType t) {
+  const BlockCodec* c = block_codec(t);
+  if (!c) throw FormatError(std::string("internal: ggml type ") + ggml_type_name(t) + " has no block grid");
+  return c->grid;
+}
+
 void encode_rows(GgmlType type, const float* x, int64_t rows, int64_t cols, const float* scales, uint8_t* out,
-                 const std::string& what, int64_t first_row) {
+                 const std::string& what, int64_t first_row, const GridRecoveryRequest* recovery) {
   if (rows <= 0 || cols <= 0) return;
   switch (type) {
     case GgmlType::F32:
@@ -107,6 +119,10 @@ void encode_rows(GgmlType type, const float* x, int64_t rows, int64_t cols, cons
       std::unique_ptr<float[]> d(new float[size_t(rows * (cols / codec->block))]);
       codec->rtn_scales(x, d.get(), rows, cols);
       codec->encode_rtn(x, d.get(), levels.get(), rows, cols);
+      if (recovery) {
+        const quant::GridRecoveryCounts n = quant::recover_rows(codec->grid, x, recovery->source, rows, cols, levels.get(), d.get());
+        if (recovery->counts) *recovery->counts += n;
+      }
       codec->pack(levels.get(), d.get(), out, rows, cols);
     }
   } catch (const FormatError& e) {

@@ -1,10 +1,13 @@
 // Float rows -> the bytes of one ggml type: plain casts (F32, F16, BF16) or GGUF blocks (Q8_0, Q4_0,
-// Q2_0) through the codecs in formats/quant, with ggml's RTN rule or with given (learned) scales.
+// Q2_0) through the codecs in formats/quant, with ggml's RTN rule, with given (learned) scales, or
+// with RTN where no grid is already there (quant/grid_recovery.h).
 #pragma once
 #include <cstdint>
 #include <string>
 
 #include "formats/gguf.h"
+#include "io/dtype.h"
+#include "quant/grid_recovery.h"
 
 namespace gq {
 
@@ -13,11 +16,21 @@ bool gguf_encodable(GgmlType t);
 // Values per scale for Q8_0 / Q4_0 / Q2_0; 0 for the plain types.
 int64_t gguf_block_values(GgmlType t);
 
+// The grid a block type's blocks can lie on (levels, fp16 scale, its sign), for recovery.
+quant::GridSpec gguf_grid_spec(GgmlType t);
+
+// Grid recovery on the RTN path: blocks of x that already lie on a grid of the type (a QAT
+// checkpoint's weights, read from a `source`-dtype tensor) keep that grid's scale and levels.
+struct GridRecoveryRequest {
+  DType source = DType::F32;
+  quant::GridRecoveryCounts* counts = nullptr;  // added to, if given
+};
+
 // Encodes x [rows, cols] (row-major, blocks along a row) into rows * ggml_row_bytes(type, cols)
 // bytes. `scales` ([rows, cols / block], as the codecs take them) replaces ggml's RTN for the block
-// types; nullptr means RTN. Throws FormatError naming `what` and the row for NaN/Inf input, a value
-// that overflows F16/BF16, or a block the codec rejects.
+// types; nullptr means RTN, or RTN plus grid recovery with `recovery`. Throws FormatError naming
+// `what` and the row for NaN/Inf input, a value that overflows F16/BF16, or a block the codec rejects.
 void encode_rows(GgmlType type, const float* x, int64_t rows, int64_t cols, const float* scales, uint8_t* out,
-                 const std::string& what, int64_t first_row = 0);
+                 const std::string& what, int64_t first_row = 0, const GridRecoveryRequest* recovery = nullptr);
 
 }  // namespace gq

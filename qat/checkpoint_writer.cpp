@@ -31,6 +31,42 @@ std::string read_config_text(const std::string& dir) {
   return read_text_file((std::filesystem::path(dir) / "config.json").string());
 }
 
+// Weights that pass a weight seam, by tensor name: the seam and the tensor it quantizes.
+struct SeamedWeight {
+  const QuantSeam* seam;
+  at::Tensor weight;
+};
+
+std::map<std::string, SeamedWeight> seamed_weights(Gemma4Model& model) {
+  std::map<std::string, SeamedWeight> out;
+  auto add = [&](const std::string& name, const QuantSeam& seam, const at::Tensor& w) {
+    if (seam.get()) out[name] = {&seam, w};
+  };
+  add("embed_tokens.weight", model->embed_quant, model->embed_tokens->weight);
+  if (model->embed_tokens_per_layer)
+    add("embed_tokens_per_layer.weight", model->ple_embed_quant, model->embed_tokens_per_layer->weight);
+  for (const auto& item : model->named_modules("", /*include_self=*/false)) {
+    if (auto lin = std::dynamic_pointer_cast<QLinearImpl>(item.value())) {
+      add(item.key() + ".weight", lin->weight_quant, lin->weight);
+    } else if (auto ex = std::dynamic_pointer_cast<Gemma4ExpertsImpl>(item.value())) {
+      add(item.key() + ".gate_up_proj", ex->gate_up_quant, ex->gate_up_proj);
+      add(item.key() + ".down_proj", ex->down_quant, ex->down_proj);
+    }
+  }
+  return out;
+}
+
+// The head the fake-quant model computes with, when the checkpoint must store it as lm_head.weight:
+// always for an untied model, and for a tied one whose head differs from its (quantized) embedding
+// (a recipe that gives the head its own scheme, or leaves it float over a quantized table).
+at::Tensor head_to_store(Gemma4Model& model) {
+  at::NoGradGuard ng;
+  at::Tensor head = model->head_weight();
+  if (model->lm_head) return head;
+  const at::Tensor table = model->embed_quant(model->embed_tokens->weight);
+  return at::equal(head, table) ? at::Tensor() : head;
+}
+
 // A folder an hf export may replace: empty, or a checkpoint folder (an earlier export).
 bool replaceable(const std::string& dir) {
   namespace fs = std::filesystem;
@@ -45,12 +81,20 @@ void save_hf_checkpoint(Gemma4Model& model, const std::string& dir, const HfSave
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw FormatError(dir + ": cannot create folder: " + ec.message());
-  const Gemma4Config& cfg = model->config();
   const at::ScalarType st = torch_dtype(opt.dtype);
+  Gemma4Config out_cfg = model->config();
 
   std::map<std::string, at::Tensor> slots;
   for (const auto& kv : model->named_parameters(true)) slots[kv.key()] = kv.value();
   for (const auto& kv : model->named_buffers(true)) slots[kv.key()] = kv.value();
+  std::map<std::string, SeamedWeight> seamed;
+  if (opt.weights == HfWeights::kFakeQuant) {
+    seamed = seamed_weights(model);
+    if (at::Tensor head = head_to_store(model); head.defined()) {
+      slots["lm_head.weight"] = head;
+      out_cfg.tie_word_embeddings = false;
+    }
+  }
 
   // Converted tensors in checkpoint order, split into shards of at most max_shard_bytes. Copied
   // tensors of a multimodal source point into its (memory-mapped) files.
@@ -73,9 +117,16 @@ void save_hf_checkpoint(Gemma4Model& model, const std::string& dir, const HfSave
   const std::string text_prefix = multimodal ? kMultimodalTextPrefix : kTextPrefix;
   std::optional<Checkpoint> source;
   if (multimodal) source = Checkpoint::open(opt.multimodal_source);
-  for (const TensorSpec& s : gemma4_tensor_specs(cfg)) {
+  for (const TensorSpec& s : gemma4_tensor_specs(out_cfg)) {
     if (s.unused) continue;
-    at::Tensor t = slots.at(s.name).detach().to(at::kCPU).to(st).contiguous();
+    at::Tensor t;
+    if (auto q = seamed.find(s.name); q != seamed.end()) {
+      at::NoGradGuard ng;
+      t = (*q->second.seam)(q->second.weight);  // one tensor at a time: memory stays at one extra weight
+    } else {
+      t = slots.at(s.name);
+    }
+    t = t.detach().to(at::kCPU).to(st).contiguous();
     add({stored_name(text_prefix, s.name), t, nullptr});
   }
   if (source)
@@ -103,7 +154,6 @@ void save_hf_checkpoint(Gemma4Model& model, const std::string& dir, const HfSave
     const nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
     write_text_file((fs::path(dir) / "model.safetensors.index.json").string(), index.dump(2) + "\n");
   }
-  Gemma4Config out_cfg = cfg;
   out_cfg.dtype = hf_dtype_name(opt.dtype);
   std::string config_text = out_cfg.to_causal_lm_json();
   if (multimodal) {
@@ -113,6 +163,7 @@ void save_hf_checkpoint(Gemma4Model& model, const std::string& dir, const HfSave
       throw FormatError(opt.multimodal_source + "/config.json: not a multimodal Gemma 4 config (no text_config)");
     root["text_config"] = nlohmann::json::parse(config_text);
     root["dtype"] = out_cfg.dtype;
+    if (!out_cfg.tie_word_embeddings) root["tie_word_embeddings"] = false;  // the top-level key wins
     config_text = root.dump(2) + "\n";
   }
   write_text_file((fs::path(dir) / "config.json").string(), config_text);

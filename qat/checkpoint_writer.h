@@ -1,6 +1,10 @@
 // Writes a model as a Hugging Face `Gemma4ForCausalLM` checkpoint: config.json plus
 // model.safetensors, or shards model-0000i-of-0000n.safetensors with model.safetensors.index.json
 // above a size limit. Every file is written under a temporary name and renamed when complete.
+//
+// A quantized model (qat/quantize.h) can be written as the weights it computes with: each weight
+// seam's quantizer output (the values dequantized on their trained grid), the "unquantized QAT
+// checkpoint" that converters re-quantize (export/gemma4_gguf.h recovers the grid from it).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -11,8 +15,16 @@
 
 namespace gq {
 
+// Which values a weight is written as.
+enum class HfWeights {
+  kLatent,     // the trainable tensors, as the model holds them
+  kFakeQuant,  // every weight a seam quantizes as the quantizer's output (float tensors as held); a
+               // tied head the recipe quantizes unlike the embedding is written untied, as lm_head.weight
+};
+
 struct HfSaveOptions {
   DType dtype = DType::F32;                 // F32, BF16 or F16 (round to nearest even)
+  HfWeights weights = HfWeights::kLatent;
   int64_t max_shard_bytes = int64_t(5) << 30;  // transformers' default is 5 GB
   // The original multimodal layout: a Gemma4ForConditionalGeneration checkpoint folder whose
   // config.json (with the text part replaced) and non-text tensors (vision / audio towers and

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -45,8 +46,11 @@ void rounding_preimage(DType source, float x, double* lo, double* hi) {
   std::frexp(x, &e);  // |x| in [2^(e-1), 2^e)
   const int min_e = source == DType::BF16 ? -125 : -13;
   const double ulp = std::ldexp(1.0, std::max(e, min_e) - mant_bits);
-  *lo = double(x) - ulp / 2;
-  *hi = double(x) + ulp / 2;
+  // Below a normal power of two the spacing halves: the midpoint toward zero is a quarter ulp away.
+  const bool power_of_two = std::fabs(x) == std::ldexp(1.0, e - 1) && e > min_e;
+  const double toward_zero = power_of_two ? ulp / 4 : ulp / 2;
+  *lo = double(x) - (x > 0 ? toward_zero : ulp / 2);
+  *hi = double(x) + (x > 0 ? ulp / 2 : toward_zero);
 }
 
 // Rounds v to `bits` significant bits.
@@ -58,35 +62,55 @@ double round_to_bits(double v, int bits) {
 
 enum class Pick { kFound, kNone, kUnstorable };
 
-// The scale in [lo, hi] (same sign) with the fewest significant bits that the storage dtype holds.
-Pick storable_scale_in(DType scale_dtype, double lo, double hi, float* out) {
+// Tries the scales in [lo, hi] (same sign), fewest significant bits first, and at each precision
+// the ones strictly inside before the interval's ends: an end is a rounding tie of some value, which
+// may round the other way. The first scale the storage dtype holds that reproduces the block wins;
+// kUnstorable when only scales it cannot hold do.
+Pick find_scale_in(const GridSpec& spec, const float* x, DType source, double lo, double hi, float* scale,
+                   int8_t* levels) {
   const double mid = (lo + hi) / 2;
-  const int max_bits = scale_dtype == DType::F16 ? 11 : scale_dtype == DType::BF16 ? 8 : 24;
-  bool in_range = false;
+  const int max_bits = spec.scale_dtype == DType::F16 ? 11 : spec.scale_dtype == DType::BF16 ? 8 : 24;
+  bool unstorable = false;
+  float tried[3 * 24];  // three candidates per precision
+  int n_tried = 0;
+  auto attempt = [&](double v, int bits) {
+    const float f = float(v);
+    if (v < lo || v > hi || double(f) != v || f == 0.0f || !std::isfinite(f)) return false;
+    if (std::find(tried, tried + n_tried, f) != tried + n_tried) return false;
+    tried[n_tried++] = f;
+    const bool storable = bits <= max_bits && round_to(spec.scale_dtype, f) == f;
+    if (!try_scale(spec, x, source, f, levels)) return false;
+    if (!storable) {
+      unstorable = true;
+      return false;
+    }
+    *scale = f;
+    return true;
+  };
   for (int bits = 1; bits <= 24; ++bits) {
     const double v = round_to_bits(mid, bits);
-    if (v < lo || v > hi) continue;
-    const float f = float(v);
-    if (double(f) != v || f == 0.0f || !std::isfinite(f)) continue;
-    in_range = true;  // some f32 scale fits
-    if (bits > max_bits || round_to(scale_dtype, f) != f) continue;  // outside the dtype's range or precision
-    *out = f;
-    return Pick::kFound;
+    int e;
+    std::frexp(v, &e);
+    const double step = std::ldexp(1.0, e - bits);
+    const double near[3] = {v, v - step, v + step};
+    for (int end = 0; end < 2; ++end)  // interior first, then the ends themselves
+      for (double c : near)
+        if (((c == lo || c == hi) == (end == 1)) && attempt(c, bits)) return Pick::kFound;
   }
   // Representable values at the interval's ends (e.g. subnormal fp16 scales).
   for (double end : {lo, hi}) {
-    const float f = round_to(scale_dtype, float(end));
-    if (std::isfinite(f) && f != 0.0f && double(f) >= lo && double(f) <= hi) {
-      *out = f;
+    const float f = round_to(spec.scale_dtype, float(end));
+    if (std::isfinite(f) && f != 0.0f && double(f) >= lo && double(f) <= hi && try_scale(spec, x, source, f, levels)) {
+      *scale = f;
       return Pick::kFound;
     }
   }
-  return in_range ? Pick::kUnstorable : Pick::kNone;
+  return unstorable ? Pick::kUnstorable : Pick::kNone;
 }
 
 // For extreme level c: the levels x / (m / c), the interval of scales that reproduce every value
-// with them, and a storable scale in it.
-Pick scale_for_level(const GridSpec& spec, const float* x, DType source, float m, int c, float* scale) {
+// with them, and a storable scale in it that reproduces the block (levels filled).
+Pick scale_for_level(const GridSpec& spec, const float* x, DType source, float m, int c, float* scale, int8_t* levels) {
   const double approx = double(m) / c;
   double lo = -INFINITY, hi = INFINITY;
   for (int64_t i = 0; i < spec.block; ++i) {
@@ -105,7 +129,7 @@ Pick scale_for_level(const GridSpec& spec, const float* x, DType source, float m
     hi = std::min(hi, b);
     if (lo > hi) return Pick::kNone;
   }
-  return storable_scale_in(spec.scale_dtype, lo, hi, scale);
+  return find_scale_in(spec, x, source, lo, hi, scale, levels);
 }
 
 }  // namespace
@@ -146,9 +170,9 @@ BlockGrid recover_block_grid(const GridSpec& spec, const float* x, DType source,
       const int c = pass == 0 ? preferred : -preferred;
       if (c < spec.qmin || c > spec.qmax) continue;
       float s;
-      const Pick p = scale_for_level(spec, x, source, m, c, &s);
+      const Pick p = scale_for_level(spec, x, source, m, c, &s, levels);
       if (p == Pick::kUnstorable) unstorable = true;
-      if (p == Pick::kFound && try_scale(spec, x, source, s, levels)) {
+      if (p == Pick::kFound) {
         *scale = s;
         return BlockGrid::kOnGrid;
       }
@@ -158,12 +182,69 @@ BlockGrid recover_block_grid(const GridSpec& spec, const float* x, DType source,
   return BlockGrid::kOffGrid;
 }
 
+GridRecoveryCounts recover_rows(const GridSpec& spec, const float* x, DType source, int64_t rows, int64_t cols,
+                                int8_t* levels, float* scales, int64_t probe_blocks) {
+  GridRecoveryCounts n;
+  const int64_t nb = cols / spec.block, total = rows * nb;
+  // The probe: nonzero blocks searched and how many of them lie on a grid. All-zero blocks (padding
+  // rows) are on every grid and say nothing about the tensor.
+  int64_t probed = 0, probed_on_grid = 0;
+  std::vector<int8_t> found(size_t(spec.block));
+  for (int64_t i = 0; i < total; ++i) {
+    if (probed == probe_blocks && 2 * probed_on_grid < probed) {  // an ordinary tensor: RTN from here
+      n.unsearched = total - i;
+      n.blocks += n.unsearched;
+      return n;
+    }
+    ++n.blocks;
+    const int64_t r = i / nb, b = i % nb;
+    const float* xb = x + r * cols + b * spec.block;
+    int8_t* lb = levels + r * cols + b * spec.block;
+    bool zero = true;
+    for (int64_t j = 0; j < spec.block && zero; ++j) zero = xb[j] == 0.0f;
+    probed += !zero;
+    float s = 0.0f;
+    switch (recover_block_grid(spec, xb, source, found.data(), &s, lb, &scales[i])) {
+      case BlockGrid::kOnGrid:
+        ++n.on_grid;
+        probed_on_grid += !zero;
+        if (s != scales[i] || std::memcmp(found.data(), lb, size_t(spec.block)) != 0) {
+          ++n.recovered;
+          std::memcpy(lb, found.data(), size_t(spec.block));
+          scales[i] = s;
+        }
+        break;
+      case BlockGrid::kScaleUnstorable:
+        ++n.scale_unstorable;
+        probed_on_grid += !zero;
+        break;
+      case BlockGrid::kOffGrid: break;
+    }
+  }
+  return n;
+}
+
 GridRecoveryCounts& GridRecoveryCounts::operator+=(const GridRecoveryCounts& o) {
   blocks += o.blocks;
   on_grid += o.on_grid;
   recovered += o.recovered;
   scale_unstorable += o.scale_unstorable;
+  unsearched += o.unsearched;
   return *this;
+}
+
+std::string grid_recovery_summary(const std::map<std::string, GridRecoveryCounts>& by_type) {
+  std::string out;
+  for (const auto& [type, n] : by_type) {
+    char line[320];
+    std::snprintf(line, sizeof line, "%s: %lld of %lld blocks on a grid, %lld of them recovered (RTN would move them)",
+                  type.c_str(), (long long)n.on_grid, (long long)n.blocks, (long long)n.recovered);
+    out += (out.empty() ? "" : "; ") + std::string(line);
+    if (n.scale_unstorable)
+      out += ", " + std::to_string(n.scale_unstorable) + " on a grid whose scale fp16 cannot hold (RTN used)";
+    if (n.unsearched) out += ", " + std::to_string(n.unsearched) + " not searched (their rows started off every grid)";
+  }
+  return out;
 }
 
 }  // namespace gq::quant

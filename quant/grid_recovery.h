@@ -10,9 +10,10 @@
 // Search: the value m of largest |x| must be some nonzero level c times s. For each c (|c|
 // ascending, so the largest scale and smallest levels win where several grids fit; for equal |c|
 // the sign RTN gives the extreme value, e.g. negative for Q4_0), the levels are x / (m / c); each
-// value then confines s to the interval its source-dtype rounding allows, and the scale with the
-// fewest significant bits in the intersection that the storage dtype holds is checked exactly
-// (a bf16 scale stored in an fp16 field comes back as itself). A block RTN already reproduces
+// value then confines s to the interval its source-dtype rounding allows, and the scales in the
+// intersection that the storage dtype holds are checked exactly, fewest significant bits first (a
+// bf16 scale stored in an fp16 field comes back as itself), the interval's ends last at each
+// precision (they are rounding ties, which may go the other way). A block RTN already reproduces
 // keeps RTN's result, so recovery is idempotent with RTN.
 //
 // Ambiguity: a block whose levels share a factor, or (signed scales) one without the level only one
@@ -22,6 +23,8 @@
 // blocks usually stop within a few values.
 #pragma once
 #include <cstdint>
+#include <map>
+#include <string>
 
 #include "io/dtype.h"
 
@@ -57,7 +60,26 @@ struct GridRecoveryCounts {
   int64_t on_grid = 0;           // kept RTN's grid or recovered one
   int64_t recovered = 0;         // of on_grid: a grid RTN would not have found
   int64_t scale_unstorable = 0;  // fell back to RTN with a warning
+  int64_t unsearched = 0;        // left to RTN unsearched: the probe at the start of their rows found no grid
   GridRecoveryCounts& operator+=(const GridRecoveryCounts& o);
 };
+
+// Nonzero blocks recover_rows searches before it decides whether the rest is worth searching. A
+// checkpoint on a grid has (nearly) every block on it, an ordinary one (almost) none, so the first
+// blocks tell which: under half of them on a grid, and the rest keep RTN unsearched (rows whose grid
+// starts only later are then written with RTN). Off-grid search costs several times RTN per block.
+constexpr int64_t kGridProbeBlocks = 64;
+
+// Recovery over rows x [rows, cols] (row-major, blocks of spec.block along a row). On entry
+// `levels` [rows, cols] and `scales` [rows, cols / block] hold RTN's result (scales as RTN computes
+// them, before the storage rounding); on return, the recovered grid wherever one was found and RTN's
+// elsewhere. If under half of the first `probe_blocks` nonzero blocks lie on a grid, the rest keep
+// RTN unsearched.
+GridRecoveryCounts recover_rows(const GridSpec& spec, const float* x, DType source, int64_t rows, int64_t cols,
+                                int8_t* levels, float* scales, int64_t probe_blocks = kGridProbeBlocks);
+
+// One line for the counts per ggml type name ("Q4_0: 4096 of 4096 blocks on a grid, 1032 of them
+// recovered (RTN moves them); ..."); "" when there are none.
+std::string grid_recovery_summary(const std::map<std::string, GridRecoveryCounts>& by_type);
 
 }  // namespace gq::quant
