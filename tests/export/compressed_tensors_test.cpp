@@ -4,6 +4,7 @@
 // safetensors headers checked for the contiguity the reference readers demand. Values are compared
 // bit for bit with the codecs' fake-quant; config.json's quantization_config field by field.
 #include "export/compressed_tensors.h"
+#include "export/compressed_tensors_items.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include <random>
 #include <set>
 
+#include "calibration_fixture.h"
 #include "recipes/calibration.h"
 #include "io/error.h"
 #include "model/gemma4_config.h"
@@ -378,12 +380,14 @@ TEST(CompressedTensors, PackingOrderIsGolden) {
 
 // ---- PTQ: the recipe's RTN rule -------------------------------------------------------------
 
+// The recipe names bf16: floats and scales in bf16 from the float32 fixture.
 TEST(CompressedTensors, W4a16G32DensePleBf16) {
   TempDir d;
   const std::string out = d.file("out");
   const CompressedTensorsExportResult r = export_compressed_tensors(fixture("dense_ple"), out, quiet([] {
                                                        CompressedTensorsExportOptions o;
                                                        o.recipe = Recipe::load("w4a16-g32");
+                                                       o.recipe->unquantized_dtype = "bf16";
                                                        return o;
                                                      }()));
   EXPECT_FALSE(r.from_run);
@@ -450,13 +454,13 @@ TEST(CompressedTensors, W4a16G32MoeExpertsPerExpert) {
   const CompressedTensorsExportResult r = export_compressed_tensors(fixture("moe_keqv"), out, quiet(o));
   const Tensors src = load_all(fixture("moe_keqv"));
   // 4 layers x (q, k, o, gate, up, down) + v on 2 sliding layers + 4 layers x 8 experts x 3
-  expect_packed_equals_fake_quant(out, src, quant::parse_weight_scheme("int4_g32@bf16"), 4 * 6 + 2 + 4 * 8 * 3);
+  expect_packed_equals_fake_quant(out, src, quant::parse_weight_scheme("int4_g32"), 4 * 6 + 2 + 4 * 8 * 3);
   EXPECT_EQ(r.modules_by_scheme.at("int4_g32"), size_t(4 * 6 + 2 + 4 * 8 * 3));
   const Checkpoint ck = Checkpoint::open(out);
   EXPECT_EQ(ck.tensor("model.layers.0.experts.7.up_proj.weight_packed").shape, (std::vector<int64_t>{64, 16}));
   EXPECT_EQ(ck.tensor("model.layers.0.experts.7.down_proj.weight_scale").shape, (std::vector<int64_t>{128, 2}));
   EXPECT_FALSE(ck.has("model.layers.0.experts.gate_up_proj"));
-  EXPECT_EQ(ck.tensor("model.layers.0.router.proj.weight").dtype, DType::BF16);
+  EXPECT_EQ(ck.tensor("model.layers.0.router.proj.weight").dtype, DType::F32);  // the checkpoint's float dtype
   EXPECT_FALSE(ck.has("model.layers.1.self_attn.v_proj.weight_packed"));  // K=V: vLLM copies k_proj
   const json q = config_of(out)["quantization_config"];
   const std::set<std::string> targets = strings(q["config_groups"]["group_0"]["targets"]);
@@ -490,7 +494,7 @@ TEST(CompressedTensors, ChannelWiseWeights) {
   export_compressed_tensors(fixture("dense_keqv"), out,
                             with_recipe(R"({"weights": [{"targets": ["Linear"], "scheme": "int4_channel"}]})"));
   const Tensors src = load_all(fixture("dense_keqv"));
-  expect_packed_equals_fake_quant(out, src, quant::parse_weight_scheme("int4_channel@bf16"), 6 * 6 + 4);
+  expect_packed_equals_fake_quant(out, src, quant::parse_weight_scheme("int4_channel"), 6 * 6 + 4);
   const Checkpoint ck = Checkpoint::open(out);
   EXPECT_EQ(ck.tensor("model.layers.0.self_attn.o_proj.weight_scale").shape, (std::vector<int64_t>{128, 1}));
   const json wa = config_of(out)["quantization_config"]["config_groups"]["group_0"]["weights"];
@@ -498,21 +502,7 @@ TEST(CompressedTensors, ChannelWiseWeights) {
   EXPECT_TRUE(wa["group_size"].is_null());
 }
 
-Calibration w8a8_calibration(const Gemma4Config& cfg) {
-  // Scales shared per fused matmul (q/k/v, gate/up), as training shares the quantizer.
-  Calibration c;
-  c.recipe = "w8a8-static";
-  for (const QuantTarget& t : gemma4_quant_targets(cfg)) {
-    if (t.kind != TargetKind::Linear) continue;
-    std::string key = t.name;
-    for (const char* p : {"k_proj", "v_proj"})
-      if (key.find(p) != std::string::npos) key.replace(key.find(p), 6, "q_proj");
-    if (key.find("up_proj") != std::string::npos) key.replace(key.find("up_proj"), 7, "gate_proj");
-    const float scale = 0.01f + float(std::hash<std::string>()(key) % 1000) * 1e-5f;
-    c.activations[t.name] = {"int8_sym", -scale * 127, scale * 127, scale, 0};
-  }
-  return c;
-}
+using test::w8a8_calibration;
 
 TEST(CompressedTensors, W8a8StaticInputScales) {
   TempDir d;
@@ -529,7 +519,7 @@ TEST(CompressedTensors, W8a8StaticInputScales) {
   const Checkpoint ck = Checkpoint::open(out);
   const std::vector<std::string> mods = modules_with(ck, ".input_scale");
   EXPECT_EQ(mods.size(), size_t(6 * 6 + 4));
-  const quant::WeightScheme scheme = quant::parse_weight_scheme("int8_channel@bf16");
+  const quant::WeightScheme scheme = quant::parse_weight_scheme("int8_channel");
   for (const std::string& m : mods) {
     const Source s = source_of(src, m);
     const Decoded dw = decode_int8(ck, m);
@@ -609,7 +599,7 @@ TEST(CompressedTensors, ShardsWithIndex) {
   }
   EXPECT_FALSE(fs::exists(out + "/model.safetensors"));
   // The same values as one file.
-  expect_packed_equals_fake_quant(out, load_all(fixture("dense_ple")), quant::parse_weight_scheme("int4_g32@bf16"), 49);
+  expect_packed_equals_fake_quant(out, load_all(fixture("dense_ple")), quant::parse_weight_scheme("int4_g32"), 49);
 }
 
 TEST(CompressedTensors, MixedFormatsGetPerGroupFormats) {
@@ -635,7 +625,7 @@ TEST(CompressedTensors, MixedFormatsGetPerGroupFormats) {
   EXPECT_EQ(modules_with(ck, ".input_scale").size(), size_t(6 * 3 + 4));
   EXPECT_EQ(modules_with(ck, ".weight_zero_point").size(), size_t(6 * 3));
   const Tensors src = load_all(fixture("dense_keqv"));
-  expect_packed_equals_fake_quant(d.file("out"), src, quant::parse_weight_scheme("int4_g32_asym@bf16"), 6 * 3);
+  expect_packed_equals_fake_quant(d.file("out"), src, quant::parse_weight_scheme("int4_g32_asym"), 6 * 3);
 }
 
 // The multimodal layout (prefix model.language_model., bf16, 29 shards) exports as the text model;
@@ -727,59 +717,173 @@ TEST(CompressedTensors, LearnedBf16ScalesKeepTheTrainedIntegers) {
   }
 }
 
-TEST(CompressedTensors, LearnedF32ScalesNeedF32Storage) {
+// A run's float tensors are written as it holds them (float32), bit for bit.
+void expect_run_floats(const std::string& out, const Tensors& w) {
+  const Checkpoint ck = Checkpoint::open(out);
+  for (const char* n : {"model.embed_tokens.weight", "model.norm.weight", "model.layers.0.input_layernorm.weight",
+                        "model.layers.2.self_attn.k_norm.weight"}) {
+    EXPECT_EQ(ck.tensor(n).dtype, DType::F32) << n;
+    expect_bits_equal(ck.tensor(n).to_f32(), w.at(n).second, n);
+  }
+  EXPECT_EQ(config_of(out)["dtype"], "float32");
+}
+
+// A run trained in float32: its learned f32 scales are the contract, written as trained by
+// default; --scale-dtype bf16 would round them and is refused naming the module.
+TEST(CompressedTensors, LearnedF32ScalesAreWrittenAsTrained) {
   TempDir d;
   const quant::WeightScheme scheme = quant::parse_weight_scheme("int4_g32");
   const Tensors w = load_all(fixture("dense_keqv"));
   const Tensors qp = learned_params(w, Gemma4Config::load(fixture("dense_keqv")), scheme, 11);
   const std::string run =
       make_run(d, "dense_keqv", w, R"({"weights": [{"targets": ["Linear"], "scheme": "int4_g32"}], "learnable_scales": true})", qp);
-  const std::string msg = refusal(run, d.file("out"), quiet());
-  EXPECT_NE(msg.find("module 'layers.0.self_attn.q_proj'"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("--scale-dtype f32"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("int4_g32@bf16"), std::string::npos) << msg;
-  expect_nothing_written(d);
+  const CompressedTensorsExportResult r = export_compressed_tensors(run, d.file("out"), quiet());
+  EXPECT_TRUE(r.from_run);
+  EXPECT_EQ(r.scale_dtype, DType::F32);
+  EXPECT_EQ(r.model_dtype, DType::F32);
+  expect_learned_export(d.file("out"), w, qp, scheme);  // bit for bit with f32 scales
+  expect_run_floats(d.file("out"), w);
+  fs::remove_all(d.file("out"));
 
   CompressedTensorsExportOptions o = quiet();
-  o.scale_dtype = DType::F32;
-  export_compressed_tensors(run, d.file("out"), o);
-  expect_learned_export(d.file("out"), w, qp, scheme);  // bit for bit with f32 scales
+  o.scale_dtype = DType::BF16;
+  const std::string msg = refusal(run, d.file("out"), o);
+  EXPECT_NE(msg.find("module 'layers.0.self_attn.q_proj' stores its scales in f32"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--scale-dtype bf16"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("train with int4_g32@bf16"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--allow-rounding"), std::string::npos) << msg;
+  expect_nothing_written(d);
+
+  // Allowed: written with bf16 scales, said in a warning that carries the caller's measurement.
+  std::vector<std::string> warnings;
+  o.allow_rounding = true;
+  o.on_warning = [&](const std::string& s) { warnings.push_back(s); };
+  o.rounding_effect = [](const Deployment& dep) {
+    EXPECT_EQ(dep.contract.weights.at("layers.0.mlp.up_proj").scale_dtype, DType::F32);
+    EXPECT_EQ(dep.deployed.weights.at("layers.0.mlp.up_proj").scale_dtype, DType::BF16);
+    return std::string("measured max |Δlogit| 0.5");
+  };
+  const CompressedTensorsExportResult rb = export_compressed_tensors(run, d.file("out"), o);
+  EXPECT_EQ(rb.scale_dtype, DType::BF16);
+  EXPECT_EQ(rb.learned_modules, size_t(6 * 6 + 4));
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("--allow-rounding"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("layers.0.self_attn.q_proj"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("measured max |Δlogit| 0.5"), std::string::npos) << warnings[0];
+  expect_learned_export(d.file("out"), w, qp, quant::parse_weight_scheme("int4_g32@bf16"));
 }
 
-// An RTN-trained run (no learned scales) keeps the RTN integers of its own scheme; bf16 storage of
-// f32 RTN scales would change the weights: refused during the stream, nothing left behind.
-TEST(CompressedTensors, RtnRunWithF32ScalesIsRefusedInBf16) {
+// An RTN-trained run (no learned scales) keeps the RTN integers of its own scheme, f32 scales
+// included; --dtype bf16 would round its float tensors and is refused naming them.
+TEST(CompressedTensors, RtnRunIsWrittenAsTrained) {
   TempDir d;
   const Tensors w = load_all(fixture("dense_keqv"));
   const std::string run = make_run(d, "dense_keqv", w, R"({"weights": [{"targets": ["Linear"], "scheme": "int4_g32"}]})", {});
-  const std::string msg = refusal(run, d.file("out"), quiet());
-  EXPECT_NE(msg.find("module 'layers.0.self_attn.q_proj' was trained with f32 scales"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("changes its dequantized weights"), std::string::npos) << msg;
-  expect_nothing_written(d);
-  CompressedTensorsExportOptions o = quiet();
-  o.scale_dtype = DType::F32;
-  export_compressed_tensors(run, d.file("out"), o);
+  export_compressed_tensors(run, d.file("out"), quiet());
   expect_packed_equals_fake_quant(d.file("out"), w, quant::parse_weight_scheme("int4_g32"), 6 * 6 + 4);
+  expect_run_floats(d.file("out"), w);
+  fs::remove_all(d.file("out"));
+
+  CompressedTensorsExportOptions o = quiet();
+  o.float_dtype = DType::BF16;
+  const std::string msg = refusal(run, d.file("out"), o);
+  EXPECT_NE(msg.find("float tensors (embed_tokens.weight, the norms"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("are f32 in the run; --dtype bf16"), std::string::npos) << msg;
+  expect_nothing_written(d);
+  o.allow_rounding = true;
+  const CompressedTensorsExportResult r = export_compressed_tensors(run, d.file("out"), o);
+  EXPECT_EQ(r.model_dtype, DType::BF16);
+  EXPECT_EQ(r.scale_dtype, DType::F32);  // --dtype moves the float tensors only
+  expect_floats(d.file("out"), w, DType::BF16);
 }
 
-TEST(CompressedTensors, RunRecipeOverrideIsRtnWithAWarning) {
+// Another recipe on a run re-quantizes it with RTN: refused naming the module and the learned
+// scales it drops; allowed, written so with a warning that says it.
+TEST(CompressedTensors, RunRecipeOverrideIsRefusedUnlessAllowed) {
   TempDir d;
   const quant::WeightScheme scheme = quant::parse_weight_scheme("int4_g32@bf16");
   const Tensors w = load_all(fixture("dense_keqv"));
   const Tensors qp = learned_params(w, Gemma4Config::load(fixture("dense_keqv")), scheme, 3);
   const std::string run = make_run(
       d, "dense_keqv", w, R"({"weights": [{"targets": ["Linear"], "scheme": "int4_g32@bf16"}], "learnable_scales": true})", qp);
+  CompressedTensorsExportOptions o = quiet();
+  o.recipe = Recipe::load("w4a16-g128");
+  const std::string msg = refusal(run, d.file("out"), o);
+  EXPECT_NE(msg.find("module 'layers.0.self_attn.q_proj': the run trained int4_g32@bf16, --recipe writes int4_g128"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("learned scales (" + run + "/checkpoint/quant_params.safetensors) are not written"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("export without --recipe"), std::string::npos) << msg;
+  expect_nothing_written(d);
+
   std::vector<std::string> warnings;
-  CompressedTensorsExportOptions o;
-  o.recipe = Recipe::load("w4a16-g32");
-  o.threads = 1;
+  o.allow_rounding = true;
   o.on_warning = [&](const std::string& s) { warnings.push_back(s); };
   const CompressedTensorsExportResult r = export_compressed_tensors(run, d.file("out"), o);
   EXPECT_FALSE(r.from_run);
   EXPECT_EQ(r.learned_modules, 0u);
   ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_NE(warnings[0].find("learned scales are not used"), std::string::npos) << warnings[0];
-  expect_packed_equals_fake_quant(d.file("out"), w, scheme, 6 * 6 + 4);
+  EXPECT_NE(warnings[0].find("learned scales"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("are not written"), std::string::npos) << warnings[0];
+  expect_packed_equals_fake_quant(d.file("out"), w, quant::parse_weight_scheme("int4_g128"), 6 * 6 + 4);
+}
+
+// The run's own recipe passed again is no change: the learned scales are kept.
+TEST(CompressedTensors, RunsOwnRecipeIsNoChange) {
+  TempDir d;
+  const quant::WeightScheme scheme = quant::parse_weight_scheme("int4_g32");
+  const Tensors w = load_all(fixture("dense_keqv"));
+  const Tensors qp = learned_params(w, Gemma4Config::load(fixture("dense_keqv")), scheme, 5);
+  const std::string recipe = R"({"weights": [{"targets": ["Linear"], "scheme": "int4_g32"}], "learnable_scales": true})";
+  const std::string run = make_run(d, "dense_keqv", w, recipe, qp);
+  const CompressedTensorsExportResult r = export_compressed_tensors(run, d.file("out"), with_recipe(recipe));
+  EXPECT_TRUE(r.from_run);
+  EXPECT_TRUE(r.warnings.empty());
+  expect_learned_export(d.file("out"), w, qp, scheme);
+}
+
+// A plain checkpoint: "auto" is the checkpoint's dtype, and flags that leave the recipe's
+// numbers are refused as on a run.
+TEST(CompressedTensors, PlainCheckpointFollowsTheRecipe) {
+  TempDir d;
+  CompressedTensorsExportOptions o = quiet();
+  o.recipe = Recipe::load("w4a16-g32");
+  const CompressedTensorsExportResult r = export_compressed_tensors(fixture("dense_keqv"), d.file("out"), o);
+  EXPECT_EQ(r.scale_dtype, DType::F32);  // the float32 checkpoint's
+  EXPECT_EQ(r.model_dtype, DType::F32);
+  EXPECT_EQ(config_of(d.file("out"))["dtype"], "float32");
+  fs::remove_all(d.file("out"));
+  o.scale_dtype = DType::BF16;
+  const std::string msg = refusal(fixture("dense_keqv"), d.file("out"), o);
+  EXPECT_NE(msg.find("stores its scales in f32 (int4_g32@f32: recipe 'w4a16-g32'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("name the scale dtype in the recipe (int4_g32@bf16)"), std::string::npos) << msg;
+  expect_nothing_written(d);
+}
+
+// An ignored head of a tied model with a quantized table is a float copy (the exporter refuses a
+// quantized table itself, so the plan is checked directly): lm_head.weight from the table, and
+// config.json unties it.
+TEST(CompressedTensors, IgnoredHeadOfATiedModelIsAFloatCopy) {
+  const Gemma4Config cfg = Gemma4Config::load(fixture("dense_keqv"));
+  ResolvedRecipe rr = resolve_recipe(Recipe::parse(R"({"weights": [{"targets": ["Linear"], "scheme": "int4_g32"}]})", "r.json"),
+                                     gemma4_quant_targets(cfg), DType::F32);
+  EXPECT_FALSE(compressed_tensors::writes_untied_head(cfg, rr));
+  rr.untie_head = true;  // what resolve_recipe gives for "ignore": ["lm_head"] beside a quantized table
+  ASSERT_TRUE(compressed_tensors::writes_untied_head(cfg, rr));
+  const compressed_tensors::QuantizationConfig qc = compressed_tensors::plan_quantization_config(cfg, rr, "r.json");
+  compressed_tensors::Inputs in;
+  const Checkpoint ck = Checkpoint::open(fixture("dense_keqv"));
+  const compressed_tensors::ItemList list = compressed_tensors::list_items(cfg, ck, rr, qc, in);
+  size_t heads = 0;
+  for (const compressed_tensors::Item& it : list.items)
+    if (it.name == "lm_head.weight") {
+      ++heads;
+      EXPECT_EQ(it.kind, compressed_tensors::ItemKind::Float);
+      EXPECT_EQ(it.source, "model.embed_tokens.weight");
+      EXPECT_EQ(it.shape, (std::vector<int64_t>{512, 128}));
+    }
+  EXPECT_EQ(heads, 1u);
 }
 
 // ---- refusals and bad input -----------------------------------------------------------------
