@@ -15,6 +15,7 @@
 #include "qat/checkpoint_loader.h"
 #include "qat/quantize.h"
 #include "qat/torch_threads.h"
+#include "run/source_dtype.h"
 
 namespace gq::cli {
 namespace {
@@ -31,7 +32,7 @@ void run_calibrate(const CalibrateArgs& a) {
   const Gemma4Config& cfg = model->config();
   Recipe recipe = Recipe::load(a.recipe);
   if (!a.observer.empty()) recipe.observer = a.observer;
-  const ResolvedRecipe rr = resolve_recipe(recipe, gemma4_quant_targets(cfg));
+  const ResolvedRecipe rr = resolve_recipe(recipe, gemma4_quant_targets(cfg), run_folder::source_float_dtype(a.model));
   if (rr.activations.empty() && !rr.kv_cache)
     throw FormatError("recipe " + rr.name + " has no static activations or KV cache to calibrate");
   quantize_model(model, rr);

@@ -46,7 +46,7 @@ void add_convert_command(CLI::App& app) {
     if (!a->type.empty() && !a->recipe.empty())
       throw FormatError("--type and --recipe both given: a recipe sets every module's type (its unquantized_dtype the rest)");
     GgufExportOptions opt;
-    opt.type = a->type.empty() ? GgmlType::F16 : *ggml_type_from_name(a->type);
+    if (!a->type.empty()) opt.type = *ggml_type_from_name(a->type);  // default f16; a run's checkpoint: its recipe
     if (!a->recipe.empty()) opt.recipe = Recipe::load(a->recipe);
     opt.nearest = a->nearest;
     opt.name = a->name;

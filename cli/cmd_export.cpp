@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/export_rounding.h"
 #include "cli/format_units.h"
 #include "export/compressed_tensors.h"
 #include "export/gemma4_gguf.h"
@@ -17,8 +18,7 @@
 #include "model/gemma4_config.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/checkpoint_writer.h"
-#include "qat/run_quantization.h"
-#include "run/quantization.h"
+#include "quant/grid_recovery.h"
 #include "run/run_folder.h"
 #include "run/train_state.h"
 
@@ -29,39 +29,33 @@ struct ExportArgs {
   std::string model, format, out, dtype = "bf16", type, recipe, scale_dtype, calib, layout = "text", source,
       weights = "fake-quant";
   int64_t shard_mb = 5000;
-  bool nearest = false;
+  bool nearest = false, allow_rounding = false;
+  bool dtype_given = false;  // --dtype on the command line (gguf, compressed-tensors: it changes the contract)
   int threads = 0;
 };
 
 DType dtype_flag(const std::string& f) { return f == "f32" ? DType::F32 : f == "f16" ? DType::F16 : DType::BF16; }
 
-// GGUF: a QAT run exports with its own recipe and learned scales (the integers it trained with);
-// a plain checkpoint takes --type or --recipe (RTN scales, as `convert`).
+// GGUF: a QAT run exports the recipe it trained and its learned scales (the integers it trained
+// with); a plain checkpoint takes --type or --recipe (RTN scales, as `convert`).
 void export_gguf(const ExportArgs& a) {
-  const std::string dir = run_folder::checkpoint_dir(a.model);
+  if (!a.scale_dtype.empty()) throw FormatError("--scale-dtype is for compressed-tensors: GGUF block scales are always fp16");
   GgufExportOptions opt;
   opt.nearest = a.nearest;
   opt.threads = a.threads;
-  if (!a.type.empty() && !a.recipe.empty()) throw FormatError("--type and --recipe both given");
-  opt.type = a.type.empty() ? GgmlType::F16 : *ggml_type_from_name(a.type);
-  size_t learned = 0;
-  if (!a.recipe.empty()) {
-    opt.recipe = Recipe::load(a.recipe);
-  } else if (std::optional<Recipe> own = run_folder::read_recipe(dir)) {
-    opt.recipe = std::move(own);
-    opt.grid_recovery = false;  // the run computed with RTN on its own weights: write exactly that
-    const auto params = run_folder::QuantParams::open_if_present(dir);
-    auto scales = params ? params->weight_scales() : std::map<std::string, std::vector<float>>{};
-    learned = scales.size();
-    if (!scales.empty()) opt.learned_scales = learned_scales_from(std::move(scales));
-  }
-  const GgufExportResult r = export_gemma4_gguf(dir, a.out, opt);
+  if (!a.type.empty()) opt.type = *ggml_type_from_name(a.type);
+  if (!a.recipe.empty()) opt.recipe = Recipe::load(a.recipe);
+  if (a.dtype_given) opt.float_dtype = dtype_flag(a.dtype);
+  opt.allow_rounding = a.allow_rounding;
+  opt.rounding_effect = logit_rounding_effect(a.calib);
+  const GgufExportResult r = export_gemma4_gguf(a.model, a.out, opt);
   std::string types;
   for (const auto& [t, n] : r.tensors_by_type) types += (types.empty() ? "" : ", ") + std::to_string(n) + " " + t;
   std::printf("wrote %s: %s, %zu tensors (%s), vocabulary %s%s\n", r.path.c_str(), human_bytes(double(r.bytes)).c_str(),
-              r.tensors, types.c_str(), r.vocab_source.c_str(),
-              opt.recipe ? (", recipe " + opt.recipe->name).c_str() : "");
-  if (learned) std::printf("%zu block tensors carry the run's learned scales (of %zu learned modules)\n", r.learned_modules, learned);
+              r.tensors, types.c_str(), r.vocab_source.c_str(), r.recipe.empty() ? "" : (", recipe " + r.recipe).c_str());
+  if (r.learned_available)
+    std::printf("%zu block tensors carry the run's learned scales (of %zu learned modules)\n", r.learned_modules,
+                r.learned_available);
   if (!r.grid_recovery.empty()) std::printf("grid recovery: %s\n", quant::grid_recovery_summary(r.grid_recovery).c_str());
 }
 
@@ -113,9 +107,14 @@ void export_hf(const ExportArgs& a) {
 
 // compressed-tensors (vLLM): a QAT run's own recipe and learned scales, or a recipe's RTN.
 void export_ct(const ExportArgs& a) {
+  if (!a.type.empty()) throw FormatError("--type is for gguf: a compressed-tensors export takes a recipe (--recipe)");
+  if (a.nearest) throw FormatError("--nearest is for gguf: compressed-tensors refuses what it cannot hold");
   CompressedTensorsExportOptions opt;
   if (!a.recipe.empty()) opt.recipe = Recipe::load(a.recipe);
   if (!a.scale_dtype.empty()) opt.scale_dtype = dtype_flag(a.scale_dtype);
+  if (a.dtype_given) opt.float_dtype = dtype_flag(a.dtype);
+  opt.allow_rounding = a.allow_rounding;
+  opt.rounding_effect = logit_rounding_effect(a.calib);
   opt.calibration = a.calib;
   opt.max_shard_bytes = uint64_t(a.shard_mb) * 1000 * 1000;
   opt.threads = a.threads;
@@ -136,12 +135,17 @@ void add_export_command(CLI::App& app) {
   cmd->add_option("MODEL", a->model, "run folder or checkpoint folder")->required();
   cmd->add_option("--format", a->format, "output format")->required()->check(CLI::IsMember({"gguf", "compressed-tensors", "hf"}));
   cmd->add_option("--out", a->out, "output file (gguf) or folder (hf)")->required();
-  cmd->add_option("--type", a->type, "gguf, plain checkpoints: type of the 2-D weights")
+  cmd->add_option("--type", a->type, "gguf: type of the 2-D weights (on a run: refused unless --allow-rounding)")
       ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0"}));
   cmd->add_option("--recipe", a->recipe,
-                  "gguf, compressed-tensors: quantize with this recipe (RTN scales) instead of the run's own");
-  cmd->add_option("--scale-dtype", a->scale_dtype, "compressed-tensors: scale dtype (default: the model dtype)")
+                  "gguf, compressed-tensors: quantize with this recipe (RTN scales); on a run, instead of its own "
+                  "(refused unless --allow-rounding)");
+  cmd->add_option("--scale-dtype", a->scale_dtype,
+                  "compressed-tensors: every scale in this dtype instead of the recipe's (refused unless --allow-rounding)")
       ->check(CLI::IsMember({"bf16", "f16", "f32"}));
+  cmd->add_flag("--allow-rounding", a->allow_rounding,
+                "gguf, compressed-tensors: write what --type / --recipe on a run, --dtype or --scale-dtype change instead "
+                "of refusing, with a warning stating the measured max |Δlogit|");
   cmd->add_option("--calib", a->calib, "compressed-tensors: calibration.json for static input / KV scales");
   cmd->add_flag("--nearest", a->nearest, "gguf: map schemes GGUF lacks to the nearest type, with a warning");
   cmd->add_option("--threads", a->threads, "gguf, compressed-tensors: quantization threads (default: all cores)")->check(CLI::Range(0, 4096));
@@ -157,7 +161,8 @@ void add_export_command(CLI::App& app) {
   cmd->add_option("--source", a->source, "hf --layout multimodal: the checkpoint whose layout and towers to copy");
   cmd->add_option("--shard-mb", a->shard_mb, "hf, compressed-tensors: largest shard in MB (above it: sharded with an index)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
-  cmd->callback([a] {
+  cmd->callback([a, cmd] {
+    a->dtype_given = cmd->count("--dtype") > 0;
     if (a->format == "hf") export_hf(*a);
     else if (a->format == "compressed-tensors") export_ct(*a);
     else export_gguf(*a);

@@ -104,7 +104,7 @@ void run_train(TrainArgs a) {
   std::string recipe_json;
   if (!a.recipe.empty()) {
     const Recipe r = Recipe::load(a.recipe);
-    recipe = resolve_recipe(r, gemma4_quant_targets(cfg));
+    recipe = resolve_recipe(r, gemma4_quant_targets(cfg), DType::F32);  // a run trains and saves in float32
     recipe_json = read_text_file(r.source);
   }
   std::optional<Calibration> calib;

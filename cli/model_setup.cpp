@@ -8,6 +8,7 @@
 #include "qat/run_quantization.h"
 #include "recipes/calibration.h"
 #include "run/run_folder.h"
+#include "run/source_dtype.h"
 
 namespace gq::cli {
 
@@ -26,7 +27,8 @@ std::optional<ResolvedRecipe> apply_quant_args(Gemma4Model& model, const QuantAr
     if (rq) return rq->recipe;
     return std::nullopt;
   }
-  const ResolvedRecipe rr = resolve_recipe(Recipe::load(q.recipe), gemma4_quant_targets(model->config()));
+  const ResolvedRecipe rr =
+      resolve_recipe(Recipe::load(q.recipe), gemma4_quant_targets(model->config()), run_folder::source_float_dtype(model_path));
   if (!rr.activations.empty() && q.calib.empty())
     throw FormatError("recipe " + rr.name + " quantizes activations with static scales: pass --calib FILE (from gemma-qat calibrate)");
   std::optional<Calibration> cal;

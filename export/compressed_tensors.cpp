@@ -47,9 +47,15 @@ void check_output_folder(const std::string& out, const std::string& checkpoint) 
     throw FormatError(out + ": exists and is not a compressed-tensors export; remove it or choose another output folder");
 }
 
-DType model_dtype(const Recipe& r) {
-  const std::string& ud = r.unquantized_dtype;
-  return ud == "f32" ? DType::F32 : ud == "f16" ? DType::F16 : DType::BF16;
+// The scale dtype most quantized modules store.
+DType common_scale_dtype(const ResolvedRecipe& rr, const ct::QuantizationConfig& qc) {
+  std::map<DType, size_t> n;
+  for (const auto& [module, group] : qc.group_of) ++n[rr.weights.at(module).scale_dtype];
+  DType best = rr.float_dtype;
+  size_t most = 0;
+  for (const auto& [t, k] : n)
+    if (k > most) best = t, most = k;
+  return best;
 }
 
 }  // namespace
@@ -61,36 +67,40 @@ CompressedTensorsExportResult export_compressed_tensors(const std::string& model
   res.path = out_dir;
   auto warn = [&](const std::string& w) { report_warning(w, res.warnings, opt.on_warning); };
 
-  ct::Inputs in = ct::read_inputs(model_or_run, opt.recipe);
-  for (const std::string& w : in.warnings) warn(w);
+  DeploymentRequest rq;
+  rq.recipe = opt.recipe;
+  rq.float_dtype = opt.float_dtype;
+  rq.scale_dtype = opt.scale_dtype;
+  rq.allow_rounding = opt.allow_rounding;
+  const Deployment dep = plan_deployment(model_or_run, rq);
+  ct::Inputs in = ct::read_inputs(dep);
   res.checkpoint = in.checkpoint;
   res.from_run = in.from_run;
   check_output_folder(out_dir, in.checkpoint);
 
   const Gemma4Config cfg = Gemma4Config::load(in.checkpoint);
-  const DType model = model_dtype(in.recipe), scale = opt.scale_dtype.value_or(model);
-  if (!quant::is_scale_dtype(scale))
-    throw FormatError(std::string("scale dtype ") + dtype_name(scale) + ": compressed-tensors scales are bf16, f16 or f32");
-  res.model_dtype = model;
-  res.scale_dtype = scale;
-  const ResolvedRecipe rr = resolve_recipe(in.recipe, gemma4_quant_targets(cfg));
+  const ResolvedRecipe& rr = dep.deployed;
+  const DType model = rr.float_dtype;
   const ct::QuantizationConfig qc =
       ct::plan_quantization_config(cfg, rr, "recipe '" + in.recipe.name + "' (" + in.recipe.source + ")");
+  report_changes(dep, opt.rounding_effect, res.warnings, opt.on_warning);
   for (const std::string& w : qc.warnings) warn(w);
+  res.model_dtype = model;
+  res.scale_dtype = common_scale_dtype(rr, qc);
   ct::read_static_scales(in, cfg, rr, opt.calibration);
 
   const Checkpoint ck = Checkpoint::open(in.checkpoint);
-  const ct::ItemList list = ct::list_items(cfg, ck, rr, qc, in, scale);
+  const ct::ItemList list = ct::list_items(cfg, ck, rr, qc, in);
   for (const std::string& w : list.warnings) warn(w);
   res.unused_skipped = list.unused_skipped;
   res.other_towers_skipped = list.other_towers_skipped;
-  ct::ItemWriter writer{in, out_dir, model, scale, opt.threads > 0 ? opt.threads : default_threads(), opt.chunk_bytes, {}};
-  ct::precheck_learned_scales(list.items, ck, rr, writer);
+  ct::ItemWriter writer{in, out_dir, model, opt.threads > 0 ? opt.threads : default_threads(), opt.chunk_bytes, {}};
+  ct::precheck_learned_scales(list.items, rr, writer);
   res.learned_modules = writer.learned.size();
 
   std::vector<ct::TensorInfo> tensors;
   for (const ct::Item& it : list.items)
-    for (ct::TensorInfo& t : ct::tensors_of(it, model, scale)) tensors.push_back(std::move(t));
+    for (ct::TensorInfo& t : ct::tensors_of(it, model)) tensors.push_back(std::move(t));
   res.tensors = tensors.size();
 
   FolderSwap swap(out_dir);
@@ -118,7 +128,9 @@ CompressedTensorsExportResult export_compressed_tensors(const std::string& model
   res.bytes = w.bytes();
   res.shards = w.shards();
   res.format = ct::quantization_config_json(qc).at("format").get<std::string>();
-  write_text_file((fs::path(swap.staging()) / "config.json").string(), ct::config_json(cfg, model, qc));
+  Gemma4Config written = cfg;
+  if (ct::writes_untied_head(cfg, rr)) written.tie_word_embeddings = false;  // the file holds its own lm_head.weight
+  write_text_file((fs::path(swap.staging()) / "config.json").string(), ct::config_json(written, model, qc));
   ct::copy_companion_files(in.checkpoint, swap.staging());
   swap.commit();
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -14,12 +14,14 @@
 // {gate,up,down}_proj.*". KV cache: "model.layers.N.self_attn.{k,v}_scale" float32 [1] (a KV-shared
 // layer gets its donor's). Everything else: the recipe's unquantized dtype (the model dtype).
 //
-// Scales: a plain checkpoint is quantized with the recipe's RTN rule directly in the file's scale
-// dtype. A QAT run (recipe.json in the checkpoint, no --recipe) keeps the integers it trained with:
-// the learned scales / zero points of quant_params.safetensors, or RTN in the scheme's own scale
-// dtype; if storing those scales in the file's scale dtype would change a dequantized weight, the
-// export is refused naming the module (use scale_dtype F32, or train with "@bf16" schemes).
-// Input and KV scales are stored in float32, the dtype of vLLM's parameters.
+// What the file stores is the resolved recipe (the deployment contract, recipes/recipe.h): float
+// tensors in its float dtype ("auto": the checkpoint's; a QAT run's is float32), each scale in its
+// scheme's scale dtype (the float dtype unless the scheme names one). A plain checkpoint is
+// quantized with the recipe's RTN rule. A QAT run (recipe.json in the checkpoint) keeps the
+// integers it trained with: its learned scales / zero points (quant_params.safetensors), or RTN.
+// Another recipe on a run, --dtype or --scale-dtype store other numbers: refused naming the module,
+// unless allowed (export/deployment.h). Input and KV scales are stored in float32, the dtype of
+// vLLM's parameters.
 //
 // Streaming: one tensor (one chunk of rows) at a time from the memory-mapped checkpoint. The folder
 // is written beside `out` and swapped in when complete (io/folder_swap.h); on any error nothing is
@@ -36,17 +38,20 @@
 #include <string>
 #include <vector>
 
+#include "export/deployment.h"
 #include "io/dtype.h"
 #include "recipes/recipe.h"
 
 namespace gq {
 
 struct CompressedTensorsExportOptions {
-  // Required for a plain checkpoint. For a run it replaces the run's recipe.json and re-quantizes
-  // its trained weights with RTN (the learned scales are then ignored, with a warning).
+  // Required for a plain checkpoint. For a run it replaces the run's recipe.json (a change,
+  // deployment.h): its trained weights are re-quantized with RTN, the learned scales dropped.
   std::optional<Recipe> recipe;
-  // BF16, F16 or F32; default: the recipe's unquantized_dtype (the model dtype).
-  std::optional<DType> scale_dtype;
+  std::optional<DType> scale_dtype;  // BF16, F16 or F32 for every scale instead of the schemes' (a change)
+  std::optional<DType> float_dtype;  // instead of the recipe's float dtype (a change)
+  bool allow_rounding = false;       // write changes instead of refusing them, with a warning
+  RoundingEffect rounding_effect;    // optional: measures an allowed change for that warning
   // calibration.json for static input scales and KV scales; "" = the checkpoint folder's, if any.
   std::string calibration;
   uint64_t max_shard_bytes = 5000ull * 1000 * 1000;
@@ -61,7 +66,8 @@ struct CompressedTensorsExportResult {
   std::string format;                                // quantization_config.format
   std::string checkpoint;                            // the folder the weights came from
   bool from_run = false;                             // QAT run: trained integers kept
-  DType scale_dtype = DType::BF16, model_dtype = DType::BF16;
+  DType scale_dtype = DType::BF16;                   // of most quantized modules (the model dtype if none)
+  DType model_dtype = DType::BF16;                   // the float tensors
   uint64_t bytes = 0, input_bytes = 0;               // tensor data written / read
   size_t tensors = 0, shards = 0;
   size_t quantized_modules = 0;                      // output Linears (experts counted per expert)

@@ -43,26 +43,13 @@ void check_shared_inputs(const std::map<std::string, quant::ActivationParams>& p
 
 }  // namespace
 
-Inputs read_inputs(const std::string& model_or_run, const std::optional<Recipe>& recipe) {
+Inputs read_inputs(const Deployment& d) {
   Inputs in;
-  in.checkpoint = run_folder::checkpoint_dir(model_or_run);
-  std::error_code ec;
-  if (!fs::is_directory(in.checkpoint, ec))
-    throw FormatError(model_or_run + ": not a checkpoint folder (config.json + safetensors) or run folder");
-  if (recipe) {
-    in.recipe = *recipe;
-    const auto params = run_folder::QuantParams::open_if_present(in.checkpoint);
-    if (params && params->has_weight_scales())
-      in.warnings.push_back(in.checkpoint + ": recipe '" + recipe->name +
-                            "' re-quantizes the run's weights with RTN scales; the run's learned scales are not used");
-    return in;
-  }
-  std::optional<Recipe> own = run_folder::read_recipe(in.checkpoint);
-  if (!own)
-    throw FormatError(in.checkpoint + ": no recipe.json (not a QAT run): a plain checkpoint needs a recipe (e.g. --recipe w4a16-g32)");
-  in.recipe = std::move(*own);
-  in.from_run = true;
-  in.quant_params = run_folder::QuantParams::open_if_present(in.checkpoint);
+  in.checkpoint = d.checkpoint;
+  if (!d.recipe) throw FormatError(d.checkpoint + ": a compressed-tensors export needs a recipe (e.g. --recipe w4a16-g32)");
+  in.recipe = *d.recipe;
+  in.from_run = d.trained;
+  in.quant_params = d.quant_params;
   return in;
 }
 

@@ -1,6 +1,7 @@
 // The inputs of a compressed-tensors export besides the weights: where the checkpoint is, which
-// recipe applies and whether it is a QAT run's own (trained integers to keep), the run's learned
-// weight scales / zero points, and the static input and KV scales from the calibration.
+// recipe applies and whether it is a QAT run's own (trained integers to keep: export/deployment.h),
+// the run's learned weight scales / zero points, and the static input and KV scales from the
+// calibration.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "export/deployment.h"
 #include "model/gemma4_config.h"
 #include "quant/activation.h"
 #include "recipes/recipe.h"
@@ -19,11 +21,10 @@ namespace gq::compressed_tensors {
 struct Inputs {
   std::string checkpoint;  // folder holding config.json + weights (RUN/checkpoint for a run)
   Recipe recipe;
-  bool from_run = false;   // the recipe is the run's recipe.json: keep the trained integers
+  bool from_run = false;   // a QAT run written with the schemes it trained: keep the trained integers
   std::shared_ptr<const run_folder::QuantParams> quant_params;  // the run's, when from_run and present
   std::map<std::string, quant::ActivationParams> input_params;  // Linear module -> static input scale
   std::map<int64_t, std::pair<float, float>> kv_scales;        // layer -> (k_scale, v_scale)
-  std::vector<std::string> warnings;
 
   // Whether the run holds learned weight scales for `module`.
   bool has_learned_scales(const std::string& module) const {
@@ -31,9 +32,8 @@ struct Inputs {
   }
 };
 
-// `recipe`: the caller's (replaces a run's own), or nullopt. Input / KV scales are read by
-// read_static_scales, once the recipe is resolved.
-Inputs read_inputs(const std::string& model_or_run, const std::optional<Recipe>& recipe);
+// From the planned deployment. Input / KV scales are read by read_static_scales.
+Inputs read_inputs(const Deployment& d);
 
 // Fills input_params and kv_scales for what the resolved recipe needs. `calibration`: a file, or ""
 // for the checkpoint folder's calibration.json. FormatError names the calibration file and the

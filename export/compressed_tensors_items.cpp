@@ -1,10 +1,8 @@
 #include "export/compressed_tensors_items.h"
 
-#include <algorithm>
 #include <map>
 #include <set>
 
-#include "export/compressed_tensors_messages.h"
 #include "model/checkpoint_layout.h"
 #include "model/gemma4_tensors.h"
 #include "model/quant_targets.h"
@@ -18,8 +16,8 @@ using quant::WeightScheme;
 
 class ItemPlanner {
  public:
-  ItemPlanner(const ResolvedRecipe& rr, const QuantizationConfig& qc, const Inputs& in, DType scale, ItemList& out)
-      : rr_(rr), qc_(qc), in_(in), scale_(scale), out_(out) {}
+  ItemPlanner(const ResolvedRecipe& rr, const QuantizationConfig& qc, const Inputs& in, ItemList& out)
+      : rr_(rr), qc_(qc), in_(in), out_(out) {}
 
   void add_float(const TensorSpec& s, const std::string& src) {
     Item it;
@@ -32,15 +30,7 @@ class ItemPlanner {
   }
 
   void add_quantized(const TensorSpec& s, const std::string& src, const std::string& module) {
-    WeightScheme scheme = rr_.weights.at(module);
-    if (!in_.from_run) {
-      // No trained integers to keep: RTN directly in the file's scale dtype, as compressed-tensors does.
-      if (scheme.scale_dtype != DType::F32 && scheme.scale_dtype != scale_)
-        warn_once("recipe '" + rr_.name + "': scheme " + quant::weight_scheme_name(scheme) + " stores its scales as " +
-                  flag_dtype_name(scheme.scale_dtype) + "; this export stores " + flag_dtype_name(scale_) +
-                  " scales, so RTN runs in " + flag_dtype_name(scale_));
-      scheme.scale_dtype = scale_;
-    }
+    const WeightScheme& scheme = rr_.weights.at(module);
     const ConfigGroup& g = qc_.groups.at(qc_.group_of.at(module));
     Item it;
     it.kind = g.input ? ItemKind::Int8 : ItemKind::Packed;
@@ -88,21 +78,17 @@ class ItemPlanner {
     }
   }
 
-  void warn_once(const std::string& w) {
-    if (std::find(out_.warnings.begin(), out_.warnings.end(), w) == out_.warnings.end()) out_.warnings.push_back(w);
-  }
-
  private:
   const ResolvedRecipe& rr_;
   const QuantizationConfig& qc_;
   const Inputs& in_;
-  DType scale_;
   ItemList& out_;
 };
 
 }  // namespace
 
-std::vector<TensorInfo> tensors_of(const Item& it, DType model, DType scale) {
+std::vector<TensorInfo> tensors_of(const Item& it, DType model) {
+  const DType scale = it.scheme.scale_dtype;
   switch (it.kind) {
     case ItemKind::Float: return {{it.name, model, it.shape}};
     case ItemKind::KvScale: return {{it.name, DType::F32, {1}}};
@@ -124,10 +110,14 @@ std::vector<TensorInfo> tensors_of(const Item& it, DType model, DType scale) {
   return {};
 }
 
+bool writes_untied_head(const Gemma4Config& cfg, const ResolvedRecipe& rr) {
+  return cfg.tie_word_embeddings && rr.untie_head && !rr.weights.count("lm_head");
+}
+
 ItemList list_items(const Gemma4Config& cfg, const Checkpoint& ck, const ResolvedRecipe& rr, const QuantizationConfig& qc,
-                    const Inputs& in, DType scale) {
+                    const Inputs& in) {
   ItemList out;
-  ItemPlanner planner(rr, qc, in, scale, out);
+  ItemPlanner planner(rr, qc, in, out);
   const std::string prefix = detect_prefix(cfg, ck);
   std::map<std::string, std::string> module_of;  // spec name -> quant-target module
   for (const QuantTarget& t : gemma4_quant_targets(cfg))
@@ -152,6 +142,9 @@ ItemList list_items(const Gemma4Config& cfg, const Checkpoint& ck, const Resolve
     out.warnings.push_back(ck.path() + ": " + std::to_string(out.other_towers_skipped) +
                            " tensors outside the text model (vision / audio towers, a tied lm_head copy) are not written: "
                            "the export is a text-only Gemma4ForCausalLM");
+  if (writes_untied_head(cfg, rr))  // an ignored head of a tied model: a float copy of the table
+    planner.add_float(TensorSpec{"lm_head.weight", {cfg.vocab_size, cfg.hidden_size}, Component::Embedding},
+                      stored_name(prefix, "embed_tokens.weight"));
   planner.add_kv_scales();
   return out;
 }

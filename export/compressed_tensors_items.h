@@ -24,12 +24,13 @@ struct Item {
   std::string module;  // quant-target module: learned-scale and input-scale key
   int64_t row0 = 0, rows = 0, cols = 0, total_rows = 0;
   std::vector<int64_t> shape;  // Float
-  quant::WeightScheme scheme;  // the scheme the integers are encoded with (the trained one for a run)
+  quant::WeightScheme scheme;  // the deployed scheme: the integers' grid and the stored scale dtype
   float value = 0;             // KvScale
 };
 
-// The tensors an item writes, in write order.
-std::vector<TensorInfo> tensors_of(const Item& it, DType model, DType scale);
+// The tensors an item writes, in write order: floats in `model` (the float dtype), scales in the
+// scheme's scale dtype.
+std::vector<TensorInfo> tensors_of(const Item& it, DType model);
 
 struct ItemList {
   std::vector<Item> items;          // in write order
@@ -40,9 +41,13 @@ struct ItemList {
 
 // Validates the checkpoint against the config (every text tensor present, shapes as the config
 // implies, float dtypes, nothing unknown under the text prefix) and lists what the export writes:
-// the text tensors in checkpoint order, MoE banks split per expert as vLLM loads them, then the KV
-// scales. `scale`: the file's scale dtype (a plain checkpoint's RTN runs in it).
+// the text tensors in checkpoint order, MoE banks split per expert as vLLM loads them, a float
+// lm_head.weight copied from the table when the recipe unties a tied head without quantizing it,
+// then the KV scales.
 ItemList list_items(const Gemma4Config& cfg, const Checkpoint& ck, const ResolvedRecipe& rr, const QuantizationConfig& qc,
-                    const Inputs& in, DType scale);
+                    const Inputs& in);
+
+// Whether the export writes its own lm_head.weight for a tied model (config.json then unties it).
+bool writes_untied_head(const Gemma4Config& cfg, const ResolvedRecipe& rr);
 
 }  // namespace gq::compressed_tensors

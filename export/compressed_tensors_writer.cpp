@@ -33,28 +33,6 @@ void store_floats(const float* x, size_t n, DType t, uint8_t* out, const std::st
 
 }  // namespace
 
-// The trained weights are (level - z) * s rounded to the scheme's scale dtype; the runtime forms
-// them in the stored scale dtype.
-void ItemWriter::check_storable(quant::QuantizedWeight& q, const Item& it, int64_t row_base) const {
-  if (!in.from_run || q.scheme.scale_dtype == scale) return;
-  std::vector<float> trained(q.levels.size()), stored(q.levels.size());
-  quant::dequantize_weight(q, trained.data());
-  const DType own = q.scheme.scale_dtype;
-  q.scheme.scale_dtype = scale;
-  quant::dequantize_weight(q, stored.data());
-  q.scheme.scale_dtype = own;
-  for (size_t i = 0; i < trained.size(); ++i) {
-    if (float_bits(trained[i]) == float_bits(stored[i])) continue;
-    quant::WeightScheme alt = q.scheme;
-    alt.scale_dtype = scale;
-    throw FormatError(in.checkpoint + ": module '" + it.module + "' was trained with " + flag_dtype_name(own) + " scales (" +
-                      quant::weight_scheme_name(q.scheme) + "); storing them as " + flag_dtype_name(scale) +
-                      " changes its dequantized weights (row " + std::to_string(row_base + int64_t(i) / it.cols) + ", column " +
-                      std::to_string(int64_t(i) % it.cols) + ": " + exact_float(trained[i]) + " -> " + exact_float(stored[i]) +
-                      "): export with --scale-dtype " + flag_dtype_name(own) + ", or train with " + quant::weight_scheme_name(alt));
-  }
-}
-
 void ItemWriter::write_float(const Item& it, const Checkpoint& ck, ShardWriter& w) const {
   const TensorView& tv = ck.tensor(it.source);
   const std::string what = out + ": tensor '" + it.name + "' (from '" + it.source + "')";
@@ -114,26 +92,24 @@ void ItemWriter::write_quantized(const Item& it, const Checkpoint& ck, ShardWrit
             use_learned ? quant::quantize_weight_with_scales(s, xs, lscales.data() + r * spr, asym ? lzp.data() + r * spr : nullptr,
                                                              m, it.cols)
                         : quant::quantize_weight(s, xs, m, it.cols);
-        check_storable(q, it, it.row0 + r);
         std::copy(q.scales.begin(), q.scales.end(), scales.begin() + r * spr);
         if (asym) std::copy(q.zero_points.begin(), q.zero_points.end(), zps.begin() + r * spr);
         if (packed) quant::ct_pack_rows(q.levels.data(), words.data() + b * pc, m, it.cols, s.bits);
         else std::copy(q.levels.begin(), q.levels.end(), bytes.begin() + b * pc);
       });
     } catch (const FormatError& e) {
-      const std::string msg = e.what();
-      if (starts_with(msg, in.checkpoint + ": module")) throw;  // the scale-dtype refusal names its module
-      throw FormatError(what + ": " + msg);
+      throw FormatError(what + ": " + e.what());
     }
     if (packed) w.write(it.name + ".weight_packed", words.data(), words.size() * 4);
     else w.write(it.name + ".weight", bytes.data(), bytes.size());
   }
   release_pages(row_slice(tv, it.cols, it.row0, it.rows).data, size_t(it.rows * it.cols) * dtype_size(tv.dtype));
 
-  // The scale as trained (rounded to the scheme's dtype), then as stored: equal unless refused above.
-  for (float& v : scales) v = quant::round_scale_to(quant::round_scale_to(v, s.scale_dtype), scale);
-  std::vector<uint8_t> sb(scales.size() * dtype_size(scale));
-  store_floats(scales.data(), scales.size(), scale, sb.data(), what + " scales");
+  // The scale the codes were formed with: learned values rounded to the scheme's dtype, as the
+  // fake-quant model used them.
+  for (float& v : scales) v = quant::round_scale_to(v, s.scale_dtype);
+  std::vector<uint8_t> sb(scales.size() * dtype_size(s.scale_dtype));
+  store_floats(scales.data(), scales.size(), s.scale_dtype, sb.data(), what + " scales");
   w.write(it.name + ".weight_scale", sb.data(), sb.size());
   if (!packed) {
     const float in_scale = in.input_params.at(it.module).scale;

@@ -16,16 +16,14 @@ namespace gq::compressed_tensors {
 struct ItemWriter {
   const Inputs& in;
   std::string out;  // output folder, for messages
-  DType model = DType::BF16, scale = DType::BF16;
+  DType model = DType::BF16;  // the float dtype; scales are stored in each scheme's scale dtype
   int threads = 1;
   size_t chunk_bytes = size_t(64) << 20;
   std::set<std::string> learned;  // modules written with the run's learned scales / zero points
 
   void write_float(const Item& it, const Checkpoint& ck, ShardWriter& w) const;
+  // RTN, or the run's learned scales / zero points (`learned`) rounded to the scheme's scale dtype.
   void write_quantized(const Item& it, const Checkpoint& ck, ShardWriter& w) const;
-  // For a run: FormatError naming the module if storing q's scales in `scale` (instead of the
-  // scheme's own dtype) changes any dequantized weight.
-  void check_storable(quant::QuantizedWeight& q, const Item& it, int64_t row_base) const;
 };
 
 }  // namespace gq::compressed_tensors

@@ -1,5 +1,6 @@
 #include "export/gemma4_gguf.h"
 
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <mutex>
@@ -17,6 +18,8 @@
 #include "model/checkpoint_layout.h"
 #include "model/gemma4_tensors.h"
 #include "model/quant_targets.h"
+#include "run/quantization.h"
+#include "run/run_folder.h"
 
 namespace gq {
 
@@ -42,6 +45,15 @@ GgmlType main_type(const std::vector<GgufTensorPlan>& plan) {
   for (const auto& [type, count] : n)
     if (count > most) best = type, most = count;
   return best;
+}
+
+DType dtype_of_float_type(GgmlType t) {
+  switch (t) {
+    case GgmlType::F32: return DType::F32;
+    case GgmlType::F16: return DType::F16;
+    case GgmlType::BF16: return DType::BF16;
+    default: throw FormatError(std::string("--type ") + ggml_type_name(t) + ": the GGUF exporter writes f32, f16, bf16, q8_0, q4_0 or q2_0");
+  }
 }
 
 }  // namespace
@@ -85,7 +97,8 @@ std::vector<GgufTensorPlan> plan_gemma4_gguf(const Gemma4Config& cfg, const Chec
       continue;
     }
     const std::string module = module_of.count(s.name) ? module_of[s.name] : "";
-    out.push_back({gemma4_gguf_name(s.name), src, module, s.shape, type_of(s, module)});
+    const GgmlType type = type_of(s, module);
+    out.push_back({gemma4_gguf_name(s.name), src, module, s.shape, type, type == GgmlType::F32 ? types.float_dtype : DType::F32});
     if (out.back().name.empty()) throw FormatError("internal: no GGUF name for '" + s.name + "'");
     // rope_freqs right after token_embd, as llama.cpp's converter places it.
     if (s.name == "embed_tokens.weight" && has_full) {
@@ -98,7 +111,8 @@ std::vector<GgufTensorPlan> plan_gemma4_gguf(const Gemma4Config& cfg, const Chec
     // The recipe gives the head its own type: a second copy of the table, as output.weight.
     auto h = types.modules.find("lm_head");
     const GgmlType t = h != types.modules.end() ? h->second : types.unquantized;
-    out.push_back({"output.weight", stored_name(prefix, "embed_tokens.weight"), "lm_head", {cfg.vocab_size, cfg.hidden_size}, t});
+    out.push_back({"output.weight", stored_name(prefix, "embed_tokens.weight"), "lm_head", {cfg.vocab_size, cfg.hidden_size}, t,
+                   t == GgmlType::F32 ? types.float_dtype : DType::F32});
   }
   if (unused_skipped) *unused_skipped = skipped;
   return out;
@@ -110,15 +124,41 @@ GgufExportResult export_gemma4_gguf(const std::string& model_dir, const std::str
   res.path = out_path;
   auto warn = [&](const std::string& w) { report_warning(w, res.warnings, opt.on_warning); };
 
-  const Gemma4Config cfg = Gemma4Config::load(model_dir);
+  if (opt.type && opt.recipe)
+    throw FormatError("--type and --recipe both given: a recipe sets every module's type (its unquantized_dtype the rest)");
+  const std::string checkpoint = run_folder::checkpoint_dir(model_dir);
+  DeploymentRequest rq;
+  rq.recipe = opt.recipe;
+  if (opt.type) {
+    rq.request_flag = std::string("--type ") + ggml_type_name(*opt.type);
+    for (char& ch : rq.request_flag) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    if (gguf_block_values(*opt.type) > 0) rq.recipe = gguf_type_recipe(*opt.type);
+    else rq.unquantized = dtype_of_float_type(*opt.type);
+  } else if (!opt.recipe && !run_folder::read_recipe(checkpoint)) {
+    rq.unquantized = DType::F16;  // a plain checkpoint without a type: f16, as llama.cpp's converter
+    rq.request_flag = "--type f16";
+  }
+  rq.float_dtype = opt.float_dtype;
+  rq.allow_rounding = opt.allow_rounding;
+  const Deployment dep = plan_deployment(model_dir, rq);
+  report_changes(dep, opt.rounding_effect, res.warnings, opt.on_warning);
+  res.recipe = dep.recipe ? dep.deployed.name : "";
+  res.from_run = dep.trained;
+
+  const Gemma4Config cfg = Gemma4Config::load(checkpoint);
   check_llama_cpp_gemma4(cfg);
-  const GgufTensorTypes types = opt.recipe ? gguf_types_for_recipe(cfg, *opt.recipe, opt.nearest)
-                                        : gguf_types_for_type(cfg, opt.type);
+  const GgufTensorTypes types = gguf_types(cfg, dep.deployed, opt.nearest, dep.what);
   for (const std::string& w : types.warnings) warn(w);
-  const Checkpoint ck = Checkpoint::open(model_dir);
+  LearnedScales learned_scales = opt.learned_scales;
+  if (!learned_scales && dep.quant_params && dep.quant_params->has_weight_scales()) {
+    std::map<std::string, std::vector<float>> scales = dep.quant_params->weight_scales();
+    res.learned_available = scales.size();
+    learned_scales = learned_scales_from(std::move(scales));
+  }
+  const Checkpoint ck = Checkpoint::open(checkpoint);
   const std::vector<GgufTensorPlan> plan = plan_gemma4_gguf(cfg, ck, types, &res.unused_skipped);
 
-  const fs::path dir = fs::is_directory(model_dir) ? fs::path(model_dir) : fs::path(model_dir).parent_path();
+  const fs::path dir(checkpoint);
   const GgufVocab vocab = gemma4_vocab(dir.string(), cfg);
   for (const std::string& w : vocab.warnings) warn(w);
   res.vocab_source = vocab.source;
@@ -158,7 +198,7 @@ GgufExportResult export_gemma4_gguf(const std::string& model_dir, const std::str
 
     std::vector<float> scales;
     const int64_t block = gguf_block_values(t.type);
-    const bool learned = block > 0 && opt.learned_scales && opt.learned_scales(t.module, t.type, rows, cols, scales);
+    const bool learned = block > 0 && learned_scales && learned_scales(t.module, t.type, rows, cols, scales);
     if (learned) {
       if (int64_t(scales.size()) != rows * (cols / block))
         throw FormatError(what + ": learned scales for '" + t.module + "' have " + std::to_string(scales.size()) +
@@ -167,7 +207,7 @@ GgufExportResult export_gemma4_gguf(const std::string& model_dir, const std::str
       ++res.learned_modules;
     }
 
-    const bool recover = block > 0 && !learned && opt.grid_recovery &&
+    const bool recover = block > 0 && !learned && opt.grid_recovery && !dep.trained &&
                          (tv.dtype == DType::F32 || tv.dtype == DType::BF16 || tv.dtype == DType::F16);
     quant::GridRecoveryCounts grid;
     std::mutex grid_mu;
@@ -178,6 +218,7 @@ GgufExportResult export_gemma4_gguf(const std::string& model_dir, const std::str
       obuf.resize(size_t(uint64_t(n) * row_bytes));
       parallel_rows(n, threads, [&](int64_t b, int64_t e) {
         row_slice(tv, cols, r0 + b, e - b).to_f32(xbuf.data() + b * cols);
+        if (t.round_to != DType::F32) round_rows_to(t.round_to, xbuf.data() + b * cols, e - b, cols, what, r0 + b);
         quant::GridRecoveryCounts mine;
         const GridRecoveryRequest req{tv.dtype, &mine};
         encode_rows(t.type, xbuf.data() + b * cols, e - b, cols,

@@ -4,8 +4,11 @@
 //
 // Text tensors only (vision / audio are left out: llama.cpp rejects extra tensors); the k/v
 // projections that KV-shared layers carry but never use are not written (llama.cpp does not need
-// them either). Norms, 1-D tensors, layer_output_scale and the MoE router stay F32; rope_freqs is
-// generated; a tied head writes no output.weight unless the recipe unties it.
+// them either). What the file stores is the resolved recipe (the deployment contract,
+// recipes/recipe.h): block types on the quantized modules, the float dtype on every other weight;
+// norms, 1-D tensors, layer_output_scale and the MoE router are F32 tensors (llama.cpp's rule)
+// holding values rounded to the float dtype; rope_freqs is generated; a tied head writes no
+// output.weight unless the recipe unties it (a float copy of the table when the head is ignored).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -14,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "export/deployment.h"
 #include "export/gguf_types.h"
 #include "model/gemma4_config.h"
 #include "formats/gguf.h"
@@ -36,13 +40,19 @@ using LearnedScales = std::function<bool(const std::string& module, GgmlType typ
 LearnedScales learned_scales_from(std::map<std::string, std::vector<float>> scales);
 
 struct GgufExportOptions {
-  GgmlType type = GgmlType::F16;  // used when there is no recipe
-  std::optional<Recipe> recipe;   // per-module types; takes precedence over `type`
-  bool nearest = false;           // map recipe schemes GGUF lacks to the nearest type (with a warning)
-  LearnedScales learned_scales;   // optional
+  // What to quantize. A plain checkpoint takes one type for every weight (`type`, default F16) or a
+  // recipe. A QAT run exports the recipe it trained (its float dtype, its learned scales); a type
+  // or recipe that differs from it changes the deployed numbers (deployment.h).
+  std::optional<GgmlType> type;
+  std::optional<Recipe> recipe;
+  bool nearest = false;               // map recipe schemes GGUF lacks to the nearest type (with a warning)
+  std::optional<DType> float_dtype;   // replaces the recipe's float dtype (a change, deployment.h)
+  bool allow_rounding = false;        // write changes instead of refusing them, with a warning
+  RoundingEffect rounding_effect;     // optional: measures an allowed change for that warning
+  LearnedScales learned_scales;       // optional: replaces a run's own learned scales
   // Blocks ggml's RTN would write that already lie on a grid of their type (a QAT checkpoint saved
-  // unquantized) keep that grid's scale and levels (quant/grid_recovery.h). Off for a QAT run's own
-  // export: its fake-quant model computed with RTN.
+  // unquantized) keep that grid's scale and levels (quant/grid_recovery.h). Never for a QAT run's
+  // own export: its fake-quant model computed with RTN on its own weights.
   bool grid_recovery = true;
   std::string name;               // general.name; "" = the checkpoint folder's name
   int threads = 0;                // 0 = all cores
@@ -58,6 +68,7 @@ struct GgufTensorPlan {
   std::string module;          // quant-target module ("" for norms, scales, rope_freqs)
   std::vector<int64_t> shape;  // PyTorch order (ggml ne reversed)
   GgmlType type = GgmlType::F32;
+  DType round_to = DType::F32;  // an F32 tensor of a checkpoint's floats holds them rounded to this (the float dtype)
 };
 
 // Validates the checkpoint against the config (every text tensor present, shapes as the config
@@ -71,7 +82,10 @@ struct GgufExportResult {
   uint64_t input_bytes = 0;  // checkpoint bytes read
   size_t tensors = 0, keys = 0;
   std::map<std::string, size_t> tensors_by_type;  // "Q4_0" -> count
+  std::string recipe;                             // the recipe written ("" for a float type)
+  bool from_run = false;                          // a QAT run written with the schemes it trained
   size_t learned_modules = 0;                     // block tensors written with learned scales
+  size_t learned_available = 0;                   // modules the run learned scales for
   size_t unused_skipped = 0;                      // k/v of KV-shared layers not written
   std::map<std::string, quant::GridRecoveryCounts> grid_recovery;  // "Q4_0" -> blocks written with RTN scales
   std::string vocab_source;                       // tokenizer.json path or "synthesized"
@@ -79,9 +93,10 @@ struct GgufExportResult {
   double seconds = 0;
 };
 
-// `model_dir`: config.json + safetensors (single or sharded), optionally tokenizer.json,
-// tokenizer_config.json / chat_template.jinja and generation_config.json. Writes `out_path`
-// atomically. FormatError names the file, tensor or key at fault.
+// `model_dir`: a run folder, or a checkpoint folder with config.json + safetensors (single or
+// sharded), optionally tokenizer.json, tokenizer_config.json / chat_template.jinja and
+// generation_config.json. Writes `out_path` atomically. FormatError names the file, tensor or key
+// at fault, or the module a refused change would alter.
 GgufExportResult export_gemma4_gguf(const std::string& model_dir, const std::string& out_path, const GgufExportOptions& opt);
 
 }  // namespace gq

@@ -130,4 +130,16 @@ void encode_rows(GgmlType type, const float* x, int64_t rows, int64_t cols, cons
   }
 }
 
+void round_rows_to(DType t, float* x, int64_t rows, int64_t cols, const std::string& what, int64_t first_row) {
+  if (t == DType::F32) return;
+  const bool bf = t == DType::BF16;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      float& v = x[r * cols + c];
+      const float rounded = bf ? bf16_to_f32(f32_to_bf16(v)) : f16_to_f32(f32_to_f16(v));
+      if (std::isinf(rounded) && std::isfinite(v)) bad_value(what, first_row + r, c, v, bf ? "overflows BF16" : "overflows F16 (|x| >= 65520)");
+      v = rounded;
+    }
+}
+
 }  // namespace gq

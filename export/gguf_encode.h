@@ -33,4 +33,9 @@ struct GridRecoveryRequest {
 void encode_rows(GgmlType type, const float* x, int64_t rows, int64_t cols, const float* scales, uint8_t* out,
                  const std::string& what, int64_t first_row = 0, const GridRecoveryRequest* recovery = nullptr);
 
+// Rounds x [rows, cols] in place to `t` (F16 or BF16, nearest even; F32: unchanged), for an F32
+// tensor that holds a float dtype's values. FormatError naming `what` and the row for a value that
+// overflows `t`.
+void round_rows_to(DType t, float* x, int64_t rows, int64_t cols, const std::string& what, int64_t first_row = 0);
+
 }  // namespace gq

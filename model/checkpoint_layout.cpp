@@ -1,5 +1,7 @@
 #include "model/checkpoint_layout.h"
 
+#include <map>
+
 #include "io/error.h"
 
 namespace gq {
@@ -48,6 +50,28 @@ size_t count_other_tensors(const Checkpoint& ckpt, const std::string& prefix, co
 }
 
 const char* hf_dtype_name(DType t) { return t == DType::F32 ? "float32" : t == DType::F16 ? "float16" : "bfloat16"; }
+
+DType config_float_dtype(const Gemma4Config& cfg) {
+  if (cfg.dtype == "float32") return DType::F32;
+  if (cfg.dtype == "float16") return DType::F16;
+  return DType::BF16;
+}
+
+DType checkpoint_float_dtype(const Gemma4Config& cfg, const Checkpoint& ckpt) {
+  const std::string prefix = detect_prefix(cfg, ckpt);
+  std::map<DType, int64_t> elements;
+  for (const TensorSpec& s : gemma4_tensor_specs(cfg)) {
+    const std::string name = stored_name(prefix, s.name);
+    if (s.shape.size() < 2 || !ckpt.has(name)) continue;
+    const TensorView& tv = ckpt.tensor(name);
+    if (dtype_is_float(tv.dtype)) elements[tv.dtype] += tv.numel();
+  }
+  DType best = config_float_dtype(cfg);
+  int64_t most = 0;
+  for (const auto& [t, n] : elements)
+    if (n > most) best = t, most = n;
+  return best;
+}
 
 TensorView row_slice(const TensorView& v, int64_t cols, int64_t row0, int64_t n) {
   TensorView s = v;

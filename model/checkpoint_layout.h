@@ -45,6 +45,15 @@ size_t count_other_tensors(const Checkpoint& ckpt, const std::string& prefix, co
 // config.json's "dtype" for weights stored as `t` (F32, F16, otherwise BF16).
 const char* hf_dtype_name(DType t);
 
+// The float dtype config.json names ("dtype" / "torch_dtype": float32, float16, bfloat16; BF16 for
+// anything else, the Gemma release dtype).
+DType config_float_dtype(const Gemma4Config& cfg);
+
+// The float dtype a checkpoint stores its weights in: the dtype holding most elements of its 2-D
+// and 3-D text tensors (norms and scalars are often kept in float32 beside bf16 weights); the
+// config's when it has none.
+DType checkpoint_float_dtype(const Gemma4Config& cfg, const Checkpoint& ckpt);
+
 // Rows [row0, row0 + n) of `v` seen as [rows, cols].
 TensorView row_slice(const TensorView& v, int64_t cols, int64_t row0, int64_t n);
 

@@ -19,4 +19,8 @@ struct RunQuantization {
 // plain fine-tuning (no recipe.json); otherwise quantizes `model` exactly as the run left it.
 std::optional<RunQuantization> apply_run_quantization(Gemma4Model& model, const std::string& checkpoint_dir);
 
+// The run's calibration and learned parameters on `recipe` in place of the run's own resolution
+// of it (the same schemes with other storage dtypes: what an export that rounds them deploys).
+void apply_run_quantization(Gemma4Model& model, const std::string& checkpoint_dir, const ResolvedRecipe& recipe);
+
 }  // namespace gq

@@ -1,9 +1,19 @@
 // Exact storage of a Gemma 4 model under a recipe, from the config alone (no weights allocated):
-// bytes per component as the quantized formats lay them out, the PLE table that runtimes can keep
-// out of RAM, and the KV cache for a context length.
+// the tensor bytes the exporter of a format writes (headers and metadata aside: the safetensors
+// JSON header, GGUF keys, tensor infos and alignment padding), per component, the PLE table that
+// runtimes can keep out of RAM, and the KV cache for a context length.
+//
+// Both formats store what the resolved recipe states (the deployment contract, recipes/recipe.h):
+// quantized modules in their scheme, every other float tensor in the recipe's float dtype, with
+// what each format adds:
+//   gguf                1-D tensors and the MoE router as F32 (llama.cpp's rule; the values are the
+//                       float dtype's), the generated rope_freqs, an untied head as output.weight;
+//   compressed-tensors  int32-packed codes, a weight_shape per Linear, MoE banks split per expert,
+//                       int8 weights with a float32 input_scale, float32 k/v scales per layer.
 #pragma once
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "model/gemma4_config.h"
@@ -11,12 +21,22 @@
 
 namespace gq {
 
+enum class StorageFormat { Gguf, CompressedTensors };
+
+const char* storage_format_name(StorageFormat f);  // "gguf", "compressed-tensors"
+std::optional<StorageFormat> storage_format_from_name(const std::string& name);
+
+// The format a recipe is written for: GGUF when it quantizes weights and every weight scheme is a
+// GGUF block type, compressed-tensors otherwise.
+StorageFormat default_storage_format(const ResolvedRecipe& recipe);
+
 struct FootprintEntry {
   int64_t params = 0;
   int64_t bytes = 0;
 };
 
 struct MemoryFootprint {
+  StorageFormat format = StorageFormat::Gguf;
   std::map<std::string, FootprintEntry> components;  // "attention", "mlp", "embeddings", "output head", ...
   FootprintEntry total;
   int64_t ple_table_bytes = 0;   // included in total; kept out of RAM in "text only" deployments
@@ -25,10 +45,12 @@ struct MemoryFootprint {
   std::map<std::string, int64_t> scheme_params;  // parameters per storage scheme ("q4_0", "bf16", ...)
 };
 
-// Bytes of one [rows, cols] weight stored with `scheme` (GGUF blocks, or packed codes + scales
-// (+ packed zero points) as compressed-tensors / the native format write them).
+// Bytes of one [rows, cols] weight stored with `scheme`: GGUF blocks, or int32-packed codes + scales
+// (+ zero points packed along the rows) as compressed-tensors writes them.
 int64_t quantized_weight_bytes(const quant::WeightScheme& scheme, int64_t rows, int64_t cols);
 
-MemoryFootprint memory_footprint(const Gemma4Config& cfg, const ResolvedRecipe& recipe, int64_t context);
+// FormatError naming the module for a GGUF footprint of a scheme GGUF has no type for.
+MemoryFootprint memory_footprint(const Gemma4Config& cfg, const ResolvedRecipe& recipe, StorageFormat format,
+                                 int64_t context);
 
 }  // namespace gq

@@ -3,6 +3,7 @@
 // config.json's quantization_config field by field, W8A8 input and KV cache scales from a
 // calibration, shards with their index, mixed formats, and the multimodal input layout.
 #include "export/compressed_tensors.h"
+#include "export/compressed_tensors_items.h"
 
 #include <gtest/gtest.h>
 
@@ -27,12 +28,14 @@ namespace {
 namespace fs = std::filesystem;
 using namespace ct_test;
 
+// The recipe names bf16: floats and scales in bf16 from the float32 fixture.
 TEST(CompressedTensors, W4a16G32DensePleBf16) {
   TempDir d;
   const std::string out = d.file("out");
   const CompressedTensorsExportResult r = export_compressed_tensors(fixture("dense_ple"), out, quiet([] {
                                                        CompressedTensorsExportOptions o;
                                                        o.recipe = Recipe::load("w4a16-g32");
+                                                       o.recipe->unquantized_dtype = "bf16";
                                                        return o;
                                                      }()));
   EXPECT_FALSE(r.from_run);
@@ -99,13 +102,13 @@ TEST(CompressedTensors, W4a16G32MoeExpertsPerExpert) {
   const CompressedTensorsExportResult r = export_compressed_tensors(fixture("moe_keqv"), out, quiet(o));
   const Tensors src = load_all(fixture("moe_keqv"));
   // 4 layers x (q, k, o, gate, up, down) + v on 2 sliding layers + 4 layers x 8 experts x 3
-  expect_packed_equals_fake_quant(out, src, quant::parse_weight_scheme("int4_g32@bf16"), 4 * 6 + 2 + 4 * 8 * 3);
+  expect_packed_equals_fake_quant(out, src, quant::parse_weight_scheme("int4_g32"), 4 * 6 + 2 + 4 * 8 * 3);
   EXPECT_EQ(r.modules_by_scheme.at("int4_g32"), size_t(4 * 6 + 2 + 4 * 8 * 3));
   const Checkpoint ck = Checkpoint::open(out);
   EXPECT_EQ(ck.tensor("model.layers.0.experts.7.up_proj.weight_packed").shape, (std::vector<int64_t>{64, 16}));
   EXPECT_EQ(ck.tensor("model.layers.0.experts.7.down_proj.weight_scale").shape, (std::vector<int64_t>{128, 2}));
   EXPECT_FALSE(ck.has("model.layers.0.experts.gate_up_proj"));
-  EXPECT_EQ(ck.tensor("model.layers.0.router.proj.weight").dtype, DType::BF16);
+  EXPECT_EQ(ck.tensor("model.layers.0.router.proj.weight").dtype, DType::F32);  // the checkpoint's float dtype
   EXPECT_FALSE(ck.has("model.layers.1.self_attn.v_proj.weight_packed"));  // K=V: vLLM copies k_proj
   const json q = config_of(out)["quantization_config"];
   const std::set<std::string> targets = strings(q["config_groups"]["group_0"]["targets"]);
@@ -139,7 +142,7 @@ TEST(CompressedTensors, ChannelWiseWeights) {
   export_compressed_tensors(fixture("dense_keqv"), out,
                             with_recipe(R"({"weights": [{"targets": ["Linear"], "scheme": "int4_channel"}]})"));
   const Tensors src = load_all(fixture("dense_keqv"));
-  expect_packed_equals_fake_quant(out, src, quant::parse_weight_scheme("int4_channel@bf16"), 6 * 6 + 4);
+  expect_packed_equals_fake_quant(out, src, quant::parse_weight_scheme("int4_channel"), 6 * 6 + 4);
   const Checkpoint ck = Checkpoint::open(out);
   EXPECT_EQ(ck.tensor("model.layers.0.self_attn.o_proj.weight_scale").shape, (std::vector<int64_t>{128, 1}));
   const json wa = config_of(out)["quantization_config"]["config_groups"]["group_0"]["weights"];
@@ -162,7 +165,7 @@ TEST(CompressedTensors, W8a8StaticInputScales) {
   const Checkpoint ck = Checkpoint::open(out);
   const std::vector<std::string> mods = modules_with(ck, ".input_scale");
   EXPECT_EQ(mods.size(), size_t(6 * 6 + 4));
-  const quant::WeightScheme scheme = quant::parse_weight_scheme("int8_channel@bf16");
+  const quant::WeightScheme scheme = quant::parse_weight_scheme("int8_channel");
   for (const std::string& m : mods) {
     const Source s = source_of(src, m);
     const Decoded dw = decode_int8(ck, m);
@@ -242,7 +245,7 @@ TEST(CompressedTensors, ShardsWithIndex) {
   }
   EXPECT_FALSE(fs::exists(out + "/model.safetensors"));
   // The same values as one file.
-  expect_packed_equals_fake_quant(out, load_all(fixture("dense_ple")), quant::parse_weight_scheme("int4_g32@bf16"), 49);
+  expect_packed_equals_fake_quant(out, load_all(fixture("dense_ple")), quant::parse_weight_scheme("int4_g32"), 49);
 }
 
 TEST(CompressedTensors, MixedFormatsGetPerGroupFormats) {
@@ -268,7 +271,7 @@ TEST(CompressedTensors, MixedFormatsGetPerGroupFormats) {
   EXPECT_EQ(modules_with(ck, ".input_scale").size(), size_t(6 * 3 + 4));
   EXPECT_EQ(modules_with(ck, ".weight_zero_point").size(), size_t(6 * 3));
   const Tensors src = load_all(fixture("dense_keqv"));
-  expect_packed_equals_fake_quant(d.file("out"), src, quant::parse_weight_scheme("int4_g32_asym@bf16"), 6 * 3);
+  expect_packed_equals_fake_quant(d.file("out"), src, quant::parse_weight_scheme("int4_g32_asym"), 6 * 3);
 }
 
 // The multimodal layout (prefix model.language_model., bf16, 29 shards) exports as the text model;

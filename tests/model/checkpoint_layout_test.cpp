@@ -125,6 +125,30 @@ TEST(CheckpointLayout, RowSlicesViewTheRowsInPlace) {
   EXPECT_EQ(row_slice(w, 6, 1, 1).to_f32(), (std::vector<float>{6, 7, 8, 9, 10, 11}));
 }
 
+TEST(CheckpointLayout, FloatDtypeIsTheWeightsMajority) {
+  const std::string data = GQ_TEST_DATA;
+  // float32 throughout.
+  const std::string f32 = data + "/gemma4-tiny/dense_ple";
+  EXPECT_EQ(checkpoint_float_dtype(Gemma4Config::load(f32), Checkpoint::open(f32)), DType::F32);
+  // bf16 weights beside float32 norms and scalars: bf16.
+  const std::string bf16 = data + "/gemma4-tiny/dense_ple_mm_bf16";
+  EXPECT_EQ(checkpoint_float_dtype(Gemma4Config::load(bf16), Checkpoint::open(bf16)), DType::BF16);
+  // No 2-D text tensor: the config's dtype.
+  const TempCheckpoint none({{"model.norm.weight", {4}}});
+  Gemma4Config cfg = Gemma4Config::load(f32);
+  cfg.dtype = "float16";
+  EXPECT_EQ(checkpoint_float_dtype(cfg, Checkpoint::open(none.dir())), DType::F16);
+}
+
+TEST(CheckpointLayout, ConfigFloatDtype) {
+  Gemma4Config c;
+  for (const auto& [name, t] : std::vector<std::pair<std::string, DType>>{
+           {"float32", DType::F32}, {"float16", DType::F16}, {"bfloat16", DType::BF16}, {"float64", DType::BF16}}) {
+    c.dtype = name;
+    EXPECT_EQ(config_float_dtype(c), t) << name;
+  }
+}
+
 TEST(CheckpointLayout, StringHelpers) {
   EXPECT_EQ(shape_str({}), "[]");
   EXPECT_EQ(shape_str({2, 3}), "[2, 3]");

@@ -75,7 +75,7 @@ TEST(Recipe, MobileUntiesA2BitHeadAndSharesNothingSilently) {
 
 TEST(Recipe, MemoryPlanOfE2B) {
   const Gemma4Config c = Gemma4Config::load(kConfigs + "e2b.json");
-  const MemoryFootprint p = memory_footprint(c, resolve_recipe(Recipe::load("q4_0"), gemma4_quant_targets(c)), 4096);
+  const MemoryFootprint p = memory_footprint(c, resolve_recipe(Recipe::load("q4_0"), gemma4_quant_targets(c)), StorageFormat::Gguf, 4096);
   // Q4_0 is 18 bytes per 32 weights: the PLE table (262144 x 8960) alone is 262144 * 280 * 18 bytes.
   EXPECT_EQ(p.ple_table_bytes, int64_t(262144) * 280 * 18);
   int64_t params = 0;
