@@ -9,23 +9,12 @@
 
 #include "io/error.h"
 #include "io/text_file.h"
+#include "io/utf8.h"
 
 namespace gq {
 namespace {
 
 namespace fs = std::filesystem;
-
-bool valid_utf8(const std::string& s) {
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    const int n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
-    if (n < 0 || i + size_t(n) >= s.size() + (n == 0)) return false;
-    for (int k = 1; k <= n; ++k)
-      if ((static_cast<unsigned char>(s[i + size_t(k)]) & 0xC0) != 0x80) return false;
-    i += size_t(n) + 1;
-  }
-  return true;
-}
 
 void read_ids(const std::string& path, std::vector<Document>& out) {
   std::istringstream in(read_text_file(path));
@@ -53,7 +42,7 @@ void read_jsonl(const std::string& path, std::vector<Document>& out) {
     const std::string where = path + ":" + std::to_string(ln);
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(line);
+      j = nlohmann::json::parse(decode_text_line(line));
     } catch (const nlohmann::json::parse_error& e) {
       throw FormatError(where + ": malformed JSON: " + e.what());
     }
@@ -72,27 +61,35 @@ void read_one(const fs::path& p, std::vector<Document>& out) {
 
 }  // namespace
 
-std::string normalize_text(const std::string& raw) {
+std::string decode_text_line(std::string_view line) {
+  if (utf8::find_invalid(line) == std::string_view::npos) return std::string(line);
   std::string s;
-  if (valid_utf8(raw)) {
-    s = raw;
-  } else {
-    s.reserve(raw.size() + raw.size() / 16);
-    for (char ch : raw) {
-      const unsigned char c = static_cast<unsigned char>(ch);
-      if (c < 0x80) {
-        s.push_back(ch);
-      } else {
-        s.push_back(char(0xC0 | (c >> 6)));
-        s.push_back(char(0x80 | (c & 0x3F)));
-      }
+  s.reserve(line.size() + line.size() / 8);
+  for (char ch : line) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c < 0x80) {
+      s.push_back(ch);
+    } else {
+      s.push_back(char(0xC0 | (c >> 6)));
+      s.push_back(char(0x80 | (c & 0x3F)));
     }
   }
+  return s;
+}
+
+std::string normalize_text(const std::string& raw) {
+  const std::string_view text(raw);
   std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i)
-    if (!(s[i] == '\r' && i + 1 < s.size() && s[i + 1] == '\n')) out.push_back(s[i]);
-  return out;
+  out.reserve(raw.size());
+  for (size_t begin = 0;;) {
+    const size_t lf = text.find('\n', begin);
+    std::string_view line = text.substr(begin, lf == std::string_view::npos ? lf : lf - begin);
+    if (lf != std::string_view::npos && !line.empty() && line.back() == '\r') line.remove_suffix(1);
+    out += decode_text_line(line);
+    if (lf == std::string_view::npos) return out;
+    out.push_back('\n');
+    begin = lf + 1;
+  }
 }
 
 std::vector<Document> read_documents(const std::string& path) {

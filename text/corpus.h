@@ -1,11 +1,12 @@
 // Text for calibration, evaluation and training: files or folders of plain text (.txt and anything
 // else), JSONL (.jsonl: one document per line, its "text" field) and pre-tokenized id files (.ids:
 // one sequence per line, ids separated by spaces or commas). Text is normalised on the way in
-// (normalize_text): CRLF -> LF, and a text that is not valid UTF-8 is read as Latin-1 throughout
-// (Project Gutenberg files come in both encodings).
+// (normalize_text): CRLF -> LF, and a line that is not valid UTF-8 is read as Latin-1 (Project
+// Gutenberg files come in both encodings, and a stray Latin-1 byte spoils only its own line).
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace gq {
@@ -20,7 +21,12 @@ struct Document {
 // the same order. Throws FormatError naming the file (and line) on unreadable or malformed input.
 std::vector<Document> read_documents(const std::string& path);
 
-// Valid UTF-8 passes through; otherwise every byte is taken as Latin-1. CR before LF is dropped.
+// One line of text as UTF-8: the line itself when it is valid UTF-8 (io/utf8.h), else every byte
+// taken as Latin-1. What every command that reads text lines (tokenize, eval, calibrate, train)
+// decodes each line with; JSONL lines are decoded before they are parsed.
+std::string decode_text_line(std::string_view line);
+
+// A text file's contents: each line through decode_text_line; CR before LF is dropped.
 std::string normalize_text(const std::string& raw);
 
 // Fixed-length training windows: documents are concatenated, each prefixed with BOS, and cut into
