@@ -18,7 +18,9 @@
 #include "model/gemma4_config.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/checkpoint_writer.h"
+#include "qat/run_quantization.h"
 #include "quant/grid_recovery.h"
+#include "run/quantization.h"
 #include "run/run_folder.h"
 #include "run/train_state.h"
 

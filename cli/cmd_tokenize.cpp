@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "io/error.h"
+#include "text/corpus.h"
 #include "text/tokenizer.h"
 
 namespace gq::cli {
@@ -72,7 +73,7 @@ void run(const TokenizeArgs& a) {
   for (size_t begin = 0; begin < input.size();) {
     size_t end = input.find('\n', begin);
     if (end == std::string::npos) end = input.size();
-    const std::string line = input.substr(begin, end - begin);
+    const std::string line = decode_text_line(std::string_view(input).substr(begin, end - begin));
     begin = end + 1;
     ++lines;
     try {
@@ -114,7 +115,9 @@ void add_tokenize_command(CLI::App& app) {
   cmd->add_option("TOKENIZER_OR_MODEL", a->tokenizer,
                   "folder with tokenizer.json (or tokenizer.model), a tokenizer.json, or a SentencePiece .model")
       ->required();
-  cmd->add_option("--text", a->text, "input file: one text per line (ids with --decode)")->required();
+  cmd->add_option("--text", a->text,
+                  "input file: one text per line (ids with --decode); a line that is not valid UTF-8 is read as Latin-1")
+      ->required();
   cmd->add_flag("--add-special", a->add_special, "add the tokenizer's special tokens (BOS for Gemma)");
   cmd->add_flag("--decode", a->decode, "lines hold space-separated ids; print their text");
   cmd->add_flag("--jsonl", a->jsonl,

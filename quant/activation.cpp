@@ -54,7 +54,7 @@ ActivationParams activation_params_from_range(const ActivationScheme& scheme, fl
   if (in_compute_dtype(scheme)) {
     const float sd = round_scale_to(s, scheme.compute_dtype);
     if (!std::isfinite(sd))
-      fail(name + ": the scale of the range [" + fmt_float(min_value) + ", " + fmt_float(max_value) +
+      fail(name + ": the scale of the range [" + format_float(min_value) + ", " + format_float(max_value) +
            "] overflows its compute dtype");
     s = std::fmax(sd, scale_tiny(scheme.compute_dtype));
   }

@@ -115,20 +115,6 @@ DType resolve_float_dtype(const std::string& unquantized_dtype, DType source) {
   throw FormatError("unquantized_dtype: expected auto, bf16, f16 or f32, got '" + unquantized_dtype + "'");
 }
 
-DType checkpoint_float_dtype(const std::string& checkpoint) {
-  const Checkpoint ck = Checkpoint::open(checkpoint);
-  std::map<DType, int64_t> elements;
-  for (const std::string& name : ck.names()) {
-    const TensorView& t = ck.tensor(name);
-    if (dtype_is_float(t.dtype)) elements[t.dtype == DType::F64 ? DType::F32 : t.dtype] += t.numel();
-  }
-  DType best = DType::F32;
-  int64_t most = -1;
-  for (const auto& [dt, n] : elements)
-    if (n > most) best = dt, most = n;
-  return best;
-}
-
 Recipe Recipe::load(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;

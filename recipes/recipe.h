@@ -80,11 +80,6 @@ struct ResolvedRecipe {
 // "auto" -> `source` (the checkpoint's float dtype); else the named dtype.
 DType resolve_float_dtype(const std::string& unquantized_dtype, DType source);
 
-// The `source` of a Hugging Face checkpoint folder (or .safetensors file): the dtype that holds most
-// of its floating-point elements (F32, F16 or BF16; F64 counts as F32). A training run's checkpoint
-// is float32. Throws FormatError (from the reader) for a folder without weights.
-DType checkpoint_float_dtype(const std::string& checkpoint);
-
 // Throws FormatError naming the recipe file and the rule for: a target matching no module, a
 // scheme a target cannot hold (row length not a multiple of the block, activations on anything but
 // a Linear or the head), an unknown scheme name.

@@ -49,7 +49,10 @@ one_line_error() {  # one_line_error NAME NEEDLE ARGS...
   check "$name" $? "status $status: $err"
 }
 printf 'ok\n\xff bad\n' >"$WORK/latin1.txt"
-one_line_error "invalid UTF-8 names file:line" "latin1.txt:2: text is not valid UTF-8" "$WORK/tiny.model" --text "$WORK/latin1.txt"
+printf 'ok\n\xc3\xbf bad\n' >"$WORK/latin1_as_utf8.txt"
+out=$("$BIN" tokenize "$WORK/tiny.model" --text "$WORK/latin1.txt") &&
+  [ "$out" = "$("$BIN" tokenize "$WORK/tiny.model" --text "$WORK/latin1_as_utf8.txt")" ]
+check "a line that is not valid UTF-8 is read as Latin-1 (as eval reads it)" $? "$out"
 printf '5 6\n7 400\n' >"$WORK/bad.ids"
 one_line_error "out-of-range id names file:line" "bad.ids:2: '400' is not a token id in [0, 400)" "$WORK/tiny.model" --text "$WORK/bad.ids" --decode
 one_line_error "bad JSONL names file:line" "in.txt:1: not a JSON value" "$WORK/tiny.model" --text "$WORK/in.txt" --jsonl

@@ -7,7 +7,6 @@
 
 #include <unistd.h>
 
-#include "formats/safetensors.h"
 #include "io/error.h"
 #include "model/gemma4_config.h"
 #include "model/quant_targets.h"
@@ -91,27 +90,6 @@ TEST(ActivationRules, CalibrationRecordHoldsOutputScales) {
     EXPECT_NE(std::string(e.what()).find("output_activations.lm_head.scale: must be finite and positive"), std::string::npos)
         << e.what();
   }
-  fs::remove(path);
-}
-
-TEST(ActivationRules, CheckpointFloatDtypeIsTheMajorityFloatDtype) {
-  const std::string path = temp_path("dtype.safetensors");
-  const std::vector<uint16_t> big(64, 0);
-  const std::vector<float> small(8, 1.0f);
-  const std::vector<int64_t> ids(100, 0);
-  write_safetensors(path, {{"model.embed_tokens.weight", DType::BF16, {8, 8}, big.data(), big.size() * 2},
-                           {"model.norm.weight", DType::F32, {8}, small.data(), small.size() * 4},
-                           {"ids", DType::I64, {100}, ids.data(), ids.size() * 8}});
-  EXPECT_EQ(checkpoint_float_dtype(path), DType::BF16);
-  const ResolvedRecipe r = resolve_recipe(Recipe::parse(R"({"weights": [{"targets": ["Linear"], "scheme": "int4_g32"}]})", "r.json"),
-                                          e2b_targets(), checkpoint_float_dtype(path));
-  EXPECT_EQ(r.float_dtype, DType::BF16);
-  EXPECT_EQ(r.weights.at("layers.0.mlp.up_proj").scale_dtype, DType::BF16);
-  write_safetensors(path, {{"model.embed_tokens.weight", DType::F16, {8, 8}, big.data(), big.size() * 2},
-                           {"x", DType::F64, {100}, ids.data(), ids.size() * 8}});
-  EXPECT_EQ(checkpoint_float_dtype(path), DType::F32);  // 100 F64 elements (held as F32) beat 64 F16 ones
-  EXPECT_EQ(checkpoint_float_dtype(std::string(GQ_TEST_DATA) + "/gemma4-tiny/dense_ple"), DType::F32);
-  EXPECT_THROW(checkpoint_float_dtype(temp_path("missing")), FormatError);
   fs::remove(path);
 }
 
