@@ -58,7 +58,9 @@ class ChangeFinder {
   }
 
  private:
-  std::string trained() const { return d_.run ? "the run trained" : d_.what + " states"; }
+  std::string trained() const {
+    return d_.run ? "the run trained" : (d_.recipe ? "recipe '" + d_.recipe->name + "'" : d_.what) + " states";
+  }
   std::string keep() const { return "export without " + rq_.request_flag + " to write what the run trained"; }
 
   // A run exported with another recipe or --type: other grids, other integers.
@@ -129,7 +131,7 @@ class ChangeFinder {
     const bool flag = rq_.float_dtype.has_value();
     const std::string setting = "\"unquantized_dtype\": \"" + flag_dtype_name(e) + "\"";
     out_.push_back({"float tensors (embed_tokens.weight, the norms, every unquantized weight) are " + flag_dtype_name(c) +
-                        (d_.run ? " in the run" : " under " + d_.what) + "; " +
+                        (d_.run ? " in the run" : " as " + trained()) + "; " +
                         (flag ? "--dtype " + flag_dtype_name(e) : rq_.request_flag) + " stores them in " + flag_dtype_name(e),
                     !flag ? keep()
                     : d_.run ? "drop --dtype to write what the run trained, or train with " + setting + " in the recipe"
@@ -212,8 +214,7 @@ Deployment plan_deployment(const std::string& model_or_run, const DeploymentRequ
 void report_changes(const Deployment& d, const RoundingEffect& effect, std::vector<std::string>& kept,
                     const std::function<void(const std::string&)>& on_warning) {
   if (d.changes.empty()) return;
-  std::string s = d.checkpoint + ": --allow-rounding: the export differs from what " +
-                  (d.run ? std::string("the run trained") : d.what + " states") + ": ";
+  std::string s = d.checkpoint + ": --allow-rounding: ";
   for (size_t i = 0; i < d.changes.size(); ++i) s += (i ? "; " : "") + d.changes[i].what;
   if (effect) s += "; " + effect(d);
   report_warning(s, kept, on_warning);

@@ -141,13 +141,13 @@ GgufExportResult export_gemma4_gguf(const std::string& model_dir, const std::str
   rq.float_dtype = opt.float_dtype;
   rq.allow_rounding = opt.allow_rounding;
   const Deployment dep = plan_deployment(model_dir, rq);
-  report_changes(dep, opt.rounding_effect, res.warnings, opt.on_warning);
   res.recipe = dep.recipe ? dep.deployed.name : "";
   res.from_run = dep.trained;
 
   const Gemma4Config cfg = Gemma4Config::load(checkpoint);
   check_llama_cpp_gemma4(cfg);
   const GgufTensorTypes types = gguf_types(cfg, dep.deployed, opt.nearest, dep.what);
+  report_changes(dep, opt.rounding_effect, res.warnings, opt.on_warning);  // once the file is known to hold them
   for (const std::string& w : types.warnings) warn(w);
   LearnedScales learned_scales = opt.learned_scales;
   if (!learned_scales && dep.quant_params && dep.quant_params->has_weight_scales()) {

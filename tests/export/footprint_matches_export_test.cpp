@@ -2,13 +2,13 @@
 // default options holds exactly the tensor bytes memory_footprint gives for its format (headers,
 // GGUF keys, tensor infos and alignment padding aside).
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <map>
 #include <set>
 
 #include "calibration_fixture.h"
+#include "export_test_dir.h"
 #include "export/compressed_tensors.h"
 #include "export/gemma4_gguf.h"
 #include "formats/gguf.h"
@@ -24,19 +24,6 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::string kModel = std::string(GQ_TEST_DATA) + "/../../examples/models/tiny-e2b";
-
-class TempDir {
- public:
-  TempDir() : path_(fs::temp_directory_path() / ("footprint_test_" + std::to_string(::getpid()))) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 // Tensor bytes per dtype / ggml type, and in total.
 struct Written {
@@ -83,7 +70,7 @@ Written export_ct(const std::string& model, const Recipe& r, const std::string& 
 
 // Every built-in recipe that `model` can hold, with default options; returns the recipes compared.
 std::set<std::string> compare_all(const std::string& model, DType dtype) {
-  TempDir d;
+  test::TempDir d("footprint_test");
   const Gemma4Config cfg = Gemma4Config::load(model);
   EXPECT_EQ(run_folder::source_float_dtype(model), dtype);
   const std::string calibration = d.file("calibration.json");

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Exports write the deployment contract through the real binary: the resolved recipe's dtypes by
+# default, a QAT run's own recipe and learned scales, flags that would change the deployed numbers
+# refused in one line naming the module and the fix, and applied with --allow-rounding with a
+# warning that states the measured max |Δlogit|.
+set -u
+BIN=$1 ROOT=$3
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+fails=0 passes=0
+check() { if [ "$2" -eq 0 ]; then echo "ok   $1"; passes=$((passes + 1)); else echo "FAIL $1: $3"; fails=$((fails + 1)); fi; }
+MODEL=$ROOT/examples/models/tiny-e2b
+DATA=$ROOT/data/gutenberg/valid.txt
+for need in "$MODEL/model.safetensors" "$DATA"; do
+  if [ ! -e "$need" ]; then echo "FAIL missing $need (run bash scripts/setup.sh)"; echo "0 passed, 1 failed"; exit 1; fi
+done
+
+# refused NAME PATTERN... -- CMD...: exits 1 with one stderr line holding every pattern, writes nothing.
+refused() {
+  local name=$1; shift
+  local patterns=()
+  while [ "$1" != "--" ]; do patterns+=("$1"); shift; done
+  shift
+  local err status
+  err=$("$@" 2>&1 >/dev/null); status=$?
+  local ok=0
+  [ $status -eq 1 ] && [ "$(printf '%s\n' "$err" | grep -c .)" -eq 1 ] && [[ "$err" == "gemma-qat: error: "* ]] || ok=1
+  for p in "${patterns[@]}"; do grep -qF -- "$p" <<<"$err" || ok=1; done
+  check "$name" $ok "status $status: $err"
+}
+
+# The header entry of tensor $2 in safetensors file $1.
+entry() { head -c 200000 "$1" | tail -c +9 | grep -ao "\"$2\":{[^}]*}"; }
+
+# ---- a plain bf16 checkpoint: the recipe resolved with the checkpoint's dtype ----
+plan=$("$BIN" plan --config "$MODEL" --recipe w4a16-g32)
+grep -q "as compressed-tensors (float tensors bf16)" <<<"$plan"; check "plan resolves auto to the checkpoint's bf16" $? "$plan"
+"$BIN" export "$MODEL" --format compressed-tensors --recipe w4a16-g32 --out "$W/ct" >/dev/null
+check "compressed-tensors export" $? ""
+e=$(entry "$W/ct/model.safetensors" model.layers.0.self_attn.q_proj.weight_scale)
+grep -q '"dtype":"BF16"' <<<"$e"; check "scales in the resolved dtype (bf16)" $? "$e"
+total=$(grep -o '([0-9]* bytes)' <<<"$plan" | tr -dc 0-9)
+index_free=$(( $(stat -c %s "$W/ct/model.safetensors") - 8 - $(head -c 8 "$W/ct/model.safetensors" | od -An -tu8 | tr -d ' ') ))
+[ "$total" = "$index_free" ]; check "plan bytes = exported tensor bytes" $? "plan $total, file data $index_free"
+
+refused "--scale-dtype on a checkpoint names the module and the fix" "module 'per_layer_model_projection'" "int4_g32@f32" \
+  "--allow-rounding" -- "$BIN" export "$MODEL" --format compressed-tensors --recipe w4a16-g32 --scale-dtype f32 --out "$W/ct2"
+[ ! -e "$W/ct2" ]; check "a refused export writes nothing" $? ""
+err=$("$BIN" export "$MODEL" --format compressed-tensors --recipe w4a16-g32 --scale-dtype f32 --allow-rounding \
+  --out "$W/ct2" 2>&1 >/dev/null)
+check "--allow-rounding exports" $? "$err"
+grep -q "measured max |Δlogit| [0-9.e-]* over 8 tokens" <<<"$err"; check "--allow-rounding states the measured max |Δlogit|" $? "$err"
+refused "--type is for gguf" "--type is for gguf" -- \
+  "$BIN" export "$MODEL" --format compressed-tensors --recipe w4a16-g32 --type q4_0 --out "$W/ct3"
+
+# ---- a QAT run: its own recipe and learned scales ----
+"$BIN" train --model "$MODEL" --recipe q4_0-lsq --data "$DATA" --steps 1 --batch-size 1 --seq-len 32 --warmup 0 \
+  --eval-every 0 --threads 1 --out "$W/run" >/dev/null 2>"$W/train.err"
+check "QAT run trains" $? "$(tail -2 "$W/train.err")"
+out=$("$BIN" export "$W/run" --format gguf --out "$W/run.gguf" --threads 1 2>&1)
+check "the run exports by default" $? "$out"
+grep -q "carry the run's learned scales" <<<"$out"; check "with its learned scales" $? "$out"
+refused "--type on a run names the module and the dropped scales" "the run trained q4_0, --type q8_0 writes q8_0" \
+  "learned scales" "export without --type q8_0" -- "$BIN" export "$W/run" --format gguf --type q8_0 --out "$W/q8.gguf"
+refused "--dtype on a run names the float tensors" "are f16 in the run; --dtype f32" -- \
+  "$BIN" export "$W/run" --format gguf --dtype f32 --out "$W/f32.gguf"
+err=$("$BIN" export "$W/run" --format gguf --type q8_0 --allow-rounding --out "$W/q8.gguf" 2>&1 >/dev/null)
+check "--type q8_0 --allow-rounding exports" $? "$err"
+grep -q "learned scales.*measured max |Δlogit|" <<<"$err"; check "and says the scales are dropped, with the measured effect" $? "$err"
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]
