@@ -20,6 +20,7 @@
 #include "export/gemma4_gguf.h"
 #include "export/gguf_encode.h"
 #include "export/gguf_types.h"
+#include "recipes/recipe.h"
 #include "formats/safetensors.h"
 #include "io/half.h"
 #include "model/checkpoint_layout.h"
@@ -79,7 +80,8 @@ GridCheckpoint write_grid_checkpoint(const fs::path& dir, const GgufExportOption
   fs::copy_file(fixture + "/config.json", dir / "config.json");
   const Gemma4Config cfg = Gemma4Config::load(dir.string());
   const GgufTensorTypes types =
-      opt.recipe ? gguf_types_for_recipe(cfg, *opt.recipe, false) : gguf_types_for_type(cfg, opt.type);
+      gguf_types(cfg, resolve_recipe(opt.recipe ? *opt.recipe : gguf_type_recipe(*opt.type), gemma4_quant_targets(cfg), DType::F32),
+                 false, "test");
   std::map<std::string, GgmlType> type_of;
   for (const QuantTarget& t : gemma4_quant_targets(cfg))
     if (!t.tensor.empty() && types.modules.count(t.name)) type_of[t.tensor] = types.modules.at(t.name);

@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "run/run_folder.h"
-#include "run_test_util.h"
+#include "tests/common/test_util.h"
 
 namespace gq::run_folder {
 namespace {
@@ -27,7 +27,7 @@ TEST(SourceDtype, AConfigAloneGivesTheDtypeItNames) {
   EXPECT_EQ(source_float_dtype(kTiny + "dense_ple_mm_bf16/config.json"), DType::BF16);
   TempDir d;
   fs::copy_file(kTiny + "dense_ple/config.json", d.path() / "config.json");
-  EXPECT_EQ(source_float_dtype(d.str()), DType::F32);  // a folder without weights
+  EXPECT_EQ(source_float_dtype(d.path().string()), DType::F32);  // a folder without weights
 }
 
 TEST(SourceDtype, RunsAreFloat32WhateverTheirConfigSays) {
@@ -36,9 +36,9 @@ TEST(SourceDtype, RunsAreFloat32WhateverTheirConfigSays) {
   const fs::path ck = d.path() / "run" / kCheckpoint;
   fs::create_directories(ck);
   fs::copy_file(kTiny + "dense_ple_mm_bf16/config.json", ck / kConfig);
-  EXPECT_EQ(source_float_dtype(d.str("run")), DType::F32);
+  EXPECT_EQ(source_float_dtype(d.file("run")), DType::F32);
   // Its checkpoint folder passed directly: recipe.json marks a QAT run's.
-  test::write_file(ck / kRecipe, R"({"weights": [{"targets": ["Linear"], "scheme": "q4_0"}]})");
+  test::write_file((ck / kRecipe).string(), R"({"weights": [{"targets": ["Linear"], "scheme": "q4_0"}]})");
   EXPECT_EQ(source_float_dtype(ck.string()), DType::F32);
 }
 
