@@ -360,8 +360,8 @@ TEST(Gemma4Gguf, RecipesGgufCannotHoldAreRefusedOrMappedWithWarnings) {
   export_gemma4_gguf(fixture("dense_ple"), out, o);
   std::string all;
   for (const std::string& w : warnings) all += w + "\n";
-  EXPECT_NE(all.find("int4_channel -> Q4_0"), std::string::npos) << all;
-  EXPECT_NE(all.find("int2_channel -> Q2_0"), std::string::npos) << all;     // the untied 2-bit head
+  EXPECT_NE(all.find("int4_channel@bf16 -> Q4_0"), std::string::npos) << all;
+  EXPECT_NE(all.find("int2_channel@bf16 -> Q2_0"), std::string::npos) << all;     // the untied 2-bit head
   EXPECT_NE(all.find("static input activation scales"), std::string::npos) << all;
   EXPECT_NE(all.find("-ctk q8_0"), std::string::npos) << all;                // kv_int8 -> run-time option
   const GgufFile f = GgufFile::open(out);
