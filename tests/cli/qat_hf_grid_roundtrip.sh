@@ -55,7 +55,8 @@ for recipe in q4_0 q4_0-lsq; do
     same "$run.gguf" "$run-conv.gguf" values
     check "$recipe: export hf + convert --type q4_0 = export gguf, every block's values" $? "$(tail -5 "$W/compare.out")"
     n=$(grep -Eo "on a grid, [0-9]+ of them recovered" <<<"$out" | grep -Eo "[0-9]+" | head -1)
-    [ "${n:-0}" -gt 1000 ]; check "$recipe: the learned scales moved: $n blocks needed recovery" $? "$out"
+    # A precondition, not the result: the run left RTN somewhere (bounded scales move ~100 blocks in 3 steps).
+    [ "${n:-0}" -gt 0 ]; check "$recipe: the learned scales moved: $n blocks needed recovery" $? "$out"
     "$BIN" convert "$run-hf" --type q4_0 --no-grid-recovery --out "$run-rtn.gguf" --threads 1 --quiet
     echo "       --no-grid-recovery:"
     ! same "$run.gguf" "$run-rtn.gguf" values
