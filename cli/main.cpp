@@ -2,6 +2,7 @@
 
 #include <exception>
 #include <iostream>
+#include <string>
 
 #include "cli/commands.h"
 
@@ -12,6 +13,16 @@ std::vector<CommandAdder>& command_registry() {
 }
 }  // namespace gq::cli
 
+namespace {
+
+// One line, naming what was wrong; never a stack trace or an abort.
+int report_error(const std::string& what) {
+  std::cerr << "gemma-qat: error: " << what.substr(0, what.find('\n')) << "\n";
+  return 1;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"gemma-qat: quantization-aware training and export for Gemma 4"};
   app.require_subcommand(1);
@@ -19,14 +30,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help is a ParseError with status 0; a bad flag or value is an error like any other.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    return report_error(e.what());
   } catch (const std::exception& e) {
-    // One line, naming what was wrong; never a stack trace or an abort.
-    std::string msg = e.what();
-    const auto nl = msg.find('\n');
-    if (nl != std::string::npos) msg = msg.substr(0, nl);
-    std::cerr << "gemma-qat: error: " << msg << "\n";
-    return 1;
+    return report_error(e.what());
   }
   return 0;
 }
