@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/data_setup.h"
+#include "cli/options.h"
 #include "cli/progress.h"
 #include "text/corpus.h"
 #include "io/error.h"
@@ -30,6 +31,7 @@ void run_calibrate(const CalibrateArgs& a) {
   set_torch_threads(a.threads);
   Gemma4Model model = load_model(a.model);
   const Gemma4Config& cfg = model->config();
+  if (a.recipe == kNoRecipe) throw FormatError("--recipe none: calibrate needs a recipe with static activations or a KV cache");
   Recipe recipe = Recipe::load(a.recipe);
   if (!a.observer.empty()) recipe.observer = a.observer;
   const ResolvedRecipe rr = resolve_recipe(recipe, gemma4_quant_targets(cfg), run_folder::source_float_dtype(a.model));
@@ -38,7 +40,7 @@ void run_calibrate(const CalibrateArgs& a) {
   quantize_model(model, rr);
   begin_calibration(model);
 
-  const TokenWindows windows = pack_documents(load_token_documents(a.data, a.tokenizer, cfg.vocab_size), a.seq_len,
+  const TokenWindows windows = pack_documents(load_token_documents(a.data, tokenizer_for(a.tokenizer, a.model), cfg.vocab_size), a.seq_len,
                                               int32_t(cfg.bos_token_id));
   const int64_t available = windows.count();
   if (available == 0)
@@ -66,7 +68,7 @@ void run_calibrate(const CalibrateArgs& a) {
 void add_calibrate_command(CLI::App& app) {
   auto a = std::make_shared<CalibrateArgs>();
   CLI::App* cmd = app.add_subcommand("calibrate", "Calibrate static activation and KV-cache scales for a recipe");
-  cmd->add_option("--model", a->model, "Hugging Face checkpoint folder")->required();
+  cmd->add_option("--model", a->model, kModelHelp)->required();
   cmd->add_option("--data", a->data, "text file/folder, .jsonl (\"text\") or .ids (one sequence of ids per line)")->required();
   cmd->add_option("--recipe", a->recipe, "recipe file or built-in name")->required();
   cmd->add_option("--out", a->out, "calibration file to write (JSON)")->required();
@@ -76,7 +78,7 @@ void add_calibrate_command(CLI::App& app) {
   cmd->add_option("--seq-len", a->seq_len, "tokens per sequence")->check(CLI::Range(int64_t(2), int64_t(1) << 20));
   cmd->add_option("--batch-size", a->batch_size, "sequences per forward")->check(CLI::Range(int64_t(1), int64_t(4096)));
   cmd->add_option("--batches", a->batches, "forwards to observe")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
-  cmd->add_option("--threads", a->threads, "CPU threads (default: all)");
+  add_threads_option(cmd, a->threads);
   cmd->callback([a] { run_calibrate(*a); });
 }
 

@@ -7,11 +7,11 @@
 #include "cli/commands.h"
 #include "cli/data_setup.h"
 #include "cli/model_setup.h"
+#include "cli/options.h"
 #include "text/corpus.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/evaluate.h"
 #include "qat/torch_threads.h"
-#include "run/run_folder.h"
 
 namespace gq::cli {
 namespace {
@@ -28,19 +28,19 @@ struct EvalArgs {
 void add_eval_command(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
   CLI::App* cmd = app.add_subcommand("eval", "Perplexity on held-out text, optionally under a recipe (fake quant)");
-  cmd->add_option("MODEL", a->model, "checkpoint folder or run folder")->required();
+  cmd->add_option("MODEL", a->model, kModelHelp)->required();
   cmd->add_option("--data", a->data, "text file/folder, .jsonl or .ids")->required();
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer (default: the model's own)");
   cmd->add_option("--seq-len", a->seq_len, "tokens per window")->check(CLI::Range(int64_t(2), int64_t(1) << 20));
   cmd->add_option("--batch-size", a->batch_size, "windows per forward")->check(CLI::Range(int64_t(1), int64_t(4096)));
   cmd->add_option("--max-batches", a->max_batches, "stop after N batches (0: all)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--threads", a->threads, "CPU threads (default: all)");
+  add_threads_option(cmd, a->threads);
   add_quant_args(cmd, a->quant);
   cmd->callback([a] {
     set_torch_threads(a->threads);
     Gemma4Model model = load_model(a->model);
     const auto rr = apply_quant_args(model, a->quant, a->model);
-    const std::string tok = a->tokenizer.empty() ? run_folder::tokenizer_file(a->model) : a->tokenizer;
+    const std::string tok = tokenizer_for(a->tokenizer, a->model);
     const TokenWindows w = pack_documents(load_token_documents(a->data, tok, model->config().vocab_size), a->seq_len,
                                           int32_t(model->config().bos_token_id));
     const EvalResult r = evaluate_windows(model, w, a->batch_size, a->max_batches);

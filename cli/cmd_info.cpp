@@ -14,6 +14,7 @@
 #include "model/gemma4_config.h"
 #include "model/gemma4_tensors.h"
 #include "formats/safetensors.h"
+#include "run/run_folder.h"
 
 namespace gq::cli {
 namespace {
@@ -67,11 +68,12 @@ void add_info_command(CLI::App& app) {
   auto model = std::make_shared<std::string>();
   auto meta = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("info", "Config summary, parameter count and bytes per component");
-  cmd->add_option("MODEL", *model, "checkpoint folder, or a config.json file")->required();
+  cmd->add_option("MODEL", *model, "checkpoint folder, training run folder, or a config.json file")->required();
   cmd->add_flag("--meta", *meta, "count from the config alone, without opening any weights");
   cmd->callback([model, meta] {
     namespace fs = std::filesystem;
-    const Gemma4Config cfg = Gemma4Config::load(*model);
+    const std::string path = run_folder::checkpoint_dir(*model);
+    const Gemma4Config cfg = Gemma4Config::load(path);
     print_config(cfg);
 
     std::map<std::string, const TensorSpec*> by_name;
@@ -81,9 +83,9 @@ void add_info_command(CLI::App& app) {
     std::map<Component, Tally> tally;
     Tally unused, total;
     std::string bytes_label;
-    const bool from_weights = !*meta && fs::is_directory(*model);
+    const bool from_weights = !*meta && fs::is_directory(path);
     if (from_weights) {
-      const Checkpoint ck = Checkpoint::open(*model);
+      const Checkpoint ck = Checkpoint::open(path);
       std::set<std::string> dtypes;
       const std::string mm = "model.language_model.";
       const std::string prefix = ck.has(mm + "embed_tokens.weight") ? mm : cfg.weight_prefix;

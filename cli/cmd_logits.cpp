@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_setup.h"
+#include "cli/options.h"
 #include "io/error.h"
 #include "formats/safetensors.h"
 #include "qat/checkpoint_loader.h"
@@ -24,9 +25,9 @@ struct ModelArgs {
 };
 
 void add_model_args(CLI::App* cmd, ModelArgs& a) {
-  cmd->add_option("MODEL", a.model, "Hugging Face checkpoint folder (config.json + safetensors)")->required();
+  cmd->add_option("MODEL", a.model, kModelHelp)->required();
   cmd->add_option("--ids", a.ids, "comma-separated token ids, e.g. 2,17,5")->required();
-  cmd->add_option("--threads", a.threads, "CPU threads (default: all)");
+  add_threads_option(cmd, a.threads);
   add_quant_args(cmd, a.quant);
 }
 

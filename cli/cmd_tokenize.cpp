@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/data_setup.h"
 #include "io/error.h"
 #include "text/corpus.h"
 #include "text/tokenizer.h"
@@ -60,7 +61,7 @@ std::vector<TokenId> parse_id_line(const std::string& line, int32_t vocab_size) 
 void run(const TokenizeArgs& a) {
   const std::string input = read_all(a.text);  // before the tokenizer: a wrong path fails at once
   const auto t0 = std::chrono::steady_clock::now();
-  const std::unique_ptr<Tokenizer> tok = load_tokenizer(a.tokenizer);
+  const std::unique_ptr<Tokenizer> tok = load_tokenizer(tokenizer_for(a.tokenizer, ""));
   const auto t1 = std::chrono::steady_clock::now();
 
   std::string out;
@@ -113,7 +114,7 @@ void add_tokenize_command(CLI::App& app) {
   auto a = std::make_shared<TokenizeArgs>();
   CLI::App* cmd = app.add_subcommand("tokenize", "Token ids of each line of a text file, or text from ids with --decode");
   cmd->add_option("TOKENIZER_OR_MODEL", a->tokenizer,
-                  "folder with tokenizer.json (or tokenizer.model), a tokenizer.json, or a SentencePiece .model")
+                  "a tokenizer.json, a SentencePiece .model, or a checkpoint or run folder holding one")
       ->required();
   cmd->add_option("--text", a->text,
                   "input file: one text per line (ids with --decode); a line that is not valid UTF-8 is read as Latin-1")

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
@@ -11,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/data_setup.h"
+#include "cli/options.h"
 #include "cli/progress.h"
 #include "io/error.h"
 #include "io/text_file.h"
@@ -60,13 +62,26 @@ json args_json(const TrainArgs& a) {
           {"valid_fraction", a.valid_fraction}};
 }
 
+// What `train --resume RUN` takes from the command line; every other setting is the run's own, so
+// a flag that would change one is refused rather than dropped.
+const std::set<std::string> kResumeFlags = {"--resume", "--steps", "--threads", "--device"};
+
+void refuse_flags_ignored_by_resume(const CLI::App& cmd) {
+  std::string given;
+  for (const CLI::Option* o : cmd.get_options())
+    if (o->count() > 0 && !kResumeFlags.count(o->get_name())) given += (given.empty() ? "" : ", ") + o->get_name();
+  if (!given.empty())
+    throw FormatError("--resume continues a run with its own settings; remove " + given +
+                      " (only --steps, --threads and --device may be given)");
+}
+
 void run_train(TrainArgs a) {
   set_torch_threads(a.threads);
   const bool resuming = !a.resume.empty();
   json saved_args;
   if (resuming) {
     run_folder::recover_interrupted_save(a.resume);
-    // Everything but --steps (and --threads) comes from the run itself.
+    // Everything but --steps (and --threads, --device) comes from the run itself.
     const std::string ck = run_folder::checkpoint_of(a.resume);
     const std::string state_path = run_folder::file_in(ck, run_folder::kTrainState);
     if (!fs::exists(state_path)) throw FormatError(a.resume + ": no checkpoint to resume (missing " + state_path + ")");
@@ -93,16 +108,12 @@ void run_train(TrainArgs a) {
   at::manual_seed(int64_t(a.opt.seed));
   Gemma4Model model = a.config.empty() ? load_model(a.model) : Gemma4Model(Gemma4Config::load(a.config));
   const Gemma4Config cfg = model->config();
-  if (a.tokenizer.empty() && !a.model.empty()) a.tokenizer = run_folder::tokenizer_file(a.model);
-  if (!a.tokenizer.empty() && fs::is_directory(a.tokenizer)) {
-    // The run keeps a copy of the tokenizer file itself.
-    const std::string file = run_folder::tokenizer_file(a.tokenizer);
-    if (file.empty()) throw FormatError(a.tokenizer + ": no tokenizer.json or tokenizer.model in this folder");
-    a.tokenizer = file;
-  }
+  a.tokenizer = tokenizer_for(a.tokenizer, a.model);  // the run keeps a copy of the tokenizer file itself
+  if (!a.tokenizer.empty() && fs::is_directory(a.tokenizer))
+    throw FormatError(a.tokenizer + ": no tokenizer.json or tokenizer.model in this folder");
   std::optional<ResolvedRecipe> recipe;
   std::string recipe_json;
-  if (!a.recipe.empty()) {
+  if (!a.recipe.empty() && a.recipe != kNoRecipe) {
     const Recipe r = Recipe::load(a.recipe);
     recipe = resolve_recipe(r, gemma4_quant_targets(cfg), DType::F32);  // a run trains and saves in float32
     recipe_json = read_text_file(r.source);
@@ -142,7 +153,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--model", a->model, "Hugging Face checkpoint (or run folder) to fine-tune");
   cmd->add_option("--config", a->config, "config.json of a model to train from scratch (with --init random)");
   cmd->add_option("--init", a->init, "initialisation for --config")->check(CLI::IsMember({"random"}));
-  cmd->add_option("--recipe", a->recipe, "quantization recipe for QAT (file or built-in name); none = plain fine-tuning");
+  cmd->add_option("--recipe", a->recipe, "quantization recipe for QAT (file or built-in name); none (the default): plain fine-tuning");
   cmd->add_option("--calib", a->calib, "static activation scales (default: calibrated on training batches)");
   cmd->add_option("--teacher", a->teacher, "unquantized teacher for distillation (KL on logits)");
   cmd->add_option("--distill-alpha", o.distill_alpha, "weight of the KL term (1 with --teacher unless set)")->check(CLI::Range(0.0, 1.0));
@@ -152,7 +163,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--valid-fraction", a->valid_fraction, "held-out share when --valid is absent")->check(CLI::Range(0.0, 0.5));
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer.json folder or SentencePiece .model (default: the model's own)");
   cmd->add_option("--out", a->out, "run folder to create");
-  cmd->add_option("--resume", a->resume, "run folder to continue up to --steps");
+  cmd->add_option("--resume", a->resume,
+                  "run folder to continue up to --steps, with its own settings (other flags but --threads and --device "
+                  "are refused)");
   cmd->add_option("--steps", o.steps, "optimizer steps in total")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
   cmd->add_option("--batch-size", o.batch_size, "sequences per micro-batch")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   cmd->add_option("--seq-len", o.seq_len, "tokens per sequence")->check(CLI::Range(int64_t(2), int64_t(1) << 20));
@@ -171,8 +184,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--save-every", o.save_every, "checkpoint every N steps (and at the end)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--log-every", o.log_every, "metrics.jsonl line every N steps")->check(CLI::PositiveNumber);
   cmd->add_option("--device", o.device, "cpu or cuda[:N]");
-  cmd->add_option("--threads", a->threads, "CPU threads (default: all)");
+  add_threads_option(cmd, a->threads);
   cmd->callback([a, cmd] {
+    if (!a->resume.empty()) refuse_flags_ignored_by_resume(*cmd);
     a->distill_alpha_given = cmd->count("--distill-alpha") > 0;
     run_train(*a);
   });

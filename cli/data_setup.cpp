@@ -1,10 +1,21 @@
 #include "cli/data_setup.h"
 
+#include <filesystem>
+
 #include "io/error.h"
+#include "run/run_folder.h"
 #include "text/corpus.h"
 #include "text/tokenizer.h"
 
 namespace gq::cli {
+
+std::string tokenizer_for(const std::string& tokenizer, const std::string& model) {
+  if (tokenizer.empty()) return model.empty() ? "" : run_folder::tokenizer_file(model);
+  std::error_code ec;
+  if (!std::filesystem::is_directory(tokenizer, ec)) return tokenizer;
+  const std::string file = run_folder::tokenizer_file(tokenizer);
+  return file.empty() ? tokenizer : file;  // load_tokenizer names what the folder lacks
+}
 
 std::vector<std::vector<int32_t>> load_token_documents(const std::string& data, const std::string& tokenizer,
                                                        int64_t vocab_size) {

@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/options.h"
 #include "io/error.h"
 #include "model/quant_targets.h"
 #include "qat/quantize.h"
@@ -14,15 +15,15 @@ namespace gq::cli {
 
 void add_quant_args(CLI::App* cmd, QuantArgs& q) {
   cmd->add_option("--recipe", q.recipe,
-                  "run the fake-quant model of this recipe (file or built-in name); a QAT run uses its own unless "
-                  "--recipe none");
+                  "run the fake-quant model of this recipe (file or built-in name); a QAT run uses its own; none: "
+                  "no fake quantization (a QAT run's float weights)");
   cmd->add_option("--calib", q.calib, "activation scales from `gemma-qat calibrate` (needed by recipes with static activations)");
 }
 
 std::optional<ResolvedRecipe> apply_quant_args(Gemma4Model& model, const QuantArgs& q, const std::string& model_path) {
-  if (q.recipe == "none") return std::nullopt;
-  if (q.recipe.empty()) {
-    if (!q.calib.empty()) throw FormatError("--calib needs --recipe");
+  if (q.recipe.empty() || q.recipe == kNoRecipe) {
+    if (!q.calib.empty()) throw FormatError("--calib needs --recipe R (a recipe other than none)");
+    if (q.recipe == kNoRecipe) return std::nullopt;
     auto rq = apply_run_quantization(model, run_folder::checkpoint_dir(model_path));
     if (rq) return rq->recipe;
     return std::nullopt;
