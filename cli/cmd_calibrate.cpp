@@ -31,7 +31,8 @@ void run_calibrate(const CalibrateArgs& a) {
   set_torch_threads(a.threads);
   Gemma4Model model = load_model(a.model);
   const Gemma4Config& cfg = model->config();
-  if (a.recipe == kNoRecipe) throw FormatError("--recipe none: calibrate needs a recipe with static activations or a KV cache");
+  if (a.recipe == kNoRecipe)
+    throw FormatError("--recipe none: calibrate needs a recipe with static activations or a KV cache");
   Recipe recipe = Recipe::load(a.recipe);
   if (!a.observer.empty()) recipe.observer = a.observer;
   const ResolvedRecipe rr = resolve_recipe(recipe, gemma4_quant_targets(cfg), run_folder::source_float_dtype(a.model));
@@ -40,8 +41,8 @@ void run_calibrate(const CalibrateArgs& a) {
   quantize_model(model, rr);
   begin_calibration(model);
 
-  const TokenWindows windows = pack_documents(load_token_documents(a.data, tokenizer_for(a.tokenizer, a.model), cfg.vocab_size), a.seq_len,
-                                              int32_t(cfg.bos_token_id));
+  const auto docs = load_token_documents(a.data, tokenizer_for(a.tokenizer, a.model), cfg.vocab_size);
+  const TokenWindows windows = pack_documents(docs, a.seq_len, int32_t(cfg.bos_token_id));
   const int64_t available = windows.count();
   if (available == 0)
     throw FormatError(a.data + ": not enough tokens for one sequence of " + std::to_string(a.seq_len));

@@ -5,12 +5,8 @@
 # export over its own input refused. Runs on a one-step QAT run of examples/models/tiny-e2b.
 set -u
 BIN=$1 ROOT=$3
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fails=0 passes=0
-check() {  # check NAME CONDITION_STATUS DETAIL
-  if [ "$2" -eq 0 ]; then echo "ok   $1"; passes=$((passes + 1)); else echo "FAIL $1: $3"; fails=$((fails + 1)); fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+W=$WORK
 # expect_error NAME PATTERN CMD...: non-zero exit (not a signal), one stderr line "gemma-qat: error: ..." matching PATTERN.
 expect_error() {
   local name=$1 pattern=$2; shift 2
@@ -26,6 +22,7 @@ eval_numbers() { "$BIN" eval "$@" --seq-len 16 --batch-size 2 --threads 1 | sed 
 logits_data() { tail -c $((4 * 3 * 4096)) "$1" | od -An -tx1 | md5sum; }
 
 M=$ROOT/examples/models/tiny-e2b
+[ -f "$M/model.safetensors" ] || missing "$M/model.safetensors"
 for i in $(seq 1 30); do
   echo "It was the best of times, it was the worst of times; caf$(printf '\xc3\xa9') number $i."
 done >"$W/text.txt"
@@ -123,5 +120,4 @@ expect_error "export M --format compressed-tensors --out M" "is the input checkp
 [ "$m_before" = "$(sum "$W/m")" ] && [ "$r_before" = "$(sum "$W/r")" ] && [ -z "$(ls -A "$W" | grep -e '\.tmp-' -e '\.old-')" ]
 check "the refused exports left model and run untouched" $? "$(ls -A "$W" "$W/r")"
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish
