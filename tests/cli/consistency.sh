@@ -7,15 +7,6 @@ set -u
 BIN=$1 ROOT=$3
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 W=$WORK
-# expect_error NAME PATTERN CMD...: non-zero exit (not a signal), one stderr line "gemma-qat: error: ..." matching PATTERN.
-expect_error() {
-  local name=$1 pattern=$2; shift 2
-  local err status
-  err=$("$@" 2>&1 >/dev/null); status=$?
-  [ $status -ne 0 ] && [ $status -lt 128 ] && [ "$(printf '%s\n' "$err" | grep -c .)" -eq 1 ] &&
-    [[ "$err" == "gemma-qat: error: "* ]] && grep -q -- "$pattern" <<<"$err"
-  check "$name" $? "status $status, stderr: $err"
-}
 # Only the numbers of an eval line ("MODEL (recipe): N tokens, loss ..."), so two models compare.
 eval_numbers() { "$BIN" eval "$@" --seq-len 16 --batch-size 2 --threads 1 | sed 's/^.*: \([0-9]* tokens\)/\1/'; }
 # The data bytes of a logits file (its metadata names the model).

@@ -23,22 +23,6 @@ new_model() {
   echo "$d"
 }
 
-# expect_error NAME PATTERN CMD...: run, check status and the single-line message.
-expect_error() {
-  local name=$1 pattern=$2; shift 2
-  local err status
-  err=$("$@" 2>&1 >/dev/null); status=$?
-  local lines
-  lines=$(printf '%s\n' "$err" | grep -c .)
-  if [ $status -eq 0 ] || [ $status -ge 128 ]; then
-    echo "FAIL $name: exit status $status"; fails=$((fails + 1)); return
-  fi
-  if [ "$lines" -ne 1 ] || [[ "$err" != "gemma-qat: error: "* ]] || ! grep -q -- "$pattern" <<<"$err"; then
-    echo "FAIL $name: stderr was: $err"; fails=$((fails + 1)); return
-  fi
-  echo "ok   $name: $err"; passes=$((passes + 1))
-}
-
 d=$(new_model); head -c 5 "$FIX/model.safetensors" > "$d/model.safetensors"
 expect_error "shorter than the length prefix" "model.safetensors" "$BIN" info "$d"
 

@@ -7,15 +7,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 FIX=$DATA/gemma4-tiny/dense_ple
 M=$ROOT/examples/models/tiny-e2b  # every row a multiple of Q2_0's 64 values
 [ -f "$M/model.safetensors" ] || missing "$M/model.safetensors"
-# expect_error NAME PATTERN CMD...: non-zero exit (not a signal), one stderr line "gemma-qat: error: ..." matching PATTERN.
-expect_error() {
-  local name=$1 pattern=$2; shift 2
-  local err status
-  err=$("$@" 2>&1 >/dev/null); status=$?
-  [ $status -ne 0 ] && [ $status -lt 128 ] && [ "$(printf '%s\n' "$err" | grep -c .)" -eq 1 ] &&
-    [[ "$err" == "gemma-qat: error: "* ]] && grep -q -- "$pattern" <<<"$err"
-  check "$name" $? "status $status, stderr: $err"
-}
 
 out=$("$BIN" convert "$M" --type q2_0 --threads 1 --out "$WORK/c.gguf" 2>&1) && grep -q "Q2_0" <<<"$out"
 check "convert --type q2_0 writes Q2_0 tensors" $? "$out"

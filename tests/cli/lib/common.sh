@@ -1,5 +1,6 @@
 # Sourced by every tests/cli/*.sh (this folder holds no tests): a scratch folder $WORK removed at
-# exit, the pass / fail counters, two ways of recording a check, and the summary line.
+# exit, the pass / fail counters, ways of recording a check (one for the one-line errors), and the
+# summary line.
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 passes=0 fails=0
@@ -21,6 +22,23 @@ run_check() {
     echo "FAIL $name (exit status $status)"; fails=$((fails + 1))
   fi
   return $status
+}
+
+# expect_error NAME PATTERN CMD...: records whether CMD failed as every error must: a non-zero exit
+# status (not a signal) and exactly one stderr line, "gemma-qat: error: ...", matching PATTERN.
+expect_error() {
+  local name=$1 pattern=$2; shift 2
+  local err status
+  err=$("$@" 2>&1 >/dev/null); status=$?
+  local lines
+  lines=$(printf '%s\n' "$err" | grep -c .)
+  if [ $status -eq 0 ] || [ $status -ge 128 ]; then
+    echo "FAIL $name: exit status $status"; fails=$((fails + 1)); return
+  fi
+  if [ "$lines" -ne 1 ] || [[ "$err" != "gemma-qat: error: "* ]] || ! grep -q -- "$pattern" <<<"$err"; then
+    echo "FAIL $name: stderr was: $err"; fails=$((fails + 1)); return
+  fi
+  echo "ok   $name: $err"; passes=$((passes + 1))
 }
 
 # finish: prints the summary and exits, non-zero if anything failed.
