@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/format_units.h"
+#include "cli/options.h"
 #include "export/gemma4_gguf.h"
 #include "io/error.h"
 #include "formats/gguf.h"
@@ -29,8 +30,7 @@ void add_convert_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("convert", "Convert a Hugging Face Gemma 4 checkpoint to GGUF (llama.cpp)");
   cmd->add_option("HF_DIR", a->model, "checkpoint folder (config.json + safetensors; tokenizer.json if present)")->required();
   cmd->add_option("--to", a->to, "output format")->check(CLI::IsMember({"gguf"}));
-  cmd->add_option("--type", a->type, "tensor type of the 2-D weights: f32, f16, bf16, q8_0, q4_0 (default f16)")
-      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0"}));
+  add_gguf_type_option(cmd, a->type, "tensor type of the 2-D weights");
   cmd->add_option("--recipe", a->recipe, "per-module types from a recipe (file or built-in name, e.g. q4_0-embed-q8_0)");
   cmd->add_flag("--nearest", a->nearest,
                 "store recipe schemes GGUF lacks (channel/group ints, static activations, KV int8) as the nearest GGUF "
@@ -40,7 +40,7 @@ void add_convert_command(CLI::App& app) {
   cmd->add_flag("--no-grid-recovery", a->no_grid_recovery,
                 "quantize every block with ggml's RTN, even blocks whose weights already lie on a grid of the type "
                 "(by default their scale and levels are recovered and kept)");
-  cmd->add_option("--threads", a->threads, "quantization threads (default: all cores)")->check(CLI::Range(0, 4096));
+  add_threads_option(cmd, a->threads, "quantization threads");
   cmd->add_flag("--quiet", a->quiet, "print nothing but warnings and errors");
   cmd->callback([a] {
     if (!a->type.empty() && !a->recipe.empty())

@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/export_rounding.h"
 #include "cli/format_units.h"
+#include "cli/options.h"
 #include "export/compressed_tensors.h"
 #include "export/gemma4_gguf.h"
 #include "formats/gguf.h"
@@ -137,8 +138,7 @@ void add_export_command(CLI::App& app) {
   cmd->add_option("MODEL", a->model, "run folder or checkpoint folder")->required();
   cmd->add_option("--format", a->format, "output format")->required()->check(CLI::IsMember({"gguf", "compressed-tensors", "hf"}));
   cmd->add_option("--out", a->out, "output file (gguf) or folder (hf)")->required();
-  cmd->add_option("--type", a->type, "gguf: type of the 2-D weights (on a run: refused unless --allow-rounding)")
-      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0"}));
+  add_gguf_type_option(cmd, a->type, "gguf: type of the 2-D weights (on a run: refused unless --allow-rounding)");
   cmd->add_option("--recipe", a->recipe,
                   "gguf, compressed-tensors: quantize with this recipe (RTN scales); on a run, instead of its own "
                   "(refused unless --allow-rounding)");
@@ -150,7 +150,7 @@ void add_export_command(CLI::App& app) {
                 "of refusing, with a warning stating the measured max |Δlogit|");
   cmd->add_option("--calib", a->calib, "compressed-tensors: calibration.json for static input / KV scales");
   cmd->add_flag("--nearest", a->nearest, "gguf: map schemes GGUF lacks to the nearest type, with a warning");
-  cmd->add_option("--threads", a->threads, "gguf, compressed-tensors: quantization threads (default: all cores)")->check(CLI::Range(0, 4096));
+  add_threads_option(cmd, a->threads, "gguf, compressed-tensors: quantization threads");
   cmd->add_option("--dtype", a->dtype, "hf: weight dtype")->check(CLI::IsMember({"bf16", "f16", "f32"}));
   cmd->add_option("--weights", a->weights,
                   "hf, QAT runs: fake-quant (default: each quantized weight as the run computes with it, on its trained "
