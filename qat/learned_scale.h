@@ -25,7 +25,9 @@ namespace gq {
 // weight learning rate lr, AdamW moves a weight by about lr, i.e. by lr / |w| relative, and |w| is
 // a few scales; a scale moves by multiplier * lr relative. 10 keeps the scales' relative steps well
 // below the weights' (scales of small-magnitude blocks are 1e-3..1e-2) while still letting them
-// move measurably in a few hundred steps of a typical QAT learning rate (1e-5..1e-4).
+// move measurably in a few hundred steps of a typical QAT learning rate (1e-5..1e-4). On the tiny
+// test model (60 steps, q4_0 and int4_g32 LSQ, lr 1e-3) 10 gave a lower loss than 1, 100 or frozen
+// scales; 100 made it worse.
 constexpr double kLearnedScaleLrMultiplier = 10.0;
 
 class LearnedScale {
