@@ -36,7 +36,7 @@ void run_calibrate(const CalibrateArgs& a) {
   Recipe recipe = Recipe::load(a.recipe);
   if (!a.observer.empty()) recipe.observer = a.observer;
   const ResolvedRecipe rr = resolve_recipe(recipe, gemma4_quant_targets(cfg), run_folder::source_float_dtype(a.model));
-  if (rr.activations.empty() && !rr.kv_cache)
+  if (!rr.has_static_activations() && !rr.kv_cache)
     throw FormatError("recipe " + rr.name + " has no static activations or KV cache to calibrate");
   quantize_model(model, rr);
   begin_calibration(model);

@@ -30,7 +30,7 @@ std::optional<ResolvedRecipe> apply_quant_args(Gemma4Model& model, const QuantAr
   }
   const ResolvedRecipe rr =
       resolve_recipe(Recipe::load(q.recipe), gemma4_quant_targets(model->config()), run_folder::source_float_dtype(model_path));
-  if (!rr.activations.empty() && q.calib.empty())
+  if (rr.has_static_activations() && q.calib.empty())
     throw FormatError("recipe " + rr.name + " quantizes activations with static scales: pass --calib FILE (from gemma-qat calibrate)");
   std::optional<Calibration> cal;
   if (!q.calib.empty()) cal = Calibration::load(q.calib);

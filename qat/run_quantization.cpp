@@ -18,14 +18,14 @@ std::optional<RunQuantization> apply_run_quantization(Gemma4Model& model, const 
   const DType source = run_folder::source_float_dtype(checkpoint_dir);  // a run's: float32
   RunQuantization rq{resolve_recipe(*recipe, gemma4_quant_targets(model->config()), source), {}};
   apply_run_quantization(model, checkpoint_dir, rq.recipe);
-  if (std::optional<Calibration> c = run_folder::read_calibration(checkpoint_dir); c && !c->activations.empty())
+  if (std::optional<Calibration> c = run_folder::read_calibration(checkpoint_dir); c && !(c->activations.empty() && c->output_activations.empty()))
     rq.calibration = std::move(*c);
   return rq;
 }
 
 void apply_run_quantization(Gemma4Model& model, const std::string& checkpoint_dir, const ResolvedRecipe& recipe) {
   std::optional<Calibration> calibration = run_folder::read_calibration(checkpoint_dir);
-  if (calibration && calibration->activations.empty()) calibration.reset();
+  if (calibration && calibration->activations.empty() && calibration->output_activations.empty()) calibration.reset();
   quantize_model(model, recipe, calibration ? &*calibration : nullptr);
   const auto params = run_folder::QuantParams::open(checkpoint_dir);
   std::map<std::string, at::Tensor> state;

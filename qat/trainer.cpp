@@ -142,7 +142,7 @@ void Trainer::set_fake_quant(bool on) {
   if (!recipe_ || on == fake_quant_on_) return;
   set_quantization_enabled(model_, on);
   fake_quant_on_ = on;
-  if (!on || recipe_->activations.empty() || calibration_) return;
+  if (!on || !recipe_->has_static_activations() || calibration_) return;
   // Static activation scales and no calibration given: observe a few training batches first.
   begin_calibration(model_);
   {
