@@ -7,8 +7,7 @@
 #include <map>
 #include <set>
 
-#include "calibration_fixture.h"
-#include "export_test_dir.h"
+#include "tests/common/test_util.h"
 #include "export/compressed_tensors.h"
 #include "export/gemma4_gguf.h"
 #include "formats/gguf.h"
@@ -17,6 +16,7 @@
 #include "model/quant_targets.h"
 #include "recipes/memory_footprint.h"
 #include "run/source_dtype.h"
+#include "tests/export/ct_runs.h"
 
 namespace gq {
 namespace {
@@ -70,11 +70,11 @@ Written export_ct(const std::string& model, const Recipe& r, const std::string& 
 
 // Every built-in recipe that `model` can hold, with default options; returns the recipes compared.
 std::set<std::string> compare_all(const std::string& model, DType dtype) {
-  test::TempDir d("footprint_test");
+  test::TempDir d;
   const Gemma4Config cfg = Gemma4Config::load(model);
   EXPECT_EQ(run_folder::source_float_dtype(model), dtype);
   const std::string calibration = d.file("calibration.json");
-  test::w8a8_calibration(cfg).save(calibration);
+  ct_test::w8a8_calibration(cfg).save(calibration);
   std::set<std::string> compared;
   for (const auto& e : fs::directory_iterator(builtin_recipe_dir())) {
     if (e.path().extension() != ".json") continue;

@@ -11,7 +11,7 @@
 #include <map>
 
 #include "export/gemma4_gguf.h"
-#include "export_test_dir.h"
+#include "tests/common/test_util.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
 #include "io/error.h"
@@ -32,17 +32,7 @@ GgufExportOptions quiet(GgufExportOptions o = {}) {
   return o;
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const FormatError& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-    return msg;
-  }
-  ADD_FAILURE() << "no FormatError thrown";
-  return "";
-}
+using test::error_of;
 
 std::vector<float> data_of(const GgufFile& f, const std::string& name) {
   const GgufTensorInfo& t = f.tensor(name);
@@ -74,7 +64,7 @@ Recipe recipe(const std::string& json) { return Recipe::parse(json, "test-recipe
 
 // q4_0 names f16 floats: the PLE model projection is F16, the norms F32 tensors of f16 values.
 TEST(GgufContract, F32TensorsHoldTheFloatDtypesValues) {
-  TempDir d("gguf_contract");
+  TempDir d;
   GgufExportOptions o;
   o.recipe = Recipe::load("q4_0");
   export_gemma4_gguf(fixture("dense_ple"), d.file("m.gguf"), quiet(o));
@@ -93,7 +83,7 @@ TEST(GgufContract, F32TensorsHoldTheFloatDtypesValues) {
 
 // "auto" on a float32 checkpoint: every float tensor as stored, the PLE projection F32 too.
 TEST(GgufContract, AutoFloatsAreTheCheckpointsDtype) {
-  TempDir d("gguf_contract");
+  TempDir d;
   GgufExportOptions o;
   o.recipe = recipe(R"({"weights": [{"targets": ["Linear", "Embedding"], "scheme": "q4_0"}],
                         "ignore": ["per_layer_model_projection"]})");
@@ -110,7 +100,7 @@ TEST(GgufContract, AutoFloatsAreTheCheckpointsDtype) {
 TEST(GgufContract, IgnoredHeadIsAFloatOutputWeight) {
   for (const auto& [fix, dtype] : std::vector<std::pair<std::string, DType>>{{"dense_ple", DType::F32},
                                                                               {"dense_ple_mm_bf16", DType::BF16}}) {
-    TempDir d("gguf_contract");
+    TempDir d;
     GgufExportOptions o;
     o.recipe = recipe(R"({"weights": [{"targets": ["Linear", "Embedding"], "scheme": "q4_0"}],
                           "ignore": ["lm_head", "per_layer_model_projection"]})");
@@ -129,7 +119,7 @@ TEST(GgufContract, IgnoredHeadIsAFloatOutputWeight) {
 
 // --dtype on a plain checkpoint leaves the recipe's float dtype: refused, or written when allowed.
 TEST(GgufContract, FloatDtypeOverrideIsRefusedUnlessAllowed) {
-  TempDir d("gguf_contract");
+  TempDir d;
   GgufExportOptions o = quiet();
   o.recipe = Recipe::load("q4_0");
   o.float_dtype = DType::BF16;
@@ -173,7 +163,7 @@ TestRun make_run(const TempDir& d) {
 }
 
 TEST(GgufContract, RunExportsItsOwnRecipeAndLearnedScales) {
-  TempDir d("gguf_contract");
+  TempDir d;
   const TestRun run = make_run(d);
   const GgufExportResult r = export_gemma4_gguf(run.dir, d.file("m.gguf"), quiet());
   EXPECT_TRUE(r.from_run);
@@ -195,7 +185,7 @@ TEST(GgufContract, RunExportsItsOwnRecipeAndLearnedScales) {
 
 // --type on a run is another recipe: refused naming the module and the learned scales it drops.
 TEST(GgufContract, TypeOnARunIsRefusedUnlessAllowed) {
-  TempDir d("gguf_contract");
+  TempDir d;
   const TestRun run = make_run(d);
   GgufExportOptions o = quiet();
   o.type = GgmlType::Q8_0;
