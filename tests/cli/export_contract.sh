@@ -5,10 +5,8 @@
 # warning that states the measured max |Δlogit|.
 set -u
 BIN=$1 ROOT=$3
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fails=0 passes=0
-check() { if [ "$2" -eq 0 ]; then echo "ok   $1"; passes=$((passes + 1)); else echo "FAIL $1: $3"; fails=$((fails + 1)); fi; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+W=$WORK
 MODEL=$ROOT/examples/models/tiny-e2b
 DATA=$ROOT/data/gutenberg/valid.txt
 for need in "$MODEL/model.safetensors" "$DATA"; do
@@ -67,5 +65,4 @@ refused "--dtype on a run names the float tensors" "are f16 in the run; --dtype 
 err=$("$BIN" export "$W/run" --format gguf --type q8_0 --allow-rounding --out "$W/q8.gguf" 2>&1 >/dev/null)
 check "--type q8_0 --allow-rounding exports" $? "$err"
 grep -q "learned scales.*measured max |Δlogit|" <<<"$err"; check "and says the scales are dropped, with the measured effect" $? "$err"
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

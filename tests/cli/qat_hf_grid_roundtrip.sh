@@ -12,10 +12,8 @@
 # model.safetensors as it is, and a checkpoint without a recipe is exported as it is.
 set -u
 BIN=$1 ROOT=$3
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fails=0 passes=0
-check() { if [ "$2" -eq 0 ]; then echo "ok   $1"; passes=$((passes + 1)); else echo "FAIL $1: $3"; fails=$((fails + 1)); fi; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+W=$WORK
 MODEL=$ROOT/examples/models/tiny-e2b
 COMPARE=$(dirname "$BIN")/../tests/export_tests
 for need in "$MODEL/model.safetensors" "$ROOT/data/gutenberg/valid.txt" "$COMPARE"; do
@@ -81,5 +79,4 @@ out=$("$BIN" export "$MODEL" --format hf --out "$W/plain" 2>&1)
 check "plain checkpoint exports" $? "$out"
 grep -q "weights as stored (no QAT recipe)" <<<"$out"; check "the plain hf line says weights as stored" $? "$out"
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish
