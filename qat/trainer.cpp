@@ -20,6 +20,7 @@
 #include "qat/checkpoint_loader.h"
 #include "qat/checkpoint_writer.h"
 #include "qat/evaluate.h"
+#include "qat/learned_scale.h"
 #include "qat/quantize.h"
 #include "qat/run_quantization.h"
 #include "run/metrics.h"
@@ -114,11 +115,15 @@ void Trainer::apply_freeze() {
 }
 
 void Trainer::build_optimizer() {
-  std::vector<at::Tensor> decay, no_decay;
+  // Three groups: matrices (weight decay), norms / scalars / activation scales (no decay), and the
+  // learned weight-scale log ratios (no decay, lr * kLearnedScaleLrMultiplier: learned_scale.h says
+  // why). The order is part of the saved optimizer state: keep it.
   std::set<const void*> seen;  // a shared quantizer (q/k/v input scale) appears under several names
+  std::vector<at::Tensor> decay, no_decay, scales;
+  for (const at::Tensor& p : learned_scale_parameters(model_))
+    if (p.requires_grad() && seen.insert(p.unsafeGetTensorImpl()).second) scales.push_back(p);
   for (const auto& p : model_->named_parameters(true)) {
     if (!p.value().requires_grad() || !seen.insert(p.value().unsafeGetTensorImpl()).second) continue;
-    // Matrices decay; norms, scalars and quantization scales do not.
     const bool is_quant = p.key().find("_fq.") != std::string::npos;
     (p.value().dim() >= 2 && !is_quant ? decay : no_decay).push_back(p.value());
   }
@@ -127,7 +132,16 @@ void Trainer::build_optimizer() {
   };
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(make_opts(opt_.weight_decay)));
-  if (!no_decay.empty()) groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(make_opts(0.0)));
+  group_lr_multiplier_ = {1.0};
+  if (!no_decay.empty()) {
+    groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(make_opts(0.0)));
+    group_lr_multiplier_.push_back(1.0);
+  }
+  if (!scales.empty()) {
+    groups.emplace_back(scales, std::make_unique<torch::optim::AdamWOptions>(
+                                    make_opts(0.0).lr(opt_.lr * kLearnedScaleLrMultiplier)));
+    group_lr_multiplier_.push_back(kLearnedScaleLrMultiplier);
+  }
   optimizer_ = std::make_shared<torch::optim::AdamW>(groups, make_opts(opt_.weight_decay));
 }
 
@@ -186,7 +200,8 @@ void Trainer::run(const std::function<void(const TrainProgress&)>& on_step) {
     set_fake_quant(step_ >= opt_.fake_quant_start);
     model_->train();
     const double lr = lr_at(step_);
-    for (auto& g : optim.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    for (size_t g = 0; g < optim.param_groups().size(); ++g)
+      static_cast<torch::optim::AdamWOptions&>(optim.param_groups()[g].options()).lr(lr * group_lr_multiplier_.at(g));
     const auto t0 = std::chrono::steady_clock::now();
     optim.zero_grad();
     double loss_sum = 0;

@@ -76,6 +76,7 @@ class Trainer {
   TrainOptions opt_;
   std::string run_dir_, recipe_json_, tokenizer_file_, cli_args_json_;
   std::shared_ptr<void> optimizer_;  // torch::optim::AdamW, kept out of this header
+  std::vector<double> group_lr_multiplier_;  // per optimizer group, times the schedule's lr
   int64_t step_ = 0;
   int64_t samples_seen_ = 0;  // data position: training windows consumed so far
   bool fake_quant_on_ = false;

@@ -65,4 +65,14 @@ refused "--dtype on a run names the float tensors" "are f16 in the run; --dtype 
 err=$("$BIN" export "$W/run" --format gguf --type q8_0 --allow-rounding --out "$W/q8.gguf" 2>&1 >/dev/null)
 check "--type q8_0 --allow-rounding exports" $? "$err"
 grep -q "learned scales.*measured max |Δlogit|" <<<"$err"; check "and says the scales are dropped, with the measured effect" $? "$err"
+
+# ---- the 30-step int4_g32 LSQ case at lr 1e-3 (a scale once went negative and the export failed) ----
+cat >"$W/lsq.json" <<'JSON'
+{"name": "int4-g32-lsq", "weights": [{"targets": ["Linear"], "scheme": "int4_g32"}], "learnable_scales": true}
+JSON
+"$BIN" train --model "$MODEL" --recipe "$W/lsq.json" --data "$DATA" --steps 30 --batch-size 1 --seq-len 32 --lr 1e-3 \
+  --warmup 0 --eval-every 0 --threads 1 --out "$W/lsq-run" >/dev/null 2>"$W/lsq.err"
+check "30-step int4_g32 LSQ run trains" $? "$(tail -2 "$W/lsq.err")"
+out=$("$BIN" export "$W/lsq-run" --format compressed-tensors --out "$W/lsq-ct" --threads 1 2>&1)
+check "and exports to compressed-tensors by default with its learned scales" $? "$out"
 finish
