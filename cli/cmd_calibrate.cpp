@@ -59,8 +59,8 @@ void run_calibrate(const CalibrateArgs& a) {
   }
   const Calibration cal = finish_calibration(model, rr.name, rr.observer);
   cal.save(a.out);
-  std::printf("calibrated %zu activation inputs and %zu KV caches on %lld sequences of %lld tokens (%s) -> %s\n",
-              cal.activations.size(), cal.kv_cache.size(), (long long)std::min(available, n_batches * a.batch_size),
+  std::printf("calibrated %zu activation inputs, %zu outputs and %zu KV caches on %lld sequences of %lld tokens (%s) -> %s\n",
+              cal.activations.size(), cal.output_activations.size(), cal.kv_cache.size(), (long long)std::min(available, n_batches * a.batch_size),
               (long long)a.seq_len, rr.observer.c_str(), a.out.c_str());
 }
 

@@ -124,7 +124,7 @@ void export_ct(const ExportArgs& a) {
   const CompressedTensorsExportResult r = export_compressed_tensors(a.model, a.out, opt);
   std::string s;
   for (const auto& [k, n] : r.modules_by_scheme) s += (s.empty() ? "" : ", ") + std::to_string(n) + " " + k;
-  std::printf("wrote %s: compressed-tensors %s, %zu quantized Linears (%s), %s scales, %zu tensors in %zu shard(s)%s\n",
+  std::printf("wrote %s: compressed-tensors %s, %zu quantized modules (%s), %s scales, %zu tensors in %zu shard(s)%s\n",
               r.path.c_str(), r.format.c_str(), r.quantized_modules, s.c_str(), dtype_name(r.scale_dtype), r.tensors,
               r.shards, r.from_run ? ", the run's trained integers" : "");
 }

@@ -119,7 +119,10 @@ CompressedTensorsExportResult export_compressed_tensors(const std::string& model
         ++res.quantized_modules;
         quant::WeightScheme n = it.scheme;
         n.scale_dtype = DType::F32;
-        ++res.modules_by_scheme[quant::weight_scheme_name(n) + (it.kind == ct::ItemKind::Int8 ? "+int8_sym" : "")];
+        std::string key = quant::weight_scheme_name(n);
+        if (it.input_scale) key += "+a8";
+        if (it.output_scale) key += "o8";
+        ++res.modules_by_scheme[key];
         break;
       }
     }

@@ -70,11 +70,11 @@ struct CompressedTensorsExportResult {
   DType model_dtype = DType::BF16;                   // the float tensors
   uint64_t bytes = 0, input_bytes = 0;               // tensor data written / read
   size_t tensors = 0, shards = 0;
-  size_t quantized_modules = 0;                      // output Linears (experts counted per expert)
+  size_t quantized_modules = 0;                      // Linears, embeddings, head (experts counted per expert)
   size_t learned_modules = 0;                        // quant-target modules written with learned scales
   size_t unused_skipped = 0;                         // k/v of KV-shared layers not written
   size_t other_towers_skipped = 0;                   // vision / audio tensors not written
-  std::map<std::string, size_t> modules_by_scheme;   // "int4_g32" -> output Linears
+  std::map<std::string, size_t> modules_by_scheme;   // "int4_g32", "int4_channel+a8o8" -> modules
   std::vector<std::string> warnings;
   double seconds = 0;
 };

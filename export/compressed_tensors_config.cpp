@@ -2,9 +2,11 @@
 
 #include <filesystem>
 
+#include "export/compressed_tensors_messages.h"
 #include "io/error.h"
 #include "model/checkpoint_layout.h"
 #include "model/quant_targets.h"
+#include "recipes/memory_footprint.h"
 
 namespace gq::compressed_tensors {
 namespace {
@@ -18,13 +20,15 @@ using quant::WeightScheme;
 // of the scheme vLLM sees.
 struct Setting {
   std::optional<WeightScheme> w;
-  std::optional<ActivationScheme> a;
+  std::optional<ActivationScheme> a, o;  // static input, output
+  bool embedding = false;
   bool quantized() const { return w.has_value(); }
   std::string key() const {
     if (!w) return "none";
     WeightScheme n = *w;
     n.scale_dtype = DType::F32;
-    return quant::weight_scheme_name(n) + (a ? "+" + quant::activation_scheme_name(*a) : "");
+    return quant::weight_scheme_name(n) + (a ? "+" + quant::activation_scheme_name(*a) : "") +
+           (o ? "+out:" + quant::activation_scheme_name(*o) : "") + (embedding ? "+embedding" : "");
   }
 };
 
@@ -38,23 +42,14 @@ class ConfigPlanner {
     const std::vector<QuantTarget> targets = gemma4_quant_targets(cfg_);
     for (const QuantTarget& t : targets) {
       switch (t.kind) {
-        case TargetKind::Embedding:
-          if (rr_.weights.count(t.name))
-            fail(t.name, "this exporter keeps embedding tables unquantized (vLLM's int embedding path is not "
-                         "implemented here); remove '" + t.name + "' from the recipe's weight targets");
-          break;
-        case TargetKind::Head:
-          if (rr_.weights.count(t.name))
-            fail(t.name, "the output head stays unquantized in compressed-tensors exports (vLLM's lm_head has no "
-                         "compressed-tensors int scheme); remove lm_head (and Embedding) from the recipe");
-          config_.ignore.push_back("lm_head");
-          break;
+        case TargetKind::Embedding: embedding(t.name); break;
+        case TargetKind::Head: head(); break;
         case TargetKind::Router:
           if (rr_.weights.count(t.name))
             fail(t.name, "vLLM keeps the MoE router in float (GateLinear takes no quantization); ignore 'Router'");
           config_.ignore.push_back("model." + t.name);
           break;
-        case TargetKind::Linear: linear(t.name, setting(t.name, t.cols)); break;
+        case TargetKind::Linear: linear(t.name, setting(t.name)); break;
         case TargetKind::Experts: experts(t); break;
       }
     }
@@ -68,37 +63,87 @@ class ConfigPlanner {
     throw FormatError(what_ + ": " + module + ": " + why);
   }
 
-  Setting setting(const std::string& module, int64_t cols) const {
+  Setting setting(const std::string& module) const {
     Setting s;
     if (auto w = rr_.weights.find(module); w != rr_.weights.end()) s.w = w->second;
     if (auto a = rr_.activations.find(module); a != rr_.activations.end()) s.a = a->second;
+    if (auto o = rr_.output_activations.find(module); o != rr_.output_activations.end()) s.o = o->second;
     if (s.w) check_weight(module, *s.w);
-    if (s.a) check_input(module, s);
+    if (s.a || s.o) check_activations(module, s);
     return s;
+  }
+
+  // Token and per-layer embedding tables: weight-only, symmetric (CompressedTensorsEmbeddingWNA16Int
+  // reads no zero point), always int32-packed.
+  void embedding(const std::string& module) {
+    Setting s = setting(module);
+    if (!s.w) return;
+    s.embedding = true;
+    if (!s.w->symmetric)
+      fail(module, "scheme " + quant::weight_scheme_name(*s.w) + ": vLLM's int embedding reader "
+                   "(CompressedTensorsEmbeddingWNA16Int) dequantizes symmetric codes only (it reads no zero point)");
+    assign("model." + module, module, s);
+  }
+
+  // The head: its own config group targeting "lm_head" (vLLM's ParallelLMHead matches neither
+  // "Linear" nor "Embedding"); ignored when float.
+  void head() {
+    const Setting s = setting("lm_head");
+    if (!s.w) {
+      config_.ignore.push_back("lm_head");
+      return;
+    }
+    assign("lm_head", "lm_head", s);
   }
 
   void check_weight(const std::string& module, const WeightScheme& w) const {
     const std::string name = quant::weight_scheme_name(w);
     if (w.is_gguf())
-      fail(module, "scheme " + name + " is a GGUF block type; compressed-tensors holds int4 / int8 channel-wise or "
-                   "group-wise integers (int4_g32, int4_g128, int4_channel, int8_channel): export it as gguf");
-    if (w.bits != 4 && w.bits != 8)
-      fail(module, "scheme " + name + ": vLLM's compressed-tensors kernels take 4- or 8-bit integer weights, not " +
+      fail(module, "scheme " + name + " is a GGUF block type; compressed-tensors holds int2 / int4 / int8 channel-wise "
+                   "or group-wise integers (int4_g32, int4_g128, int4_channel, int8_channel, int2_channel): export it as gguf");
+    if (w.bits != 2 && w.bits != 4 && w.bits != 8)
+      fail(module, "scheme " + name + ": vLLM's compressed-tensors kernels take 2-, 4- or 8-bit integer weights, not " +
                        std::to_string(w.bits) + "-bit");
   }
 
-  void check_input(const std::string& module, const Setting& s) const {
-    const ActivationScheme& a = *s.a;
-    const std::string name = quant::activation_scheme_name(a);
-    if (a.bits != 8 || !a.symmetric || a.narrow || a.rounding != quant::Rounding::kHalfEven)
-      fail(module, "input scheme " + name + ": vLLM's static W8A8 path quantizes inputs to int8 -128..127 with "
-                   "half-even rounding and one scale (int8_sym); its asymmetric (azp) path re-derives scale and zero "
-                   "point in float, which need not reproduce the trained integers");
+  void check_activations(const std::string& module, const Setting& s) const {
     if (!s.w)
-      fail(module, "static int8 inputs need int8 weights (W8A8); the recipe leaves this module's weight unquantized");
+      fail(module, "static activations need quantized weights in vLLM (W8A8, WNA8O8); the recipe leaves this "
+                   "module's weight unquantized");
+    if (s.o && !s.a)
+      fail(module, "vLLM serves static output activations only together with static int8 inputs "
+                   "(CompressedTensorsWNA8O8Int): add an input_activations rule for this module");
+    auto check_int8 = [&](const ActivationScheme& a, const char* which, const std::string& why) {
+      const std::string name = quant::activation_scheme_name(a);
+      if (a.bits != 8 || !a.symmetric || a.narrow || a.rounding != quant::Rounding::kHalfEven)
+        fail(module, std::string(which) + " scheme " + name + ": vLLM quantizes static activations to int8 -128..127 "
+                     "with half-even rounding and one scale (int8_sym); its asymmetric (azp) path re-derives scale and "
+                     "zero point in float, which need not reproduce the trained integers");
+      if (!why.empty()) fail(module, std::string(which) + " scheme " + name + ": " + why);
+    };
+    if (s.o) {
+      // WNA8O8: x and y fake-quantized in the activation dtype (the model's): round(x / s) * s.
+      const std::string want = std::string("int8_sym@") + flag_dtype_name(rr_.float_dtype);
+      auto dtype_rule = [&](const ActivationScheme& a) {
+        return a.compute_dtype == rr_.float_dtype
+                   ? std::string()
+                   : "vLLM's WNA8O8 layers fake-quantize activations in the model dtype (" +
+                         std::string(flag_dtype_name(rr_.float_dtype)) + "): use " + want;
+      };
+      check_int8(*s.a, "input", dtype_rule(*s.a));
+      check_int8(*s.o, "output", dtype_rule(*s.o));
+      if (!s.w->symmetric)
+        fail(module, "vLLM's WNA8O8 layers take symmetric channel- or group-wise int weights, not " +
+                         quant::weight_scheme_name(*s.w));
+      return;
+    }
+    // W8A8: vLLM's static int8 kernel divides in float32.
+    check_int8(*s.a, "input",
+               s.a->compute_dtype == DType::F32 ? std::string()
+                                                : "vLLM's W8A8 kernel quantizes inputs in float32: use int8_sym");
     if (!(s.w->kind == WeightKind::kChannel && s.w->bits == 8))
-      fail(module, "vLLM serves static int8 inputs only with int8 channel-wise weights (W8A8), not " +
-                       quant::weight_scheme_name(*s.w));
+      fail(module, "vLLM serves static int8 inputs without output activations only with int8 channel-wise weights "
+                   "(W8A8), not " + quant::weight_scheme_name(*s.w) + " (add int8_sym output activations for WNA8O8)");
   }
 
   // One Linear as vLLM sees it (also the virtual k/v shards that only exist for the fusion).
@@ -114,13 +159,15 @@ class ConfigPlanner {
       return;
     }
     auto [it, fresh] = group_index_.emplace(s.key(), config_.groups.size());
-    if (fresh) config_.groups.push_back({*s.w, s.a, s.a ? "int-quantized" : "pack-quantized", {}});
+    if (fresh)
+      config_.groups.push_back(
+          {*s.w, s.a, s.o, ct_int8_weights(*s.w, s.a.has_value(), s.embedding) ? "int-quantized" : "pack-quantized", {}});
     config_.groups[it->second].targets.push_back(target);
     if (!module.empty()) config_.group_of[module] = it->second;
   }
 
   void experts(const QuantTarget& t) {
-    Setting s = setting(t.name, t.cols);
+    Setting s = setting(t.name);
     const std::string bank = t.name.substr(t.name.rfind('.') + 1);
     const std::string layer = t.name.substr(0, t.name.find(".experts."));
     if (bank == "gate_up_proj") {
@@ -225,7 +272,7 @@ json quantization_config_json(const QuantizationConfig& qc) {
     json o = {{"targets", g.targets},
               {"weights", weight_args(g.weights)},
               {"input_activations", g.input ? tensor_args(g.input->bits, g.input->symmetric) : json(nullptr)},
-              {"output_activations", nullptr}};
+              {"output_activations", g.output ? tensor_args(g.output->bits, g.output->symmetric) : json(nullptr)}};
     // Per-group formats only when they differ: older compressed-tensors releases reject the key.
     if (format == "mixed-precision") o["format"] = g.format;
     groups["group_" + std::to_string(i)] = o;

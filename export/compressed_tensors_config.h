@@ -25,24 +25,30 @@
 namespace gq::compressed_tensors {
 
 struct ConfigGroup {
-  quant::WeightScheme weights;                   // as the recipe names it (scale dtype aside)
-  std::optional<quant::ActivationScheme> input;  // static per-tensor int8 (W8A8)
-  std::string format;                            // "pack-quantized" or "int-quantized"
+  quant::WeightScheme weights;                    // as the recipe names it (scale dtype aside)
+  std::optional<quant::ActivationScheme> input;   // static per-tensor int8 (W8A8, WNA8O8)
+  std::optional<quant::ActivationScheme> output;  // static per-tensor int8 (WNA8O8)
+  std::string format;                             // "pack-quantized" or "int-quantized" (ct_int8_weights)
   std::vector<std::string> targets;
 };
 
 struct QuantizationConfig {
   std::vector<ConfigGroup> groups;
   std::map<std::string, size_t> group_of;  // quantized quant-target module -> group
-  std::vector<std::string> ignore;         // unquantized Linears (and routers, lm_head)
+  std::vector<std::string> ignore;         // unquantized Linears (and routers, a float lm_head)
   std::optional<quant::KvScheme> kv_cache;
   std::vector<std::string> warnings;
 };
 
+// What vLLM serves (vllm-project/vllm, model_executor/layers/quantization/compressed_tensors/,
+// docs/compressed-tensors.md cites the code):
+//   weight-only int 4/8 (WNA16)            Linears, channel or group, sym or asym
+//   int8 channel + static int8 inputs      Linears (W8A8, CompressedTensorsW8A8Int8)
+//   int 2/4/8 + static int8 in AND out     Linears and the head (CompressedTensorsWNA8O8Int), symmetric
+//   weight-only int 2/4/8, symmetric       embeddings (CompressedTensorsEmbeddingWNA16Int)
 // `what` names the recipe in messages ("recipe 'w4a16-g32' (recipes/w4a16-g32.json)"). Throws
-// FormatError naming the module for: GGUF block schemes, int2, quantized embeddings / head / router,
-// input activations other than int8_sym on int8 channel-wise weights, fused shards with different
-// schemes, a kv_cache other than kv_int8.
+// FormatError naming the module for anything else (GGUF block schemes, a quantized router, output
+// activations without inputs, ...), fused shards with different schemes, a kv_cache other than kv_int8.
 QuantizationConfig plan_quantization_config(const Gemma4Config& cfg, const ResolvedRecipe& rr, const std::string& what);
 
 // The `quantization_config` object of config.json.

@@ -16,9 +16,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// vLLM keeps one input scale per fused matmul (q/k/v, gate/up).
-void check_shared_inputs(const std::map<std::string, quant::ActivationParams>& p, const Gemma4Config& cfg,
-                         const std::string& file) {
+// vLLM keeps one input and one output scale per fused matmul (q/k/v, gate/up).
+void check_shared(const std::map<std::string, quant::ActivationParams>& p, const Gemma4Config& cfg, const std::string& file,
+                  const char* section, const char* what) {
   for (int64_t i = 0; i < cfg.L(); ++i) {
     const std::string l = "layers." + std::to_string(i) + ".";
     for (const std::vector<std::string>& fused : {std::vector<std::string>{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"},
@@ -31,14 +31,41 @@ void check_shared_inputs(const std::map<std::string, quant::ActivationParams>& p
         if (!first) {
           first = &it->second, first_name = it->first;
         } else if (float_bits(first->scale) != float_bits(it->second.scale) || first->zero_point != it->second.zero_point) {
-          throw FormatError(file + ": activations." + it->first + ".scale " + exact_float(it->second.scale) + " differs from " +
-                            first_name + "'s " + exact_float(first->scale) +
-                            ", but vLLM keeps one input scale per fused matmul (q/k/v, gate/up): calibrate with a "
-                            "recipe whose inputs share scales");
+          throw FormatError(file + ": " + section + "." + it->first + ".scale " + exact_float(it->second.scale) +
+                            " differs from " + first_name + "'s " + exact_float(first->scale) + ", but vLLM keeps one " +
+                            what + " scale per fused matmul (q/k/v, gate/up): calibrate with a recipe whose " + what +
+                            "s share scales");
         }
       }
     }
   }
+}
+
+// The static scales of one seam ("input" or "output") for every module the recipe quantizes there.
+std::map<std::string, quant::ActivationParams> read_seam(const std::map<std::string, quant::ActivationScheme>& schemes,
+                                                        const std::map<std::string, ActivationCalibration>& entries,
+                                                        const Inputs& in, const std::string& path, const ResolvedRecipe& rr,
+                                                        const char* section, const char* seam) {
+  std::map<std::string, quant::ActivationParams> out;
+  for (const auto& [module, scheme] : schemes) {
+    auto it = entries.find(module);
+    if (it == entries.end())
+      throw FormatError(path + ": " + section + "." + module + " is missing (calibrate with recipe '" + rr.name + "')");
+    const std::string want = quant::activation_scheme_name(scheme);
+    if (!it->second.scheme.empty() && it->second.scheme != want)
+      throw FormatError(path + ": " + section + "." + module + ".scheme is " + it->second.scheme + ", the recipe wants " + want);
+    quant::ActivationParams a{it->second.scale, it->second.zero_point};
+    // A run's own scale (learned, or the calibrated one it trained with) is the parameter itself;
+    // calibration.json mirrors it.
+    if (in.quant_params)
+      if (const std::optional<float> held = in.quant_params->activation_scale(module, seam)) a.scale = *held;
+    if (!(a.scale > 0) || !std::isfinite(a.scale))
+      throw FormatError(path + ": " + section + "." + module + ".scale must be finite and positive");
+    if (scheme.symmetric && a.zero_point != 0)
+      throw FormatError(path + ": " + section + "." + module + ".zero_point must be 0 for " + want);
+    out[module] = a;
+  }
+  return out;
 }
 
 }  // namespace
@@ -54,7 +81,7 @@ Inputs read_inputs(const Deployment& d) {
 }
 
 void read_static_scales(Inputs& in, const Gemma4Config& cfg, const ResolvedRecipe& rr, const std::string& calibration) {
-  if (rr.activations.empty() && !rr.kv_cache) return;
+  if (!rr.has_static_activations() && !rr.kv_cache) return;
   std::string path = calibration;
   if (path.empty()) {
     const std::string c = run_folder::file_in(in.checkpoint, run_folder::kCalibration);
@@ -65,24 +92,10 @@ void read_static_scales(Inputs& in, const Gemma4Config& cfg, const ResolvedRecip
     path = c;
   }
   const Calibration cal = Calibration::load(path);
-  for (const auto& [module, scheme] : rr.activations) {
-    auto it = cal.activations.find(module);
-    if (it == cal.activations.end())
-      throw FormatError(path + ": activations." + module + " is missing (calibrate with recipe '" + rr.name + "')");
-    const std::string want = quant::activation_scheme_name(scheme);
-    if (!it->second.scheme.empty() && it->second.scheme != want)
-      throw FormatError(path + ": activations." + module + ".scheme is " + it->second.scheme + ", the recipe wants " + want);
-    quant::ActivationParams a{it->second.scale, it->second.zero_point};
-    // A learned input scale is the parameter itself; calibration.json mirrors it.
-    if (in.quant_params)
-      if (const std::optional<float> learned = in.quant_params->input_scale(module)) a.scale = *learned;
-    if (!(a.scale > 0) || !std::isfinite(a.scale))
-      throw FormatError(path + ": activations." + module + ".scale must be finite and positive");
-    if (scheme.symmetric && a.zero_point != 0)
-      throw FormatError(path + ": activations." + module + ".zero_point must be 0 for " + want);
-    in.input_params[module] = a;
-  }
-  check_shared_inputs(in.input_params, cfg, path);
+  in.input_params = read_seam(rr.activations, cal.activations, in, path, rr, "activations", "input");
+  in.output_params = read_seam(rr.output_activations, cal.output_activations, in, path, rr, "output_activations", "output");
+  check_shared(in.input_params, cfg, path, "activations", "input");
+  check_shared(in.output_params, cfg, path, "output_activations", "output");
   if (!rr.kv_cache) return;
   const float qmax = float(rr.kv_cache->qmax());
   for (int64_t i = 0; i < cfg.L(); ++i) {

@@ -23,7 +23,8 @@ struct Inputs {
   Recipe recipe;
   bool from_run = false;   // a QAT run written with the schemes it trained: keep the trained integers
   std::shared_ptr<const run_folder::QuantParams> quant_params;  // the run's, when from_run and present
-  std::map<std::string, quant::ActivationParams> input_params;  // Linear module -> static input scale
+  std::map<std::string, quant::ActivationParams> input_params;   // Linear or lm_head -> static input scale
+  std::map<std::string, quant::ActivationParams> output_params;  // Linear or lm_head -> static output scale
   std::map<int64_t, std::pair<float, float>> kv_scales;        // layer -> (k_scale, v_scale)
 
   // Whether the run holds learned weight scales for `module`.
@@ -35,7 +36,7 @@ struct Inputs {
 // From the planned deployment. Input / KV scales are read by read_static_scales.
 Inputs read_inputs(const Deployment& d);
 
-// Fills input_params and kv_scales for what the resolved recipe needs. `calibration`: a file, or ""
+// Fills input_params, output_params and kv_scales for what the resolved recipe needs. `calibration`: a file, or ""
 // for the checkpoint folder's calibration.json. FormatError names the calibration file and the
 // missing or inconsistent entry.
 void read_static_scales(Inputs& in, const Gemma4Config& cfg, const ResolvedRecipe& rr, const std::string& calibration);

@@ -29,16 +29,20 @@ class ItemPlanner {
     out_.items.push_back(it);
   }
 
-  void add_quantized(const TensorSpec& s, const std::string& src, const std::string& module) {
+  void add_quantized(const TensorSpec& s, const std::string& src, const std::string& module,
+                     const std::string& weight_module) {
     const WeightScheme& scheme = rr_.weights.at(module);
     const ConfigGroup& g = qc_.groups.at(qc_.group_of.at(module));
     Item it;
-    it.kind = g.input ? ItemKind::Int8 : ItemKind::Packed;
+    it.kind = g.format == "int-quantized" ? ItemKind::Int8 : ItemKind::Packed;
     it.source = src;
     it.module = module;
+    it.weight_module = weight_module;
     it.scheme = scheme;
+    it.input_scale = g.input.has_value();
+    it.output_scale = g.output.has_value();
     if (s.shape.size() == 2) {
-      it.name = "model." + module;
+      it.name = module == "lm_head" ? module : "model." + module;
       it.rows = it.total_rows = s.shape[0];
       it.cols = s.shape[1];
       out_.items.push_back(it);
@@ -93,17 +97,21 @@ std::vector<TensorInfo> tensors_of(const Item& it, DType model) {
     case ItemKind::Float: return {{it.name, model, it.shape}};
     case ItemKind::KvScale: return {{it.name, DType::F32, {1}}};
     case ItemKind::Int8:
-      return {{it.name + ".weight", DType::I8, {it.rows, it.cols}},
-              {it.name + ".weight_scale", scale, {it.rows, 1}},
-              {it.name + ".input_scale", DType::F32, {1}}};
     case ItemKind::Packed: {
-      const int bits = it.scheme.bits;
-      const int64_t spr = quant::weight_scales_per_row(it.scheme, it.cols);
-      std::vector<TensorInfo> t = {{it.name + ".weight_packed", DType::I32, {it.rows, quant::ct_packed_cols(it.cols, bits)}},
-                                   {it.name + ".weight_scale", scale, {it.rows, spr}},
-                                   {it.name + ".weight_shape", DType::I64, {2}}};
-      if (!it.scheme.symmetric)
-        t.push_back({it.name + ".weight_zero_point", DType::I32, {quant::ct_packed_cols(it.rows, bits), spr}});
+      std::vector<TensorInfo> t;
+      if (it.kind == ItemKind::Int8) {
+        t = {{it.name + ".weight", DType::I8, {it.rows, it.cols}}, {it.name + ".weight_scale", scale, {it.rows, 1}}};
+      } else {
+        const int bits = it.scheme.bits;
+        const int64_t spr = quant::weight_scales_per_row(it.scheme, it.cols);
+        t = {{it.name + ".weight_packed", DType::I32, {it.rows, quant::ct_packed_cols(it.cols, bits)}},
+             {it.name + ".weight_scale", scale, {it.rows, spr}},
+             {it.name + ".weight_shape", DType::I64, {2}}};
+        if (!it.scheme.symmetric)
+          t.push_back({it.name + ".weight_zero_point", DType::I32, {quant::ct_packed_cols(it.rows, bits), spr}});
+      }
+      if (it.input_scale) t.push_back({it.name + ".input_scale", DType::F32, {1}});
+      if (it.output_scale) t.push_back({it.name + ".output_scale", DType::F32, {1}});
       return t;
     }
   }
@@ -111,7 +119,7 @@ std::vector<TensorInfo> tensors_of(const Item& it, DType model) {
 }
 
 bool writes_untied_head(const Gemma4Config& cfg, const ResolvedRecipe& rr) {
-  return cfg.tie_word_embeddings && rr.untie_head && !rr.weights.count("lm_head");
+  return cfg.tie_word_embeddings && (rr.untie_head || rr.weights.count("lm_head"));
 }
 
 ItemList list_items(const Gemma4Config& cfg, const Checkpoint& ck, const ResolvedRecipe& rr, const QuantizationConfig& qc,
@@ -134,7 +142,7 @@ ItemList list_items(const Gemma4Config& cfg, const Checkpoint& ck, const Resolve
       continue;
     }
     auto m = module_of.find(s.name);
-    if (m != module_of.end() && qc.group_of.count(m->second)) planner.add_quantized(s, src, m->second);
+    if (m != module_of.end() && qc.group_of.count(m->second)) planner.add_quantized(s, src, m->second, m->second);
     else planner.add_float(s, src);
   }
   out.other_towers_skipped = count_other_tensors(ck, prefix, known);
@@ -142,9 +150,14 @@ ItemList list_items(const Gemma4Config& cfg, const Checkpoint& ck, const Resolve
     out.warnings.push_back(ck.path() + ": " + std::to_string(out.other_towers_skipped) +
                            " tensors outside the text model (vision / audio towers, a tied lm_head copy) are not written: "
                            "the export is a text-only Gemma4ForCausalLM");
-  if (writes_untied_head(cfg, rr))  // an ignored head of a tied model: a float copy of the table
-    planner.add_float(TensorSpec{"lm_head.weight", {cfg.vocab_size, cfg.hidden_size}, Component::Embedding},
-                      stored_name(prefix, "embed_tokens.weight"));
+  if (writes_untied_head(cfg, rr)) {
+    const TensorSpec head{"lm_head.weight", {cfg.vocab_size, cfg.hidden_size}, Component::Embedding};
+    const std::string table = stored_name(prefix, "embed_tokens.weight");
+    if (!rr.weights.count("lm_head"))
+      planner.add_float(head, table);  // an ignored head of a tied model: a float copy of the table
+    else  // a head sharing the table's scheme shares its learned scales too
+      planner.add_quantized(head, table, "lm_head", rr.untie_head ? "lm_head" : "embed_tokens");
+  }
   planner.add_kv_scales();
   return out;
 }

@@ -21,7 +21,9 @@ struct Item {
   ItemKind kind = ItemKind::Float;
   std::string name;    // output tensor (Float, KvScale) or module prefix ("model.layers.0.mlp.up_proj")
   std::string source;  // checkpoint tensor
-  std::string module;  // quant-target module: learned-scale and input-scale key
+  std::string module;  // quant-target module: the input / output scale key
+  std::string weight_module;  // whose learned weight scales these are: `module`, or the table of a tied head
+  bool input_scale = false, output_scale = false;  // static activations: float32 [1] each
   int64_t row0 = 0, rows = 0, cols = 0, total_rows = 0;
   std::vector<int64_t> shape;  // Float
   quant::WeightScheme scheme;  // the deployed scheme: the integers' grid and the stored scale dtype
@@ -42,12 +44,12 @@ struct ItemList {
 // Validates the checkpoint against the config (every text tensor present, shapes as the config
 // implies, float dtypes, nothing unknown under the text prefix) and lists what the export writes:
 // the text tensors in checkpoint order, MoE banks split per expert as vLLM loads them, a float
-// lm_head.weight copied from the table when the recipe unties a tied head without quantizing it,
-// then the KV scales.
+// lm_head copied from the table for a tied model whose head is ignored (float) or quantized (vLLM
+// cannot tie a head to a quantized table), then the KV scales.
 ItemList list_items(const Gemma4Config& cfg, const Checkpoint& ck, const ResolvedRecipe& rr, const QuantizationConfig& qc,
                     const Inputs& in);
 
-// Whether the export writes its own lm_head.weight for a tied model (config.json then unties it).
+// Whether the export writes its own lm_head for a tied model (config.json then unties it).
 bool writes_untied_head(const Gemma4Config& cfg, const ResolvedRecipe& rr);
 
 }  // namespace gq::compressed_tensors

@@ -58,15 +58,15 @@ void ItemWriter::write_quantized(const Item& it, const Checkpoint& ck, ShardWrit
   const quant::WeightScheme& s = it.scheme;
   const std::string what = out + ": tensor '" + it.name + "' (from '" + it.source + "')";
   const int64_t spr = quant::weight_scales_per_row(s, it.cols), ns = it.rows * spr;
-  const bool packed = it.kind == ItemKind::Packed, asym = !s.symmetric, use_learned = learned.count(it.module) != 0;
+  const bool packed = it.kind == ItemKind::Packed, asym = !s.symmetric, use_learned = learned.count(it.weight_module) != 0;
   std::vector<float> lscales;
   std::vector<int8_t> lzp;
   if (use_learned) {
-    lscales = in.quant_params->weight_rows(it.module, "scale", it.total_rows, spr, it.row0, it.rows);
+    lscales = in.quant_params->weight_rows(it.weight_module, "scale", it.total_rows, spr, it.row0, it.rows);
     if (asym)
-      for (float z : in.quant_params->weight_rows(it.module, "zero_point", it.total_rows, spr, it.row0, it.rows)) {
+      for (float z : in.quant_params->weight_rows(it.weight_module, "zero_point", it.total_rows, spr, it.row0, it.rows)) {
         if (z != std::nearbyint(z) || z < float(s.qmin()) || z > float(s.qmax()))
-          throw FormatError(in.quant_params->path() + ": tensor '" + it.module + ".weight.zero_point' value " +
+          throw FormatError(in.quant_params->path() + ": tensor '" + it.weight_module + ".weight.zero_point' value " +
                             exact_float(z) + " is not an integer in [" + std::to_string(s.qmin()) + ", " + std::to_string(s.qmax()) + "]");
         lzp.push_back(int8_t(z));
       }
@@ -111,17 +111,24 @@ void ItemWriter::write_quantized(const Item& it, const Checkpoint& ck, ShardWrit
   std::vector<uint8_t> sb(scales.size() * dtype_size(s.scale_dtype));
   store_floats(scales.data(), scales.size(), s.scale_dtype, sb.data(), what + " scales");
   w.write(it.name + ".weight_scale", sb.data(), sb.size());
-  if (!packed) {
-    const float in_scale = in.input_params.at(it.module).scale;
-    w.write(it.name + ".input_scale", &in_scale, 4);
-    return;
+  if (packed) {
+    const int64_t shape[2] = {it.rows, it.cols};
+    w.write(it.name + ".weight_shape", shape, sizeof shape);
+    if (asym) {
+      std::vector<int32_t> zw(size_t(quant::ct_packed_cols(it.rows, s.bits) * spr));
+      quant::ct_pack_cols(zps.data(), zw.data(), it.rows, spr, s.bits);
+      w.write(it.name + ".weight_zero_point", zw.data(), zw.size() * 4);
+    }
   }
-  const int64_t shape[2] = {it.rows, it.cols};
-  w.write(it.name + ".weight_shape", shape, sizeof shape);
-  if (asym) {
-    std::vector<int32_t> zw(size_t(quant::ct_packed_cols(it.rows, s.bits) * spr));
-    quant::ct_pack_cols(zps.data(), zw.data(), it.rows, spr, s.bits);
-    w.write(it.name + ".weight_zero_point", zw.data(), zw.size() * 4);
+  // Static activation scales, float32 as vLLM's parameters (exact: a bf16-computed scheme's scale
+  // is a bf16 value).
+  if (it.input_scale) {
+    const float v = in.input_params.at(it.module).scale;
+    w.write(it.name + ".input_scale", &v, 4);
+  }
+  if (it.output_scale) {
+    const float v = in.output_params.at(it.module).scale;
+    w.write(it.name + ".output_scale", &v, 4);
   }
 }
 

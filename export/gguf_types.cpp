@@ -37,7 +37,7 @@ GgmlType gguf_float_type(DType t) {
 GgufTensorTypes gguf_types(const Gemma4Config& cfg, const ResolvedRecipe& rr, bool nearest, const std::string& what) {
   const std::vector<QuantTarget> targets = gemma4_quant_targets(cfg);
   GgufTensorTypes p;
-  p.recipe = rr.weights.empty() && rr.activations.empty() && !rr.kv_cache ? "" : rr.name;
+  p.recipe = rr.weights.empty() && !rr.has_static_activations() && !rr.kv_cache ? "" : rr.name;
   p.untie_head = rr.untie_head;
   p.float_dtype = rr.float_dtype;
   p.unquantized = gguf_float_type(rr.float_dtype);
@@ -78,6 +78,14 @@ GgufTensorTypes gguf_types(const Gemma4Config& cfg, const ResolvedRecipe& rr, bo
                         " modules) cannot be stored in GGUF: llama.cpp quantizes activations itself, per block at run time" + hint);
     p.warnings.push_back(what + ": static input activation scales (" + s + ", " + std::to_string(rr.activations.size()) +
                          " modules) are not stored: llama.cpp quantizes activations to Q8_0 blocks at run time");
+  }
+  if (!rr.output_activations.empty()) {
+    const std::string s = quant::activation_scheme_name(rr.output_activations.begin()->second);
+    if (!nearest)
+      throw FormatError(what + ": static output activations (" + s + " on " + std::to_string(rr.output_activations.size()) +
+                        " modules) cannot be stored in GGUF: llama.cpp does not quantize matmul outputs" + hint);
+    p.warnings.push_back(what + ": static output activation scales (" + s + ", " + std::to_string(rr.output_activations.size()) +
+                         " modules) are not stored: llama.cpp keeps matmul outputs in float");
   }
   if (rr.kv_cache) {
     const std::string s = quant::kv_scheme_name(*rr.kv_cache);

@@ -1,6 +1,7 @@
 #include "recipes/memory_footprint.h"
 
 #include <cctype>
+#include <set>
 
 #include "io/error.h"
 #include "model/gemma4_tensors.h"
@@ -21,21 +22,15 @@ std::string float_name(DType t) {
   return s;
 }
 
-// One output Linear of a compressed-tensors file: int8 weights with a float32 input_scale (W8A8),
-// or pack-quantized with its int64[2] weight_shape.
-int64_t ct_linear_bytes(const quant::WeightScheme& s, int64_t rows, int64_t cols, bool int8_inputs) {
-  if (int8_inputs) return rows * cols + rows * dtype_bytes(s.scale_dtype) + 4;
-  return quantized_weight_bytes(s, rows, cols) + 2 * 8;
-}
-
-// A quantized spec tensor in compressed-tensors: one Linear, or an MoE bank [E, R, C] split per
+// A quantized spec tensor in compressed-tensors: one module, or an MoE bank [E, R, C] split per
 // expert (gate_up_proj into gate and up halves) as vLLM loads it.
 int64_t ct_quantized_bytes(const TensorSpec& spec, const std::string& module, const quant::WeightScheme& s,
-                           bool int8_inputs) {
-  if (spec.shape.size() == 2) return ct_linear_bytes(s, spec.shape[0], spec.shape[1], int8_inputs);
+                           const ResolvedRecipe& recipe, bool embedding) {
+  const bool in = recipe.activations.count(module) != 0, out = recipe.output_activations.count(module) != 0;
+  if (spec.shape.size() == 2) return ct_module_bytes(s, spec.shape[0], spec.shape[1], in, out, embedding);
   const int64_t E = spec.shape[0], R = spec.shape[1], C = spec.shape[2];
   const bool gate_up = module.size() >= 12 && module.compare(module.size() - 12, 12, "gate_up_proj") == 0;
-  return gate_up ? E * 2 * ct_linear_bytes(s, R / 2, C, int8_inputs) : E * ct_linear_bytes(s, R, C, int8_inputs);
+  return gate_up ? E * 2 * ct_module_bytes(s, R / 2, C, in, out, false) : E * ct_module_bytes(s, R, C, in, out, false);
 }
 
 }  // namespace
@@ -53,6 +48,17 @@ StorageFormat default_storage_format(const ResolvedRecipe& recipe) {
   for (const auto& [module, s] : recipe.weights)
     if (!s.is_gguf()) return StorageFormat::CompressedTensors;
   return StorageFormat::Gguf;
+}
+
+bool ct_int8_weights(const quant::WeightScheme& s, bool static_inputs, bool embedding) {
+  return static_inputs && !embedding && s.bits == 8 && s.kind == quant::WeightKind::kChannel;
+}
+
+int64_t ct_module_bytes(const quant::WeightScheme& s, int64_t rows, int64_t cols, bool static_inputs,
+                        bool static_outputs, bool embedding) {
+  const int64_t act_scales = 4 * (int64_t(static_inputs) + int64_t(static_outputs));
+  if (ct_int8_weights(s, static_inputs, embedding)) return rows * cols + rows * dtype_bytes(s.scale_dtype) + act_scales;
+  return quantized_weight_bytes(s, rows, cols) + 2 * 8 + act_scales;
 }
 
 int64_t quantized_weight_bytes(const quant::WeightScheme& s, int64_t rows, int64_t cols) {
@@ -73,8 +79,11 @@ MemoryFootprint memory_footprint(const Gemma4Config& cfg, const ResolvedRecipe& 
   fp.format = format;
   fp.context = context;
   std::map<std::string, std::string> tensor_to_module;
-  for (const QuantTarget& t : gemma4_quant_targets(cfg))
+  std::set<std::string> embeddings;
+  for (const QuantTarget& t : gemma4_quant_targets(cfg)) {
     if (!t.tensor.empty()) tensor_to_module[t.tensor] = t.name;
+    if (t.kind == TargetKind::Embedding) embeddings.insert(t.name);
+  }
 
   const int64_t float_bytes = dtype_bytes(recipe.float_dtype);
   auto add = [&](const std::string& comp, const std::string& scheme, int64_t params, int64_t bytes) {
@@ -105,7 +114,7 @@ MemoryFootprint memory_footprint(const Gemma4Config& cfg, const ResolvedRecipe& 
       check_gguf(mod->second, scheme->second);
       const int64_t cols = s.shape.back();
       bytes = gguf ? quantized_weight_bytes(scheme->second, s.numel() / cols, cols)
-                   : ct_quantized_bytes(s, mod->second, scheme->second, recipe.activations.count(mod->second) != 0);
+                   : ct_quantized_bytes(s, mod->second, scheme->second, recipe, embeddings.count(mod->second) != 0);
       scheme_name = quant::weight_scheme_name(scheme->second);
     } else {
       bytes = s.numel() * float_bytes;
@@ -114,8 +123,10 @@ MemoryFootprint memory_footprint(const Gemma4Config& cfg, const ResolvedRecipe& 
     add(comp, scheme_name, s.numel(), bytes);
     if (s.component == Component::PerLayerEmbedding) fp.ple_table_bytes += bytes;
   }
-  if (recipe.untie_head && cfg.tie_word_embeddings) {
-    // A second copy of the table: quantized with the head's own scheme, or float when the head is ignored.
+  // A second copy of the table for a tied model: quantized with the head's own scheme, or float when
+  // the head is ignored; compressed-tensors also for a head sharing the table's scheme (vLLM cannot
+  // tie a head to a quantized table).
+  if (cfg.tie_word_embeddings && (recipe.untie_head || (!gguf && recipe.weights.count("lm_head")))) {
     const int64_t n = cfg.vocab_size * cfg.hidden_size;
     auto hs = recipe.weights.find("lm_head");
     if (hs == recipe.weights.end()) {
@@ -124,7 +135,8 @@ MemoryFootprint memory_footprint(const Gemma4Config& cfg, const ResolvedRecipe& 
       check_gguf("lm_head", hs->second);
       add("output head", quant::weight_scheme_name(hs->second), n,
           gguf ? quantized_weight_bytes(hs->second, cfg.vocab_size, cfg.hidden_size)
-               : ct_linear_bytes(hs->second, cfg.vocab_size, cfg.hidden_size, false));
+               : ct_module_bytes(hs->second, cfg.vocab_size, cfg.hidden_size, recipe.activations.count("lm_head") != 0,
+                                 recipe.output_activations.count("lm_head") != 0, false));
     }
   }
   if (gguf) {

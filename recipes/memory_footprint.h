@@ -8,8 +8,9 @@
 // what each format adds:
 //   gguf                1-D tensors and the MoE router as F32 (llama.cpp's rule; the values are the
 //                       float dtype's), the generated rope_freqs, an untied head as output.weight;
-//   compressed-tensors  int32-packed codes, a weight_shape per Linear, MoE banks split per expert,
-//                       int8 weights with a float32 input_scale, float32 k/v scales per layer.
+//   compressed-tensors  int32-packed codes and a weight_shape per module, or plain int8 weights
+//                       (ct_int8_weights), MoE banks split per expert, float32 [1] input_scale /
+//                       output_scale per module with static activations, float32 k/v scales per layer.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -48,6 +49,17 @@ struct MemoryFootprint {
 // Bytes of one [rows, cols] weight stored with `scheme`: GGUF blocks, or int32-packed codes + scales
 // (+ zero points packed along the rows) as compressed-tensors writes them.
 int64_t quantized_weight_bytes(const quant::WeightScheme& scheme, int64_t rows, int64_t cols);
+
+// How compressed-tensors stores a quantized module: plain int8 weights ("int-quantized", vLLM's
+// W8A8 and Google's mobile checkpoints) for 8-bit weights of a matmul with static int8 inputs,
+// int32-packed codes ("pack-quantized") otherwise (embeddings always: vLLM's embedding reader only
+// registers weight_packed).
+bool ct_int8_weights(const quant::WeightScheme& scheme, bool static_inputs, bool embedding);
+
+// Bytes of one quantized [rows, cols] module in compressed-tensors: its weights (as above), scales,
+// weight_shape (packed only) and one float32 scale per static activation (input, output).
+int64_t ct_module_bytes(const quant::WeightScheme& scheme, int64_t rows, int64_t cols, bool static_inputs,
+                        bool static_outputs, bool embedding);
 
 // FormatError naming the module for a GGUF footprint of a scheme GGUF has no type for.
 MemoryFootprint memory_footprint(const Gemma4Config& cfg, const ResolvedRecipe& recipe, StorageFormat format,

@@ -71,8 +71,8 @@ std::vector<float> QuantParams::weight_rows(const std::string& module, const std
   return row_slice(tv, per_row, row0, rows).to_f32();
 }
 
-std::optional<float> QuantParams::input_scale(const std::string& module) const {
-  const std::string key = module + ".input.scale";
+std::optional<float> QuantParams::activation_scale(const std::string& module, const std::string& seam) const {
+  const std::string key = module + "." + seam + ".scale";
   if (!file_->has(key)) return std::nullopt;
   const std::vector<float> v = file_->tensor(key).to_f32();
   if (v.size() != 1) throw FormatError(path() + ": tensor '" + key + "' must hold one value");

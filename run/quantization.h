@@ -3,7 +3,8 @@
 // (quant_params.safetensors, float32, keyed "<module>.<seam>.<name>"):
 //   <module>.weight.scale        learned weight scales [rows, scales per row]
 //   <module>.weight.zero_point   zero points (asymmetric schemes)
-//   <module>.input.scale         a learned static input scale [1]
+//   <module>.input.scale         a static input scale [1] (learned, or the calibration's)
+//   <module>.output.scale        a static output scale [1]
 #pragma once
 #include <cstdint>
 #include <map>
@@ -46,8 +47,9 @@ class QuantParams {
   // [total_rows, per_row]. FormatError naming the file and tensor if it is missing or of another size.
   std::vector<float> weight_rows(const std::string& module, const std::string& what, int64_t total_rows, int64_t per_row,
                                  int64_t row0, int64_t rows) const;
-  // "<module>.input.scale", if the run learned one; FormatError unless it holds one value.
-  std::optional<float> input_scale(const std::string& module) const;
+  // "<module>.<seam>.scale" (seam "input" or "output"), if the run holds one; FormatError unless it
+  // holds one value.
+  std::optional<float> activation_scale(const std::string& module, const std::string& seam) const;
 
  private:
   explicit QuantParams(std::shared_ptr<SafetensorsFile> file) : file_(std::move(file)) {}

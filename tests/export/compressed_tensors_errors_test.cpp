@@ -28,9 +28,19 @@ TEST(CompressedTensors, RecipesItCannotHoldAreRefused) {
   };
   const std::vector<Case> cases = {
       {"dense_keqv", R"({"weights": [{"targets": ["Linear"], "scheme": "q4_0"}]})", "is a GGUF block type"},
-      {"dense_keqv", "q4_0", "embed_tokens: this exporter keeps embedding tables unquantized"},
-      {"dense_ple", "mobile", "embed_tokens: this exporter keeps embedding tables unquantized"},
-      {"dense_keqv", R"({"weights": [{"targets": ["Linear"], "scheme": "int2_channel"}]})", "4- or 8-bit"},
+      {"dense_keqv", "q4_0", "embed_tokens: scheme q4_0 is a GGUF block type"},
+      {"dense_keqv", R"({"weights": [{"targets": ["Embedding"], "scheme": "int4_g32_asym"}]})",
+       "embed_tokens: scheme int4_g32_asym: vLLM's int embedding reader"},
+      {"dense_keqv", R"({"weights": [{"targets": ["Linear"], "scheme": "int4_channel"}],
+                         "output_activations": [{"targets": ["Linear"], "scheme": "int8_sym"}]})", "only together with static int8 inputs"},
+      {"dense_keqv", R"({"weights": [{"targets": ["Linear"], "scheme": "int4_channel"}], "unquantized_dtype": "bf16",
+                         "input_activations": [{"targets": ["Linear"], "scheme": "int8_sym"}],
+                         "output_activations": [{"targets": ["Linear"], "scheme": "int8_sym"}]})", "in the model dtype (bf16): use int8_sym@bf16"},
+      {"dense_keqv", R"({"weights": [{"targets": ["Linear"], "scheme": "int8_channel"}],
+                         "input_activations": [{"targets": ["Linear"], "scheme": "int8_sym@bf16"}]})", "in float32: use int8_sym"},
+      {"dense_keqv", R"({"weights": [{"targets": ["Linear"], "scheme": "int4_g32_asym"}],
+                         "input_activations": [{"targets": ["Linear"], "scheme": "int8_sym"}],
+                         "output_activations": [{"targets": ["Linear"], "scheme": "int8_sym"}]})", "symmetric channel- or group-wise"},
       {"dense_keqv", R"({"weights": [{"targets": ["Linear"], "scheme": "int8_channel"}],
                          "input_activations": [{"targets": ["Linear"], "scheme": "int8_asym"}]})", "input scheme int8_asym"},
       {"dense_keqv", R"({"weights": [{"targets": ["Linear"], "scheme": "int4_g32"}],
@@ -43,7 +53,6 @@ TEST(CompressedTensors, RecipesItCannotHoldAreRefused) {
       {"moe_keqv", R"({"weights": [{"targets": ["Linear", "Experts"], "scheme": "int4_g32"},
                                    {"targets": ["re:.*experts\\.down_proj"], "scheme": "int8_channel"}]})", "one MoE kernel per layer"},
       {"moe_keqv", R"({"weights": [{"targets": ["Linear", "Router"], "scheme": "int4_g32"}]})", "router"},
-      {"dense_keqv", R"({"weights": [{"targets": ["lm_head"], "scheme": "int4_g32"}]})", "output head"},
   };
   for (const Case& c : cases) {
     TempDir d;

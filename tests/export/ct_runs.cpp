@@ -50,18 +50,37 @@ std::string make_run(const test::TempDir& d, const std::string& fix, const Tenso
   return (d.path() / "run").string();
 }
 
+namespace {
+
+// The module whose scale a fused shard shares: q_proj for q/k/v, gate_proj for gate/up.
+std::string fused_key(std::string key) {
+  for (const char* p : {"k_proj", "v_proj"})
+    if (key.find(p) != std::string::npos) key.replace(key.find(p), 6, "q_proj");
+  if (key.find("up_proj") != std::string::npos) key.replace(key.find("up_proj"), 7, "gate_proj");
+  return key;
+}
+
+ActivationCalibration entry(const std::string& module, const std::string& scheme, float base) {
+  const float scale = base + float(std::hash<std::string>()(fused_key(module)) % 1000) * 1e-5f;
+  return {scheme, -scale * 127, scale * 127, scale, 0};
+}
+
+}  // namespace
+
 Calibration w8a8_calibration(const Gemma4Config& cfg) {
   Calibration c;
   c.recipe = "w8a8-static";
-  for (const QuantTarget& t : gemma4_quant_targets(cfg)) {
-    if (t.kind != TargetKind::Linear) continue;
-    std::string key = t.name;
-    for (const char* p : {"k_proj", "v_proj"})
-      if (key.find(p) != std::string::npos) key.replace(key.find(p), 6, "q_proj");
-    if (key.find("up_proj") != std::string::npos) key.replace(key.find("up_proj"), 7, "gate_proj");
-    const float scale = 0.01f + float(std::hash<std::string>()(key) % 1000) * 1e-5f;
-    c.activations[t.name] = {"int8_sym", -scale * 127, scale * 127, scale, 0};
-  }
+  for (const QuantTarget& t : gemma4_quant_targets(cfg))
+    if (t.kind == TargetKind::Linear) c.activations[t.name] = entry(t.name, "int8_sym", 0.01f);
+  return c;
+}
+
+Calibration static_calibration(const ResolvedRecipe& rr) {
+  Calibration c;
+  c.recipe = rr.name;
+  for (const auto& [m, s] : rr.activations) c.activations[m] = entry(m, quant::activation_scheme_name(s), 0.01f);
+  for (const auto& [m, s] : rr.output_activations)
+    c.output_activations[m] = entry(m, quant::activation_scheme_name(s), 0.02f);
   return c;
 }
 

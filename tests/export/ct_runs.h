@@ -33,5 +33,8 @@ std::string make_run(const test::TempDir& d, const std::string& fix, const Tenso
 
 // Scales shared per fused matmul (q/k/v, gate/up), as training shares the quantizer.
 Calibration w8a8_calibration(const Gemma4Config& cfg);
+// Input and output scales for every static activation of `rr`, under its schemes, shared likewise
+// (outputs differ from inputs).
+Calibration static_calibration(const ResolvedRecipe& rr);
 
 }  // namespace gq::ct_test

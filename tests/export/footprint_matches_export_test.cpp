@@ -73,8 +73,6 @@ std::set<std::string> compare_all(const std::string& model, DType dtype) {
   test::TempDir d;
   const Gemma4Config cfg = Gemma4Config::load(model);
   EXPECT_EQ(run_folder::source_float_dtype(model), dtype);
-  const std::string calibration = d.file("calibration.json");
-  ct_test::w8a8_calibration(cfg).save(calibration);
   std::set<std::string> compared;
   for (const auto& e : fs::directory_iterator(builtin_recipe_dir())) {
     if (e.path().extension() != ".json") continue;
@@ -85,15 +83,15 @@ std::set<std::string> compare_all(const std::string& model, DType dtype) {
     } catch (const FormatError&) {
       continue;  // e.g. groups of 128 on rows of 64: neither planned nor exported
     }
+    const std::string calibration = d.file(r.name + "-calibration.json");
+    ct_test::static_calibration(rr).save(calibration);
     const StorageFormat f = default_storage_format(rr);
     const MemoryFootprint plan = memory_footprint(cfg, rr, f, 4096);
     const std::string out = d.file(r.name + (f == StorageFormat::Gguf ? ".gguf" : ""));
     if (r.name == "mobile") {
-      // LiteRT's layout (int2 head, int4 embeddings, int8_asym inputs): neither exporter takes it as is.
+      // vLLM's layout (WNA8O8 linears and head, int embeddings): compressed-tensors only.
       EXPECT_EQ(f, StorageFormat::CompressedTensors);
-      EXPECT_THROW(export_ct(model, r, out, calibration), FormatError);
       EXPECT_THROW(export_gguf(model, r, d.file("mobile.gguf")), FormatError);
-      continue;
     }
     const Written w = f == StorageFormat::Gguf ? export_gguf(model, r, out) : export_ct(model, r, out, calibration);
     EXPECT_EQ(int64_t(w.total), plan.total.bytes)
@@ -108,11 +106,11 @@ TEST(FootprintMatchesExport, EveryBuiltinRecipe) {
   // tiny-e2b (bf16, PLE, KV sharing, tied head), then the float32 MoE fixture (experts split per
   // expert in compressed-tensors, K=V layers) and the 31B-like one (rows that groups of 128 fit).
   std::set<std::string> compared = compare_all(kModel, DType::BF16);
-  EXPECT_EQ(compared.size(), 6u);  // all but mobile and w4a16-g128 (PLE projections have 64 inputs)
+  EXPECT_EQ(compared.size(), 7u);  // all but w4a16-g128 (PLE projections have 64 inputs)
   for (const char* fix : {"moe_keqv", "dense_keqv"})
     for (const std::string& r : compare_all(std::string(GQ_TEST_DATA) + "/gemma4-tiny/" + fix, DType::F32)) compared.insert(r);
-  EXPECT_EQ(compared, (std::set<std::string>{"q4_0", "q4_0-embed-f16", "q4_0-embed-q8_0", "q4_0-lsq", "w4a16-g32",
-                                             "w4a16-g128", "w8a8-static"}));
+  EXPECT_EQ(compared, (std::set<std::string>{"mobile", "q4_0", "q4_0-embed-f16", "q4_0-embed-q8_0", "q4_0-lsq",
+                                             "w4a16-g32", "w4a16-g128", "w8a8-static"}));
 }
 
 }  // namespace

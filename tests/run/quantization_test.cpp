@@ -72,8 +72,8 @@ TEST(RunQuantization, LearnedWeightScalesByModule) {
   // [3 rows, 2 per row]: rows 1..2.
   EXPECT_EQ(qp->weight_rows("layers.0.mlp.up_proj", "scale", 3, 2, 1, 2), (std::vector<float>{3, 4, 5, 6}));
   EXPECT_EQ(qp->weight_rows("layers.0.mlp.up_proj", "zero_point", 3, 2, 0, 1), (std::vector<float>{0, 1}));
-  EXPECT_EQ(qp->input_scale("layers.0.self_attn.q_proj"), 0.25f);
-  EXPECT_FALSE(qp->input_scale("layers.0.mlp.up_proj"));
+  EXPECT_EQ(qp->activation_scale("layers.0.self_attn.q_proj", "input"), 0.25f);
+  EXPECT_FALSE(qp->activation_scale("layers.0.mlp.up_proj", "input"));
 }
 
 TEST(RunQuantization, WrongLearnedParametersAreErrorsNamingTheTensor) {
@@ -84,7 +84,7 @@ TEST(RunQuantization, WrongLearnedParametersAreErrorsNamingTheTensor) {
   EXPECT_EQ(error_of([&] { qp->weight_rows("m", "scale", 4, 2, 0, 4); }),
             file + ": tensor 'm.weight.scale' has 6 values, expected 4 rows x 2");
   EXPECT_EQ(error_of([&] { qp->weight_rows("m", "zero_point", 3, 2, 0, 3); }), file + ": tensor 'm.weight.zero_point' is missing");
-  EXPECT_EQ(error_of([&] { qp->input_scale("m"); }), file + ": tensor 'm.input.scale' must hold one value");
+  EXPECT_EQ(error_of([&] { qp->activation_scale("m", "input"); }), file + ": tensor 'm.input.scale' must hold one value");
 }
 
 TEST(RunQuantization, NoLearnedScalesInAnRtnRun) {
