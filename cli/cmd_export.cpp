@@ -23,13 +23,14 @@
 #include "quant/grid_recovery.h"
 #include "run/quantization.h"
 #include "run/run_folder.h"
+#include "run/source_dtype.h"
 #include "run/train_state.h"
 
 namespace gq::cli {
 namespace {
 
 struct ExportArgs {
-  std::string model, format, out, dtype = "bf16", type, recipe, scale_dtype, calib, layout = "text", source,
+  std::string model, format, out, dtype, type, recipe, scale_dtype, calib, layout = "text", source,
       weights = "fake-quant";
   int64_t shard_mb = 5000;
   bool nearest = false, allow_rounding = false;
@@ -38,6 +39,7 @@ struct ExportArgs {
 };
 
 DType dtype_flag(const std::string& f) { return f == "f32" ? DType::F32 : f == "f16" ? DType::F16 : DType::BF16; }
+std::string hf_dtype_flag(DType t) { return t == DType::F32 ? "f32" : t == DType::F16 ? "f16" : "bf16"; }
 
 // GGUF: a QAT run exports the recipe it trained and its learned scales (the integers it trained
 // with); a plain checkpoint takes --type or --recipe (RTN scales, as `convert`).
@@ -89,7 +91,9 @@ void export_hf(const ExportArgs& a) {
   Gemma4Model model = load_model(a.model);
   HfSaveOptions opt;
   if (a.layout == "multimodal") opt.multimodal_source = multimodal_source(a);
-  opt.dtype = dtype_flag(a.dtype);
+  // Default dtype: one that holds what the model computes with (a checkpoint's own; a QAT run's
+  // fake-quant weights below), never a silent rounding.
+  opt.dtype = a.dtype_given ? dtype_flag(a.dtype) : run_folder::source_float_dtype(dir);
   opt.max_shard_bytes = a.shard_mb * 1000 * 1000;
   std::string weights = "weights as stored (no QAT recipe)";
   if (a.weights == "latent" && run_folder::read_recipe(dir)) {
@@ -97,15 +101,19 @@ void export_hf(const ExportArgs& a) {
   } else if (a.weights == "fake-quant") {
     if (const std::optional<RunQuantization> rq = apply_run_quantization(model, dir)) {
       opt.weights = HfWeights::kFakeQuant;
+      // F32 by default: it holds every simulated value exactly (grid values (q - z) * s need more
+      // mantissa than bf16 / f16 have; floats rounded to the run's float dtype are exact in F32).
+      if (!a.dtype_given) opt.dtype = DType::F32;
       weights = "the run's fake-quant weights (recipe " + rq->recipe.name + ")";
-      if (opt.dtype != DType::F32) weights += ", rounded to " + a.dtype + ": --dtype f32 keeps them exactly on the grid";
+      if (opt.dtype != DType::F32)
+        weights += ", rounded to " + hf_dtype_flag(opt.dtype) + ": --dtype f32 keeps them exactly on the grid";
     }
   }
   const std::string tok = run_folder::tokenizer_file(a.model);
   export_hf_checkpoint(model, a.out, opt, tok.empty() ? std::vector<std::string>{} : std::vector<std::string>{tok});
   std::printf("wrote %s (%s, %s, %s)\n", a.out.c_str(),
               opt.multimodal_source.empty() ? "Gemma4ForCausalLM" : ("multimodal layout of " + opt.multimodal_source).c_str(),
-              a.dtype.c_str(), weights.c_str());
+              hf_dtype_flag(opt.dtype).c_str(), weights.c_str());
 }
 
 // compressed-tensors (vLLM): a QAT run's own recipe and learned scales, or a recipe's RTN.
@@ -151,7 +159,7 @@ void add_export_command(CLI::App& app) {
   cmd->add_option("--calib", a->calib, "compressed-tensors: calibration.json for static input / KV scales");
   cmd->add_flag("--nearest", a->nearest, "gguf: map schemes GGUF lacks to the nearest type, with a warning");
   add_threads_option(cmd, a->threads, "gguf, compressed-tensors: quantization threads");
-  cmd->add_option("--dtype", a->dtype, "hf: weight dtype")->check(CLI::IsMember({"bf16", "f16", "f32"}));
+  cmd->add_option("--dtype", a->dtype, "hf: weight dtype (default: f32 for a QAT run's fake-quant weights, else the checkpoint's)")->check(CLI::IsMember({"bf16", "f16", "f32"}));
   cmd->add_option("--weights", a->weights,
                   "hf, QAT runs: fake-quant (default: each quantized weight as the run computes with it, on its trained "
                   "grid) or latent (the trainable weights)")

@@ -207,7 +207,12 @@ GgufExportResult export_gemma4_gguf(const std::string& model_dir, const std::str
       ++res.learned_modules;
     }
 
-    const bool recover = block > 0 && !learned && opt.grid_recovery && !dep.trained &&
+    // A learnable recipe on a plain checkpoint deploys what its fake quant computes before any
+    // training: the learned-scale rule (codes clamp(round(w / fp16(d)))) at ggml's RTN d, which
+    // differs from ggml's own RTN codes (w * (1 / d), d unrounded) at a few boundary values.
+    const bool learned_rule_at_rtn =
+        block > 0 && !learned && !dep.trained && dep.deployed.learns_scale(t.module, cfg.tie_word_embeddings);
+    const bool recover = block > 0 && !learned && !learned_rule_at_rtn && opt.grid_recovery && !dep.trained &&
                          (tv.dtype == DType::F32 || tv.dtype == DType::BF16 || tv.dtype == DType::F16);
     quant::GridRecoveryCounts grid;
     std::mutex grid_mu;
@@ -221,8 +226,14 @@ GgufExportResult export_gemma4_gguf(const std::string& model_dir, const std::str
         if (t.round_to != DType::F32) round_rows_to(t.round_to, xbuf.data() + b * cols, e - b, cols, what, r0 + b);
         quant::GridRecoveryCounts mine;
         const GridRecoveryRequest req{tv.dtype, &mine};
-        encode_rows(t.type, xbuf.data() + b * cols, e - b, cols,
-                    learned ? scales.data() + (r0 + b) * (cols / block) : nullptr, obuf.data() + uint64_t(b) * row_bytes,
+        const float* given = learned ? scales.data() + (r0 + b) * (cols / block) : nullptr;
+        std::vector<float> rtn;
+        if (learned_rule_at_rtn) {
+          rtn.resize(size_t((e - b) * (cols / block)));
+          gguf_rtn_scales(t.type, xbuf.data() + b * cols, rtn.data(), e - b, cols, what);
+          given = rtn.data();
+        }
+        encode_rows(t.type, xbuf.data() + b * cols, e - b, cols, given, obuf.data() + uint64_t(b) * row_bytes,
                     what, r0 + b, recover ? &req : nullptr);
         std::lock_guard<std::mutex> lock(grid_mu);
         grid += mine;

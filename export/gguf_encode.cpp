@@ -130,6 +130,17 @@ void encode_rows(GgmlType type, const float* x, int64_t rows, int64_t cols, cons
   }
 }
 
+void gguf_rtn_scales(GgmlType type, const float* x, float* d, int64_t rows, int64_t cols, const std::string& what) {
+  const BlockCodec* codec = block_codec(type);
+  if (!codec || cols % codec->block)
+    throw FormatError(what + ": " + ggml_type_name(type) + " has no RTN block scales for rows of " + std::to_string(cols));
+  try {
+    codec->rtn_scales(x, d, rows, cols);
+  } catch (const FormatError& e) {
+    throw FormatError(what + ": " + e.what());
+  }
+}
+
 void round_rows_to(DType t, float* x, int64_t rows, int64_t cols, const std::string& what, int64_t first_row) {
   if (t == DType::F32) return;
   const bool bf = t == DType::BF16;

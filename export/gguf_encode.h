@@ -33,6 +33,10 @@ struct GridRecoveryRequest {
 void encode_rows(GgmlType type, const float* x, int64_t rows, int64_t cols, const float* scales, uint8_t* out,
                  const std::string& what, int64_t first_row = 0, const GridRecoveryRequest* recovery = nullptr);
 
+// ggml's RTN block scales d (float32, before fp16 storage) of x [rows, cols] for a block type:
+// [rows, cols / block]. FormatError naming `what` for a type without blocks or a block the codec rejects.
+void gguf_rtn_scales(GgmlType type, const float* x, float* d, int64_t rows, int64_t cols, const std::string& what);
+
 // Rounds x [rows, cols] in place to `t` (F16 or BF16, nearest even; F32: unchanged), for an F32
 // tensor that holds a float dtype's values. FormatError naming `what` and the row for a value that
 // overflows `t`.

@@ -14,6 +14,7 @@
 #include "io/text_file.h"
 #include "model/checkpoint_layout.h"
 #include "model/gemma4_tensors.h"
+#include "qat/quantize.h"
 
 namespace gq {
 namespace {
@@ -29,31 +30,6 @@ at::ScalarType torch_dtype(DType t) {
 
 std::string read_config_text(const std::string& dir) {
   return read_text_file((std::filesystem::path(dir) / "config.json").string());
-}
-
-// Weights that pass a weight seam, by tensor name: the seam and the tensor it quantizes.
-struct SeamedWeight {
-  const QuantSeam* seam;
-  at::Tensor weight;
-};
-
-std::map<std::string, SeamedWeight> seamed_weights(Gemma4Model& model) {
-  std::map<std::string, SeamedWeight> out;
-  auto add = [&](const std::string& name, const QuantSeam& seam, const at::Tensor& w) {
-    if (seam.get()) out[name] = {&seam, w};
-  };
-  add("embed_tokens.weight", model->embed_quant, model->embed_tokens->weight);
-  if (model->embed_tokens_per_layer)
-    add("embed_tokens_per_layer.weight", model->ple_embed_quant, model->embed_tokens_per_layer->weight);
-  for (const auto& item : model->named_modules("", /*include_self=*/false)) {
-    if (auto lin = std::dynamic_pointer_cast<QLinearImpl>(item.value())) {
-      add(item.key() + ".weight", lin->weight_quant, lin->weight);
-    } else if (auto ex = std::dynamic_pointer_cast<Gemma4ExpertsImpl>(item.value())) {
-      add(item.key() + ".gate_up_proj", ex->gate_up_quant, ex->gate_up_proj);
-      add(item.key() + ".down_proj", ex->down_quant, ex->down_proj);
-    }
-  }
-  return out;
 }
 
 // The head the fake-quant model computes with, when the checkpoint must store it as lm_head.weight:
@@ -87,9 +63,9 @@ void save_hf_checkpoint(Gemma4Model& model, const std::string& dir, const HfSave
   std::map<std::string, at::Tensor> slots;
   for (const auto& kv : model->named_parameters(true)) slots[kv.key()] = kv.value();
   for (const auto& kv : model->named_buffers(true)) slots[kv.key()] = kv.value();
-  std::map<std::string, SeamedWeight> seamed;
+  std::map<std::string, TensorSeam> seamed;
   if (opt.weights == HfWeights::kFakeQuant) {
-    seamed = seamed_weights(model);
+    seamed = tensor_seams(model);
     if (at::Tensor head = head_to_store(model); head.defined()) {
       slots["lm_head.weight"] = head;
       out_cfg.tie_word_embeddings = false;
@@ -122,7 +98,7 @@ void save_hf_checkpoint(Gemma4Model& model, const std::string& dir, const HfSave
     at::Tensor t;
     if (auto q = seamed.find(s.name); q != seamed.end()) {
       at::NoGradGuard ng;
-      t = (*q->second.seam)(q->second.weight);  // one tensor at a time: memory stays at one extra weight
+      t = (*q->second.seam)(q->second.tensor);  // one tensor at a time: memory stays at one extra weight
     } else {
       t = slots.at(s.name);
     }

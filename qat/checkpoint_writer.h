@@ -18,8 +18,9 @@ namespace gq {
 // Which values a weight is written as.
 enum class HfWeights {
   kLatent,     // the trainable tensors, as the model holds them
-  kFakeQuant,  // every weight a seam quantizes as the quantizer's output (float tensors as held); a
-               // tied head the recipe quantizes unlike the embedding is written untied, as lm_head.weight
+  kFakeQuant,  // every tensor as the model computes with it (qat simulated_tensors): quantized weights on
+               // their grid, float tensors rounded to the recipe's float dtype; a tied head the recipe
+               // quantizes unlike the embedding is written untied, as lm_head.weight
 };
 
 struct HfSaveOptions {

@@ -131,11 +131,11 @@ std::vector<SeamAssignment> quantize_model(Gemma4Model& model, const ResolvedRec
     } else if (module == "lm_head") {
       // A tied head that inherits the table's scheme is the same tensor in the file as the
       // embedding, whose rows stay RTN: its scales must not drift apart by learning.
-      const bool own_tensor = model->lm_head || recipe.untie_head;
       const at::Tensor table = model->lm_head ? model->lm_head->weight : model->embed_tokens->weight;
-      model->head_quant.set(std::make_shared<WeightQuantizer>(scheme, table, recipe.learnable_scales && own_tensor));
+      model->head_quant.set(std::make_shared<WeightQuantizer>(scheme, table, recipe.learns_scale(module, !model->lm_head)));
     } else if (auto it = linears.find(module); it != linears.end()) {
-      it->second->weight_quant.set(std::make_shared<WeightQuantizer>(scheme, it->second->weight, recipe.learnable_scales));
+      it->second->weight_quant.set(
+          std::make_shared<WeightQuantizer>(scheme, it->second->weight, recipe.learns_scale(module, false)));
     } else {
       const auto dot = module.rfind('.');
       auto ex = experts.find(module.substr(0, dot));
@@ -143,7 +143,7 @@ std::vector<SeamAssignment> quantize_model(Gemma4Model& model, const ResolvedRec
       const bool gate_up = module.substr(dot + 1) == "gate_up_proj";
       const at::Tensor bank = gate_up ? ex->second->gate_up_proj : ex->second->down_proj;
       (gate_up ? ex->second->gate_up_quant : ex->second->down_quant)
-          .set(std::make_shared<WeightQuantizer>(scheme, bank, recipe.learnable_scales));
+          .set(std::make_shared<WeightQuantizer>(scheme, bank, recipe.learns_scale(module, false)));
     }
   }
 
@@ -219,6 +219,35 @@ std::vector<at::Tensor> learned_scale_parameters(Gemma4Model& model) {
     for (const at::Tensor& p : s.get()->scale_parameters())
       if (seen.insert(p.unsafeGetTensorImpl()).second) out.push_back(p);
   });
+  return out;
+}
+
+std::map<std::string, TensorSeam> tensor_seams(Gemma4Model& model) {
+  std::map<std::string, at::Tensor> slots;
+  for (const auto& kv : model->named_parameters(true)) slots[kv.key()] = kv.value();
+  for (const auto& kv : model->named_buffers(true)) slots[kv.key()] = kv.value();
+  std::map<std::string, TensorSeam> out;
+  visit_seams(model, [&](const std::string& module, const std::string& seam, SeamKind kind, QuantSeam& s) {
+    if (kind != SeamKind::Tensor || !s.get() || module == "lm_head") return;
+    // The tensor a seam reads: "<module>.<seam>" (Linear and norm weights, router scales,
+    // layer_scalar), the table of an embedding seam, or the expert bank the module names.
+    std::string name = module + "." + (seam == "rows" ? "weight" : seam);
+    if (!slots.count(name) && slots.count(module)) name = module;
+    auto it = slots.find(name);
+    if (it == slots.end()) throw FormatError("tensor_seams: no tensor behind seam " + module + "." + seam);
+    out[name] = {&s, it->second};
+  });
+  return out;
+}
+
+std::map<std::string, at::Tensor> simulated_tensors(Gemma4Model& model) {
+  at::NoGradGuard ng;
+  std::map<std::string, at::Tensor> out;
+  for (const auto& kv : model->named_parameters(true)) out[kv.key()] = kv.value();
+  for (const auto& kv : model->named_buffers(true)) out[kv.key()] = kv.value();
+  for (const auto& [name, ts] : tensor_seams(model)) out[name] = (*ts.seam)(ts.tensor);
+  for (auto& [name, t] : out) t = t.detach().to(at::kCPU).to(at::kFloat).contiguous();
+  out["lm_head.weight"] = model->head_weight().detach().to(at::kCPU).to(at::kFloat).contiguous();
   return out;
 }
 

@@ -48,6 +48,21 @@ void load_quantization_state(Gemma4Model& model, const std::map<std::string, at:
 // kLearnedScaleLrMultiplier (qat/learned_scale.h) times the weights' and no weight decay.
 std::vector<at::Tensor> learned_scale_parameters(Gemma4Model& model);
 
+// The tensor seams that hold a quantizer (weights, tables, float tensors rounded to the float
+// dtype), by the checkpoint tensor each reads (names as below); the head's is not among them.
+struct TensorSeam {
+  const QuantSeam* seam;
+  at::Tensor tensor;
+};
+std::map<std::string, TensorSeam> tensor_seams(Gemma4Model& model);
+
+// Every stored tensor as the model computes with it, float32 on the CPU, by checkpoint name
+// without prefix ("layers.0.self_attn.q_proj.weight", "layers.0.experts.gate_up_proj"): each tensor
+// seam's output (a quantized weight dequantized on its grid, a float tensor rounded to the recipe's
+// float dtype), the rest as held; plus "lm_head.weight", the head the logits are computed with (the
+// table through the head seam when tied). What every exporter must write (tests/contract).
+std::map<std::string, at::Tensor> simulated_tensors(Gemma4Model& model);
+
 // The activation scales now in the model (calibrated or learned; inputs and outputs) as a
 // calibration record.
 Calibration current_calibration(Gemma4Model& model, const std::string& recipe_name, const std::string& observer);

@@ -73,6 +73,16 @@ struct ResolvedRecipe {
   DType float_dtype = DType::F32;  // storage of every float tensor (F32, F16 or BF16)
   int unquantized_bytes = 4;       // dtype_size(float_dtype)
 
+  // Whether the fake-quant model learns `module`'s weight scale (qat quantize_model; a plain
+  // checkpoint's export then writes the learned-scale rule at the RTN scale): learnable_scales
+  // recipes learn every quantized Linear and expert bank, and a head with a tensor of its own;
+  // token and per-layer embedding tables stay RTN (a learned row scale would need the token ids).
+  bool learns_scale(const std::string& module, bool tied_head) const {
+    if (!learnable_scales || !weights.count(module) || module == "embed_tokens" || module == "embed_tokens_per_layer")
+      return false;
+    return module != "lm_head" || !tied_head || untie_head;
+  }
+
   // Static activation scales (inputs or outputs) that a calibration must provide.
   bool has_static_activations() const { return !activations.empty() || !output_activations.empty(); }
 };

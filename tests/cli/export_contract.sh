@@ -75,4 +75,22 @@ JSON
 check "30-step int4_g32 LSQ run trains" $? "$(tail -2 "$W/lsq.err")"
 out=$("$BIN" export "$W/lsq-run" --format compressed-tensors --out "$W/lsq-ct" --threads 1 2>&1)
 check "and exports to compressed-tensors by default with its learned scales" $? "$out"
+# ---- a mobile QAT run exports to compressed-tensors as vLLM serves it, with default options ----
+"$BIN" train --model "$MODEL" --recipe mobile --data "$DATA" --steps 2 --batch-size 1 --seq-len 32 --warmup 0 \
+  --eval-every 0 --threads 1 --out "$W/mobile-run" >/dev/null 2>"$W/mobile.err"
+check "mobile QAT run trains" $? "$(tail -2 "$W/mobile.err")"
+out=$("$BIN" export "$W/mobile-run" --format compressed-tensors --out "$W/mobile-ct" --threads 1 2>&1)
+check "mobile run exports to compressed-tensors by default" $? "$out"
+grep -q "mixed-precision" <<<"$out" && grep -q "int2_channel+a8o8" <<<"$out"
+check "mixed-precision with the 2-bit WNA8O8 head" $? "$out"
+c=$(tr -d ' \n' <"$W/mobile-ct/config.json")
+grep -q '"tie_word_embeddings":false' <<<"$c"; check "the head is untied" $? "$c"
+grep -q '"kv_cache_scheme":null' <<<"$c"; check "no kv_cache_scheme (vLLM keeps bf16 KV)" $? "$c"
+grep -q '"output_activations":{"num_bits":8,"type":"int","symmetric":true,"strategy":"tensor"' <<<"$c"
+check "static int8 output activations in the config" $? "$c"
+grep -q '"targets":\["lm_head"\]' <<<"$c"; check "lm_head has a config group of its own" $? "$c"
+e=$(entry "$W/mobile-ct/model.safetensors" model.layers.0.self_attn.q_proj.output_scale)
+grep -q '"dtype":"F32","shape":\[1\]' <<<"$e"; check "output_scale float32 [1]" $? "$e"
+e=$(entry "$W/mobile-ct/model.safetensors" model.embed_tokens.weight_packed)
+grep -q '"dtype":"I32"' <<<"$e"; check "the token embedding is int32-packed" $? "$e"
 finish

@@ -38,8 +38,9 @@ for recipe in q4_0 q4_0-lsq; do
   out=$("$BIN" export "$run" --format gguf --out "$run.gguf" --threads 1 2>&1)
   check "$recipe: exports to GGUF" $? "$out"
 
-  out=$("$BIN" export "$run" --format hf --dtype f32 --out "$run-hf" 2>&1)
+  out=$("$BIN" export "$run" --format hf --out "$run-hf" 2>&1)  # default dtype: the run's (f32), the grid exact
   check "$recipe: exports to HF" $? "$out"
+  grep -q "(Gemma4ForCausalLM, f32, " <<<"$out"; check "$recipe: in the run's float dtype by default" $? "$out"
   grep -q "the run's fake-quant weights (recipe $recipe)" <<<"$out"; check "$recipe: the hf line says fake-quant weights" $? "$out"
   out=$("$BIN" convert "$run-hf" --type q4_0 --out "$run-conv.gguf" --threads 1 2>&1)
   check "$recipe: converts back" $? "$out"
@@ -59,10 +60,10 @@ for recipe in q4_0 q4_0-lsq; do
     echo "       --no-grid-recovery:"
     ! same "$run.gguf" "$run-rtn.gguf" values
     check "$recipe: with --no-grid-recovery the round trip moves blocks" $? "$(tail -5 "$W/compare.out")"
-    out=$("$BIN" export "$run" --format hf --out "$run-hf-bf16" 2>&1)
+    out=$("$BIN" export "$run" --format hf --dtype bf16 --out "$run-hf-bf16" 2>&1)
     "$BIN" convert "$run-hf-bf16" --type q4_0 --out "$run-bf16.gguf" --threads 1 --quiet
     grep -q "rounded to bf16" <<<"$out"; check "$recipe: the bf16 hf line says the grid is rounded" $? "$out"
-    echo "       the same through a bf16 checkpoint (--dtype bf16, the default):"
+    echo "       the same through a bf16 checkpoint (--dtype bf16, as checkpoints are shipped):"
     same "$run.gguf" "$run-bf16.gguf" codes
     check "$recipe: through bf16 every block keeps the run's codes (or their mirror)" $? "$(tail -5 "$W/compare.out")"
   fi

@@ -1,0 +1,347 @@
+// The deployment contract, checked mechanically: for every built-in recipe and every exporter that
+// takes it with default options, the written file, decoded by readers written here apart from the
+// writers (GGUF blocks as llama.cpp's dequantize_row_*, compressed-tensors by tests/export/ct_reader),
+// holds bit for bit the tensors the fake-quant model computes with (qat simulated_tensors), and a
+// model built from the decoded tensors, with the recipe's activation and KV quantization, gives the
+// fake-quant model's logits within 1e-4. From a plain checkpoint (tiny-e2b, bf16) and from a short
+// QAT run of each recipe (gguf or compressed-tensors, and hf).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+#include <ATen/ATen.h>
+
+#include "export/compressed_tensors.h"
+#include "export/gemma4_gguf.h"
+#include "export/gemma4_gguf_names.h"
+#include "formats/gguf.h"
+#include "formats/safetensors.h"
+#include "io/half.h"
+#include "io/text_file.h"
+#include "model/gemma4_tensors.h"
+#include "model/quant_targets.h"
+#include "qat/checkpoint_loader.h"
+#include "qat/checkpoint_writer.h"
+#include "qat/quantize.h"
+#include "qat/run_quantization.h"
+#include "qat/trainer.h"
+#include "recipes/memory_footprint.h"
+#include "tests/common/test_util.h"
+#include "tests/export/ct_reader.h"
+#include "text/corpus.h"
+
+namespace gq {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kModel = std::string(GQ_TEST_DATA) + "/../../examples/models/tiny-e2b";
+
+using Values = std::map<std::string, std::vector<float>>;  // spec tensor name (no prefix) -> values
+
+std::vector<float> values_of(const at::Tensor& t) {
+  const at::Tensor c = t.to(at::kFloat).contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+// ---- GGUF, decoded as llama.cpp's ggml-quants.c dequantize_row_q4_0 / q8_0 do -----------------
+
+uint16_t u16_at(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+std::vector<float> gguf_values(const GgufFile& f, const GgufTensorInfo& t) {
+  const int64_t n = t.numel();
+  const uint8_t* p = f.tensor_data(t);
+  std::vector<float> y(size_t(n), 0.0f);
+  switch (t.type) {
+    case GgmlType::F32: std::memcpy(y.data(), p, size_t(n) * 4); break;
+    case GgmlType::F16:
+      for (int64_t i = 0; i < n; ++i) y[size_t(i)] = f16_to_f32(u16_at(p + 2 * i));
+      break;
+    case GgmlType::BF16:
+      for (int64_t i = 0; i < n; ++i) y[size_t(i)] = bf16_to_f32(u16_at(p + 2 * i));
+      break;
+    case GgmlType::Q8_0:  // 34 bytes: fp16 d, 32 int8 codes; y = q * d
+      for (int64_t b = 0; b < n / 32; ++b) {
+        const uint8_t* blk = p + 34 * b;
+        const float d = f16_to_f32(u16_at(blk));
+        for (int j = 0; j < 32; ++j) y[size_t(b * 32 + j)] = float(int8_t(blk[2 + j])) * d;
+      }
+      break;
+    case GgmlType::Q4_0:  // 18 bytes: fp16 d, 16 bytes; low nibbles are values 0..15, high 16..31; y = (q - 8) * d
+      for (int64_t b = 0; b < n / 32; ++b) {
+        const uint8_t* blk = p + 18 * b;
+        const float d = f16_to_f32(u16_at(blk));
+        for (int j = 0; j < 16; ++j) {
+          y[size_t(b * 32 + j)] = float((blk[2 + j] & 0x0F) - 8) * d;
+          y[size_t(b * 32 + j + 16)] = float((blk[2 + j] >> 4) - 8) * d;
+        }
+      }
+      break;
+    default: ADD_FAILURE() << f.source() << ": " << t.name << ": no decoder here for ggml type " << int(t.type);
+  }
+  return y;
+}
+
+Values decode_gguf(const std::string& path, const Gemma4Config& cfg) {
+  const GgufFile f = GgufFile::open(path);
+  Values out;
+  for (const TensorSpec& s : gemma4_tensor_specs(cfg)) {
+    if (s.unused || s.name == "lm_head.weight") continue;
+    const GgufTensorInfo* t = f.find_tensor(gemma4_gguf_name(s.name));
+    if (!t) {
+      ADD_FAILURE() << path << ": no tensor for " << s.name;
+      continue;
+    }
+    EXPECT_EQ(t->numel(), s.numel()) << s.name;
+    out[s.name] = gguf_values(f, *t);
+  }
+  const GgufTensorInfo* head = f.find_tensor("output.weight");  // absent: llama.cpp reads token_embd
+  out["lm_head.weight"] = head ? gguf_values(f, *head) : out.at("embed_tokens.weight");
+  return out;
+}
+
+// ---- compressed-tensors (vLLM names: "model." + module, experts split; none in tiny-e2b) -------
+
+Values decode_ct(const std::string& dir, const Gemma4Config& cfg) {
+  const Checkpoint ck = Checkpoint::open(dir);
+  Values out;
+  auto decode = [&](const std::string& stored, const std::string& name) -> bool {
+    if (ck.has(stored + ".weight_packed")) {
+      out[name] = ct_test::dequant(ct_test::decode_packed(ck, stored));
+    } else if (ck.has(stored + ".weight") && ck.tensor(stored + ".weight").dtype == DType::I8) {
+      out[name] = ct_test::dequant(ct_test::decode_int8(ck, stored));
+    } else if (ck.has(stored + ".weight")) {
+      out[name] = ck.tensor(stored + ".weight").to_f32();
+    } else {
+      return false;
+    }
+    return true;
+  };
+  for (const TensorSpec& s : gemma4_tensor_specs(cfg)) {
+    if (s.unused || s.name == "lm_head.weight") continue;
+    const std::string base = s.name.size() > 7 && s.name.compare(s.name.size() - 7, 7, ".weight") == 0
+                                 ? s.name.substr(0, s.name.size() - 7)
+                                 : "";
+    if (!base.empty() && decode("model." + base, s.name)) continue;
+    if (ck.has("model." + s.name)) out[s.name] = ck.tensor("model." + s.name).to_f32();
+    else ADD_FAILURE() << dir << ": no tensor for " << s.name;
+  }
+  if (!decode("lm_head", "lm_head.weight")) out["lm_head.weight"] = out.at("embed_tokens.weight");
+  return out;
+}
+
+Values decode_hf(const std::string& dir, const Gemma4Config& cfg) {
+  const Checkpoint ck = Checkpoint::open(dir);
+  Values out;
+  for (const TensorSpec& s : gemma4_tensor_specs(cfg)) {
+    if (s.unused || s.name == "lm_head.weight") continue;
+    out[s.name] = ck.tensor("model." + s.name).to_f32();
+  }
+  out["lm_head.weight"] = ck.has("lm_head.weight") ? ck.tensor("lm_head.weight").to_f32() : out.at("embed_tokens.weight");
+  return out;
+}
+
+// ---- the comparison ---------------------------------------------------------------------------
+
+at::Tensor sample_ids(int64_t vocab) {
+  std::vector<int64_t> ids;
+  for (int64_t i = 0; i < 24; ++i) ids.push_back(2 + (i * 37 + 11) % (vocab - 2));
+  return at::tensor(ids, at::kLong).reshape({1, -1});
+}
+
+// The fake-quant model's tensors and logits against the decoded file's, where `what` names the case.
+void expect_contract(Gemma4Model& model, const ResolvedRecipe& rr, const std::optional<Calibration>& cal,
+                     const Values& decoded, const std::string& what) {
+  const Gemma4Config& cfg = model->config();
+  std::map<std::string, at::Tensor> sim = simulated_tensors(model);
+  size_t compared = 0;
+  for (const auto& [name, got] : decoded) {
+    auto it = sim.find(name);
+    if (it == sim.end()) {
+      ADD_FAILURE() << what << ": the model has no tensor " << name;
+      continue;
+    }
+    const std::vector<float> want = values_of(it->second);
+    ASSERT_EQ(got.size(), want.size()) << what << ": " << name;
+    size_t diff = 0, first = 0;
+    for (size_t i = 0; i < got.size(); ++i)
+      if (std::memcmp(&got[i], &want[i], 4) != 0 && !diff++) first = i;
+    EXPECT_EQ(diff, 0u) << what << ": " << name << ": " << diff << " of " << got.size() << " values differ, first at "
+                        << first << ": file " << got[first] << ", fake-quant " << want[first];
+    ++compared;
+  }
+  EXPECT_GT(compared, 10u) << what;
+
+  // A model holding the decoded tensors, quantizing only activations and the KV cache as the recipe does.
+  test::TempDir d;
+  Gemma4Config dc = cfg;
+  dc.tie_word_embeddings = false;
+  write_text_file(d.file("config.json"), dc.to_causal_lm_json());
+  ct_test::Tensors t;
+  for (const TensorSpec& s : gemma4_tensor_specs(dc))
+    if (!s.unused) t["model." + s.name] = {s.shape, decoded.at(s.name)};
+  t.erase("model.lm_head.weight");
+  t["lm_head.weight"] = {{cfg.vocab_size, cfg.hidden_size}, decoded.at("lm_head.weight")};
+  ct_test::save_all(d.file("model.safetensors"), t);
+  Gemma4Model from_file = load_model(d.path().string());
+  ResolvedRecipe acts = rr;
+  acts.weights.clear();
+  acts.untie_head = false;
+  acts.float_dtype = DType::F32;
+  acts.learnable_scales = false;
+  quantize_model(from_file, acts, cal ? &*cal : nullptr);
+  model->eval();
+  from_file->eval();
+  at::NoGradGuard ng;
+  const at::Tensor ids = sample_ids(cfg.vocab_size);
+  const double diff = (model->forward(ids).logits - from_file->forward(ids).logits).abs().max().item<double>();
+  EXPECT_LE(diff, 1e-4) << what << ": max |logit difference| between the fake-quant model and the file";
+}
+
+// Scales from the model itself on a few sequences (what `gemma-qat calibrate` does).
+Calibration calibrate(Gemma4Model& model, const ResolvedRecipe& rr) {
+  quantize_model(model, rr);
+  begin_calibration(model);
+  {
+    at::NoGradGuard ng;
+    model->eval();
+    for (int i = 0; i < 2; ++i) model->forward(sample_ids(model->config().vocab_size) + i);
+  }
+  return finish_calibration(model, rr.name, rr.observer);
+}
+
+std::vector<std::string> builtin_recipes() {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(builtin_recipe_dir()))
+    if (e.path().extension() == ".json") out.push_back(e.path().stem().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+CompressedTensorsExportOptions ct_options(const std::string& calibration) {
+  CompressedTensorsExportOptions o;
+  o.calibration = calibration;
+  o.threads = 1;
+  o.on_warning = [](const std::string&) {};
+  return o;
+}
+
+GgufExportOptions gguf_options() {
+  GgufExportOptions o;
+  o.threads = 1;
+  o.on_warning = [](const std::string&) {};
+  return o;
+}
+
+TEST(DeploymentContract, EveryBuiltinRecipeFromACheckpoint) {
+  const Gemma4Config cfg = Gemma4Config::load(kModel);
+  std::set<std::string> checked;
+  for (const std::string& name : builtin_recipes()) {
+    const Recipe r = Recipe::load(name);
+    ResolvedRecipe rr;
+    try {
+      rr = resolve_recipe(r, gemma4_quant_targets(cfg), DType::BF16);
+    } catch (const FormatError&) {
+      continue;  // w4a16-g128: the PLE projections have 64 inputs
+    }
+    SCOPED_TRACE(name);
+    test::TempDir d;
+    Gemma4Model model = load_model(kModel);
+    std::optional<Calibration> cal;
+    if (rr.has_static_activations()) {
+      cal = calibrate(model, rr);
+      cal->save(d.file("calibration.json"));
+    }
+    quantize_model(model, rr, cal ? &*cal : nullptr);
+    const bool gguf = default_storage_format(rr) == StorageFormat::Gguf;
+    Values decoded;
+    if (gguf) {
+      GgufExportOptions o = gguf_options();
+      o.recipe = r;
+      export_gemma4_gguf(kModel, d.file("out.gguf"), o);
+      decoded = decode_gguf(d.file("out.gguf"), cfg);
+    } else {
+      CompressedTensorsExportOptions o = ct_options(cal ? d.file("calibration.json") : "");
+      o.recipe = r;
+      export_compressed_tensors(kModel, d.file("out"), o);
+      decoded = decode_ct(d.file("out"), cfg);
+    }
+    expect_contract(model, rr, cal, decoded, name + (gguf ? " -> gguf" : " -> compressed-tensors"));
+    checked.insert(name);
+  }
+  EXPECT_EQ(checked, (std::set<std::string>{"mobile", "q4_0", "q4_0-embed-f16", "q4_0-embed-q8_0", "q4_0-lsq",
+                                            "w4a16-g32", "w8a8-static"}));
+}
+
+// Learnable sequences for a few training steps.
+TokenWindows training_windows(int64_t vocab, int64_t seq_len) {
+  std::vector<std::vector<int32_t>> docs;
+  for (int d = 0; d < 16; ++d) {
+    std::vector<int32_t> doc;
+    for (int i = 0; i < 80; ++i) doc.push_back(int32_t(3 + (d * 7 + i * (1 + d % 5)) % (vocab - 3)));
+    docs.push_back(doc);
+  }
+  return pack_documents(docs, seq_len, 2);
+}
+
+TEST(DeploymentContract, EveryBuiltinRecipeFromAShortQatRun) {
+  const Gemma4Config cfg = Gemma4Config::load(kModel);
+  std::set<std::string> checked;
+  for (const std::string& name : builtin_recipes()) {
+    const Recipe r = Recipe::load(name);
+    ResolvedRecipe rr;
+    try {
+      rr = resolve_recipe(r, gemma4_quant_targets(cfg), DType::F32);  // as train does
+    } catch (const FormatError&) {
+      continue;
+    }
+    SCOPED_TRACE(name);
+    test::TempDir d;
+    const std::string run = d.file("run");
+    {
+      TrainOptions o;
+      o.steps = 2;
+      o.batch_size = 2;
+      o.seq_len = 32;
+      o.lr = 1e-3;
+      o.warmup_steps = 0;
+      o.decay_steps = 2;
+      o.eval_every = 0;
+      o.save_every = 2;
+      Trainer t(load_model(kModel), rr, std::nullopt, Gemma4Model(nullptr), training_windows(cfg.vocab_size, 32),
+                training_windows(cfg.vocab_size, 32), o, run, read_text_file(r.source), "");
+      t.run();
+    }
+    const std::string ck = run + "/checkpoint";
+    Gemma4Model model = load_model(ck);
+    const std::optional<RunQuantization> rq = apply_run_quantization(model, ck);
+    ASSERT_TRUE(rq.has_value());
+    const bool gguf = default_storage_format(rq->recipe) == StorageFormat::Gguf;
+    Values decoded;
+    if (gguf) {
+      export_gemma4_gguf(run, d.file("out.gguf"), gguf_options());
+      decoded = decode_gguf(d.file("out.gguf"), cfg);
+    } else {
+      export_compressed_tensors(run, d.file("out"), ct_options(""));
+      decoded = decode_ct(d.file("out"), cfg);
+    }
+    expect_contract(model, rq->recipe, rq->calibration, decoded, name + " run -> " + (gguf ? "gguf" : "compressed-tensors"));
+    HfSaveOptions hf;
+    hf.weights = HfWeights::kFakeQuant;
+    hf.dtype = DType::F32;  // the CLI's default for a run's fake-quant weights
+    export_hf_checkpoint(model, d.file("hf"), hf);
+    expect_contract(model, rq->recipe, rq->calibration, decode_hf(d.file("hf"), cfg), name + " run -> hf");
+    checked.insert(name);
+  }
+  EXPECT_EQ(checked.size(), 7u);
+}
+
+}  // namespace
+}  // namespace gq
