@@ -217,6 +217,9 @@ class ConfigPlanner {
   void kv() {
     if (!rr_.kv_cache) return;
     const quant::KvScheme& k = *rr_.kv_cache;
+    if (k.ggml_blocks)
+      fail("kv_cache", "scheme " + quant::kv_scheme_name(k) + " is llama.cpp's cache (export it as gguf); vLLM's KV "
+                       "cache takes per-tensor scales: kv_int8");
     if (k.bits != 8)
       fail("kv_cache", "scheme " + quant::kv_scheme_name(k) + ": compressed-tensors / vLLM hold an 8-bit KV cache only");
     config_.kv_cache = k;

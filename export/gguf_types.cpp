@@ -88,12 +88,21 @@ GgufTensorTypes gguf_types(const Gemma4Config& cfg, const ResolvedRecipe& rr, bo
                          " modules) are not stored: llama.cpp keeps matmul outputs in float");
   }
   if (rr.kv_cache) {
-    const std::string s = quant::kv_scheme_name(*rr.kv_cache);
-    const std::string flag = rr.kv_cache->bits == 4 ? "q4_0" : "q8_0";
-    if (!nearest)
-      throw FormatError(what + ": kv_cache " + s + " cannot be stored in GGUF (the KV cache type is a llama.cpp run-time option)" + hint);
-    p.warnings.push_back(what + ": kv_cache " + s + " is not stored in the file: run llama.cpp with -ctk " + flag + " -ctv " + flag +
-                         " (a quantized V cache needs flash attention)");
+    // The KV cache type is a llama.cpp run-time option: kv_q8_0 / kv_q4_0 are exactly its -ctk /
+    // -ctv caches; kv_int8 / kv_int4 (a float32 scale per token and head) have no llama.cpp twin.
+    const quant::KvScheme& k = *rr.kv_cache;
+    const std::string s = quant::kv_scheme_name(k);
+    const std::string flag = k.bits == 4 ? "q4_0" : "q8_0";
+    const std::string run_with = "run llama.cpp with -ctk " + flag + " -ctv " + flag + " (a quantized V cache needs flash attention)";
+    if (k.ggml_blocks) {
+      p.warnings.push_back(what + ": kv_cache " + s + " is a llama.cpp run-time option, not stored in the file: " + run_with);
+    } else {
+      if (!nearest)
+        throw FormatError(what + ": kv_cache " + s + " (one scale per token and head) has no llama.cpp cache type; train with "
+                          "kv_cache kv_" + flag + " (llama.cpp's -ctk " + flag + ": blocks of 32, fp16 scale)" + hint);
+      p.warnings.push_back(what + ": kv_cache " + s + " is not stored and llama.cpp has no such cache; the nearest: " + run_with +
+                           " (blocks of 32 with an fp16 scale, not what the run simulated)");
+    }
   }
   return p;
 }

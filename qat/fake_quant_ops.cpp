@@ -6,6 +6,7 @@
 
 #include "io/error.h"
 #include "quant/ggml_types.h"
+#include "quant/kv.h"
 #include "quant/rounding.h"
 #include "quant/uniform.h"
 #include "quant/weight.h"
@@ -250,6 +251,10 @@ ScaledFakeQuant fake_quant_activation_tensor(const quant::ActivationScheme& s, c
 
 at::Tensor fake_quant_kv_tensor(const quant::KvScheme& s, const at::Tensor& x) {
   const int64_t hd = x.size(-1);
+  if (s.ggml_blocks) {  // llama.cpp's cache: the Q8_0 / Q4_0 weight fake quant on [rows, head_dim]
+    if (hd % 32) throw FormatError(quant::kv_scheme_name(s) + ": head_dim " + std::to_string(hd) + " is not a multiple of 32");
+    return fake_quant_weight_rtn(quant::kv_block_weight_scheme(s), x.reshape({-1, hd})).reshape(x.sizes());
+  }
   const quant::UniformSpec u = quant::uniform_spec(s, hd);
   const at::Tensor xb = x.reshape({-1, 1, hd});
   auto [scale, z] = uniform_rtn(u, xb);

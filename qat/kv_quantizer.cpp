@@ -20,6 +20,8 @@ at::Tensor KvQuantizer::forward(const at::Tensor& x) {
   return straight_through(x, y, at::Tensor());
 }
 
-std::string KvQuantizer::describe() const { return quant::kv_scheme_name(scheme_) + " per (token, head)"; }
+std::string KvQuantizer::describe() const {
+  return quant::kv_scheme_name(scheme_) + (scheme_.ggml_blocks ? " (llama.cpp cache: blocks of 32, fp16 d)" : " per (token, head)");
+}
 
 }  // namespace gq

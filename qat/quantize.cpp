@@ -162,6 +162,12 @@ std::vector<SeamAssignment> quantize_model(Gemma4Model& model, const ResolvedRec
                      calibration ? &calibration->output_activations : nullptr);
 
   if (recipe.kv_cache) {
+    const Gemma4Config& c = model->config();
+    for (int64_t i = 0; i < c.L(); ++i)
+      if (recipe.kv_cache->ggml_blocks && c.layer_head_dim[size_t(i)] % 32)
+        throw FormatError("recipe " + recipe.name + ": kv_cache " + quant::kv_scheme_name(*recipe.kv_cache) +
+                          ": layer " + std::to_string(i) + " has head_dim " + std::to_string(c.layer_head_dim[size_t(i)]) +
+                          ", not a multiple of llama.cpp's 32-value blocks");
     for (auto& [name, attn] : modules_of<Gemma4AttentionImpl>(model)) {
       if (attn->shared) continue;  // reads its donor's (already quantized) K/V
       attn->k_cache_quant.set(std::make_shared<KvQuantizer>(*recipe.kv_cache));

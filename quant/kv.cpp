@@ -1,6 +1,7 @@
 #include "quant/kv.h"
 
 #include "quant/packing.h"
+#include "quant/weight.h"
 #include "quant/uniform.h"
 #include "quant/validate.h"
 
@@ -26,8 +27,19 @@ void kv_dequantize(const KvScheme& scheme, const int8_t* levels, const float* sc
   uniform_dequantize(spec_for(scheme, head_dim), levels, scales, nullptr, y, rows, head_dim);
 }
 
+WeightScheme kv_block_weight_scheme(const KvScheme& scheme) {
+  validate(scheme);
+  if (!scheme.ggml_blocks) fail(kv_scheme_name(scheme) + ": not a ggml-block KV scheme");
+  return scheme.bits == 8 ? q8_0_scheme() : q4_0_scheme();
+}
+
 void fake_quant_kv(const KvScheme& scheme, const float* x, float* y, int64_t rows,
                    int64_t head_dim) {
+  if (scheme.ggml_blocks) {
+    if (head_dim % 32) fail(kv_scheme_name(scheme) + ": head_dim " + std::to_string(head_dim) + " is not a multiple of 32");
+    fake_quant_weight(kv_block_weight_scheme(scheme), x, y, rows, head_dim);
+    return;
+  }
   uniform_fake_quant(spec_for(scheme, head_dim), x, nullptr, nullptr, y, rows, head_dim);
 }
 

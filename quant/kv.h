@@ -7,9 +7,12 @@
 //   encode: level = clamp(round_half_even(x / s), qmin, qmax);  decode: y = level * s
 // On "disk" (kv_pack): per row, int8 as bytes or int4 two per byte (element 2i in the low nibble,
 // two's complement, as tflite_pack), scales kept as a separate fp32 [rows] array.
-// Other runtimes: llama.cpp's quantized KV cache is Q8_0 / Q4_0 blocks of 32 along head_dim (use
-// those codecs on [rows, head_dim]); LiteRT-LM's NPU path uses static int16 per-tensor
-// (activation codec "int16_sym").
+// kv_q8_0 / kv_q4_0 are llama.cpp's quantized KV cache (-ctk / -ctv q8_0, q4_0): Q8_0 / Q4_0
+// blocks of 32 along head_dim, exactly the weight codecs on [rows, head_dim] (fake_quant_kv uses
+// them; the row-scale functions below refuse them). ggml's reference rounding is what the codecs
+// reproduce (and llama.cpp's CUDA path); its AVX2 / NEON CPU Q8_0 quantizer rounds a product
+// x * (1/d) that lies exactly halfway to even instead, a rare tie. LiteRT-LM's NPU path uses static
+// int16 per-tensor (activation codec "int16_sym").
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +20,9 @@
 #include "quant/scheme.h"
 
 namespace gq::quant {
+
+// The weight scheme whose codec a ggml-block KV scheme is (q8_0 / q4_0).
+WeightScheme kv_block_weight_scheme(const KvScheme& scheme);
 
 void kv_rtn_scales(const KvScheme& scheme, const float* x, float* scales, int64_t rows,
                    int64_t head_dim);

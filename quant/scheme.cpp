@@ -256,7 +256,12 @@ std::string activation_scheme_name(const ActivationScheme& s) {
 int KvScheme::qmin() const { return bits == 8 ? -127 : -8; }
 int KvScheme::qmax() const { return bits == 8 ? 127 : 7; }
 
-bool operator==(const KvScheme& a, const KvScheme& b) { return a.bits == b.bits; }
+int64_t KvScheme::row_bytes(int64_t head_dim) const {
+  if (ggml_blocks) return head_dim / 32 * (bits == 8 ? 34 : 18);  // block_q8_0 / block_q4_0
+  return (head_dim * bits + 7) / 8 + 4;                          // codes + the float32 row scale
+}
+
+bool operator==(const KvScheme& a, const KvScheme& b) { return a.bits == b.bits && a.ggml_blocks == b.ggml_blocks; }
 
 void validate(const KvScheme& s) {
   if (s.bits != 8 && s.bits != 4)
@@ -264,11 +269,15 @@ void validate(const KvScheme& s) {
 }
 
 KvScheme parse_kv_scheme(const std::string& name) {
-  if (name == "kv_int8" || name == "int8") return KvScheme{8};
-  if (name == "kv_int4" || name == "int4") return KvScheme{4};
-  fail("unknown KV-cache quant scheme '" + name + "' (expected kv_int8 or kv_int4)");
+  if (name == "kv_int8" || name == "int8") return KvScheme{8, false};
+  if (name == "kv_int4" || name == "int4") return KvScheme{4, false};
+  if (name == "kv_q8_0" || name == "q8_0") return KvScheme{8, true};
+  if (name == "kv_q4_0" || name == "q4_0") return KvScheme{4, true};
+  fail("unknown KV-cache quant scheme '" + name + "' (expected kv_int8, kv_int4, kv_q8_0 or kv_q4_0)");
 }
 
-std::string kv_scheme_name(const KvScheme& s) { return "kv_int" + std::to_string(s.bits); }
+std::string kv_scheme_name(const KvScheme& s) {
+  return s.ggml_blocks ? (s.bits == 8 ? "kv_q8_0" : "kv_q4_0") : "kv_int" + std::to_string(s.bits);
+}
 
 }  // namespace gq::quant

@@ -87,10 +87,17 @@ void validate(const ActivationScheme& s);
 ActivationScheme parse_activation_scheme(const std::string& name);
 std::string activation_scheme_name(const ActivationScheme& s);
 
+// KV-cache schemes, per (token, head) row of head_dim values:
+//   kv_int8 / kv_int4  one float32 scale per row, amax / qmax, half-even (quant/kv.h; vLLM-like)
+//   kv_q8_0 / kv_q4_0  llama.cpp's -ctk/-ctv q8_0 / q4_0 cache: ggml blocks of 32 along the row,
+//                      fp16 d, ggml's reference rounding (the Q8_0 / Q4_0 weight codecs)
 struct KvScheme {
-  int bits = 8;  // 8 or 4
+  int bits = 8;              // 8 or 4
+  bool ggml_blocks = false;  // kv_q8_0 / kv_q4_0
   int qmin() const;
   int qmax() const;
+  // Bytes of one cached row of head_dim values: codes and their scale(s).
+  int64_t row_bytes(int64_t head_dim) const;
 };
 bool operator==(const KvScheme& a, const KvScheme& b);
 

@@ -113,6 +113,7 @@ UniformSpec uniform_spec(const ActivationScheme& s, int64_t n) {
 
 UniformSpec uniform_spec(const KvScheme& s, int64_t head_dim) {
   validate(s);
+  if (s.ggml_blocks) fail(kv_scheme_name(s) + ": ggml blocks are the Q8_0 / Q4_0 codecs' (kv_block_weight_scheme), not a row scale");
   return symmetric_spec(kv_scheme_name(s), s.qmin(), s.qmax(), head_dim);
 }
 

@@ -155,8 +155,8 @@ MemoryFootprint memory_footprint(const Gemma4Config& cfg, const ResolvedRecipe& 
     if (cfg.is_kv_shared(i)) continue;
     const int64_t hd = cfg.layer_head_dim[size_t(i)], kv = cfg.layer_kv_heads[size_t(i)];
     const int64_t tokens = cfg.is_sliding(i) ? std::min(context, cfg.sliding_window) : context;
-    int64_t row_bytes = hd * 2;  // f16 cache
-    if (recipe.kv_cache) row_bytes = ceil_div(hd * recipe.kv_cache->bits, 8) + 2;  // codes + fp16 scale per row
+    // Unquantized: llama.cpp's f16 and vLLM's bf16 caches; quantized: the scheme's codes and scales.
+    const int64_t row_bytes = recipe.kv_cache ? recipe.kv_cache->row_bytes(hd) : hd * 2;
     fp.kv_cache_bytes += 2 * tokens * kv * row_bytes;
   }
   return fp;

@@ -86,7 +86,7 @@ check "mixed-precision with the 2-bit WNA8O8 head" $? "$out"
 c=$(tr -d ' \n' <"$W/mobile-ct/config.json")
 grep -q '"tie_word_embeddings":false' <<<"$c"; check "the head is untied" $? "$c"
 grep -q '"kv_cache_scheme":null' <<<"$c"; check "no kv_cache_scheme (vLLM keeps bf16 KV)" $? "$c"
-grep -q '"output_activations":{"num_bits":8,"type":"int","symmetric":true,"strategy":"tensor"' <<<"$c"
+grep -q '"output_activations":{"actorder":null,"block_structure":null,"dynamic":false,"group_size":null,"num_bits":8,"strategy":"tensor","symmetric":true,"type":"int"}' <<<"$c"
 check "static int8 output activations in the config" $? "$c"
 grep -q '"targets":\["lm_head"\]' <<<"$c"; check "lm_head has a config group of its own" $? "$c"
 e=$(entry "$W/mobile-ct/model.safetensors" model.layers.0.self_attn.q_proj.output_scale)

@@ -46,6 +46,8 @@ TEST(CompressedTensors, RecipesItCannotHoldAreRefused) {
       {"dense_keqv", R"({"weights": [{"targets": ["Linear"], "scheme": "int4_g32"}],
                          "input_activations": [{"targets": ["Linear"], "scheme": "int8_sym"}]})", "only with int8 channel-wise"},
       {"dense_keqv", R"({"weights": [{"targets": ["Linear"], "scheme": "int4_g32"}], "kv_cache": "kv_int4"})", "8-bit KV cache"},
+      {"dense_keqv", R"({"weights": [{"targets": ["Linear"], "scheme": "int4_g32"}], "kv_cache": "kv_q8_0"})",
+       "kv_q8_0 is llama.cpp's cache (export it as gguf)"},
       {"dense_keqv", R"({"weights": [{"targets": ["Linear"], "scheme": "int4_g32"},
                                      {"targets": ["layers.0.self_attn.k_proj"], "scheme": "int4_g128"}]})", "must share a scheme"},
       {"dense_keqv", R"({"weights": [{"targets": ["Linear"], "scheme": "int4_g32"}], "ignore": ["layers.2.mlp.up_proj"]})",

@@ -208,3 +208,30 @@ TEST(GgufContract, TypeOnARunIsRefusedUnlessAllowed) {
 
 }  // namespace
 }  // namespace gq
+
+namespace gq {
+namespace {
+
+// llama.cpp's KV cache is a run-time option: kv_q8_0 (its -ctk q8_0 blocks) exports with the exact
+// flags to run it; kv_int8 (a float32 scale per token and head) has no llama.cpp twin and is
+// refused, naming kv_q8_0, unless --nearest.
+TEST(GgufContract, KvCacheSchemesAndLlamaCppFlags) {
+  TempDir d;
+  std::vector<std::string> warnings;
+  GgufExportOptions o = quiet();
+  o.on_warning = [&](const std::string& w) { warnings.push_back(w); };
+  o.recipe = recipe(R"({"weights": [{"targets": ["Linear"], "scheme": "q4_0"}], "kv_cache": "kv_q8_0"})");
+  export_gemma4_gguf(fixture("dense_keqv"), d.file("q8.gguf"), o);
+  std::string all;
+  for (const std::string& w : warnings) all += w + "\n";
+  EXPECT_NE(all.find("kv_cache kv_q8_0 is a llama.cpp run-time option, not stored in the file: run llama.cpp with -ctk q8_0 -ctv q8_0"),
+            std::string::npos) << all;
+  o.recipe = recipe(R"({"weights": [{"targets": ["Linear"], "scheme": "q4_0"}], "kv_cache": "kv_int8"})");
+  const std::string err = error_of([&] { export_gemma4_gguf(fixture("dense_keqv"), d.file("int8.gguf"), quiet(o)); });
+  EXPECT_NE(err.find("kv_cache kv_int8 (one scale per token and head) has no llama.cpp cache type; train with kv_cache kv_q8_0"),
+            std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(d.file("int8.gguf")));
+}
+
+}  // namespace
+}  // namespace gq

@@ -211,7 +211,7 @@ TEST(TorchMatchesCodecOther, ActivationsAndKvBitExact) {
     EXPECT_EQ(bit_mismatches(to_vec(fake_quant_activation_tensor(s, x, at::full({1}, p.scale), p.zero_point).y), ref), 0)
         << name;
   }
-  for (const char* name : {"kv_int8", "kv_int4"}) {
+  for (const char* name : {"kv_int8", "kv_int4", "kv_q8_0", "kv_q4_0"}) {
     const quant::KvScheme s = quant::parse_kv_scheme(name);
     const at::Tensor kv = x.view({-1, 64});
     quant::fake_quant_kv(s, xv.data(), ref.data(), kv.size(0), 64);

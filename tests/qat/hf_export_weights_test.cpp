@@ -61,12 +61,14 @@ std::string short_run(const std::string& recipe_name, const fs::path& dir) {
   return run_folder::checkpoint_of(dir.string());
 }
 
-// The fake-quant model's value of every tensor, computed from the model's own seams.
-std::map<std::string, at::Tensor> expected_weights(Gemma4Model& m) {
+// The fake-quant model's value of every tensor, computed from the model's own seams: quantized
+// weights and tables through theirs, every other tensor rounded to the recipe's float dtype.
+std::map<std::string, at::Tensor> expected_weights(Gemma4Model& m, DType float_dtype) {
   at::NoGradGuard ng;
+  const at::ScalarType st = float_dtype == DType::F16 ? at::kHalf : float_dtype == DType::BF16 ? at::kBFloat16 : at::kFloat;
   std::map<std::string, at::Tensor> out;
-  for (const auto& p : m->named_parameters(true)) out[p.key()] = p.value().detach().clone();
-  for (const auto& b : m->named_buffers(true)) out[b.key()] = b.value().detach().clone();
+  for (const auto& p : m->named_parameters(true)) out[p.key()] = p.value().detach().to(st).to(at::kFloat);
+  for (const auto& b : m->named_buffers(true)) out[b.key()] = b.value().detach().to(st).to(at::kFloat);
   out["embed_tokens.weight"] = m->embed_quant(m->embed_tokens->weight);
   out["embed_tokens_per_layer.weight"] = m->ple_embed_quant(m->embed_tokens_per_layer->weight);
   for (const auto& item : m->named_modules("", false))
@@ -103,7 +105,7 @@ TEST(HfExportWeights, FakeQuantWeightsOfALearnedScaleRunAreTheSeamOutputsBitForB
   HfSaveOptions opt;
   opt.weights = HfWeights::kFakeQuant;
   export_hf_checkpoint(m, (root / "hf").string(), opt);
-  const std::map<std::string, at::Tensor> want = expected_weights(m);
+  const std::map<std::string, at::Tensor> want = expected_weights(m, rq->recipe.float_dtype);
   size_t quantized = 0;
   expect_file_holds((root / "hf").string(), want, m->config(), &quantized, &m);
   // Every quantized Linear and both tables (router and PLE model projection stay float).
@@ -156,13 +158,14 @@ TEST(HfExportWeights, AHeadQuantizedUnlikeItsTiedEmbeddingIsWrittenUntied) {
   ASSERT_TRUE(m->config().tie_word_embeddings);
   const Recipe r = Recipe::parse(R"({"name": "head-q8", "weights": [{"targets": ["Linear", "Embedding"], "scheme": "q4_0"},
       {"targets": ["lm_head"], "scheme": "q8_0"}], "ignore": ["per_layer_model_projection"]})", "head-q8.json");
-  quantize_model(m, resolve_recipe(r, gemma4_quant_targets(m->config())));
+  const ResolvedRecipe rr = resolve_recipe(r, gemma4_quant_targets(m->config()));
+  quantize_model(m, rr);
   HfSaveOptions opt;
   opt.weights = HfWeights::kFakeQuant;
   export_hf_checkpoint(m, (root / "hf").string(), opt);
   const Gemma4Config out = Gemma4Config::load((root / "hf").string());
   EXPECT_FALSE(out.tie_word_embeddings);
-  std::map<std::string, at::Tensor> want = expected_weights(m);
+  std::map<std::string, at::Tensor> want = expected_weights(m, rr.float_dtype);
   {
     at::NoGradGuard ng;
     want["lm_head.weight"] = m->head_weight();

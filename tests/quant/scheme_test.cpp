@@ -119,4 +119,12 @@ TEST(QuantScheme, KvNames) {
   EXPECT_EQ(kv_scheme_name(parse_kv_scheme("int4")), "kv_int4");
   EXPECT_EQ(kv_scheme_name(parse_kv_scheme("kv_int8")), "kv_int8");
   EXPECT_NE(error_of("kv_int2", 2).find("'kv_int2'"), std::string::npos);
+  EXPECT_EQ(kv_scheme_name(parse_kv_scheme("kv_q8_0")), "kv_q8_0");
+  EXPECT_EQ(kv_scheme_name(parse_kv_scheme("q4_0")), "kv_q4_0");
+  EXPECT_FALSE(parse_kv_scheme("kv_q8_0") == parse_kv_scheme("kv_int8"));
+  // Bytes per cached row of 256: ggml's block_q8_0 / block_q4_0; codes + a float32 scale.
+  EXPECT_EQ(parse_kv_scheme("kv_q8_0").row_bytes(256), 8 * 34);
+  EXPECT_EQ(parse_kv_scheme("kv_q4_0").row_bytes(256), 8 * 18);
+  EXPECT_EQ(parse_kv_scheme("kv_int8").row_bytes(256), 256 + 4);
+  EXPECT_EQ(parse_kv_scheme("kv_int4").row_bytes(256), 128 + 4);
 }

@@ -2,6 +2,7 @@
 // the scale rules, rounding, zero-point order, scale dtypes and error messages.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <limits>
@@ -282,6 +283,28 @@ TEST(QuantActivation, PackingAndErrors) {
 }
 
 // ------------------------------------------------------------------------------------- KV cache
+
+// llama.cpp's q8_0 cache, computed here as ggml-quants.c's quantize_row_q8_0_ref and
+// dequantize_row_q8_0 do: d = amax / 127, q = roundf(x * (1 / d)) (half away from zero), y = q * fp16(d).
+TEST(QuantKv, Q8_0CacheIsGgmlsReferenceBlocks) {
+  const int64_t rows = 3, hd = 64;
+  std::vector<float> x(size_t(rows * hd));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(float(i) * 0.37f) * (1.0f + float(i % 7));
+  std::vector<float> y(x.size()), want(x.size());
+  fake_quant_kv(parse_kv_scheme("kv_q8_0"), x.data(), y.data(), rows, hd);
+  for (int64_t b = 0; b < rows * hd / 32; ++b) {
+    float amax = 0;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[size_t(b * 32 + j)]));
+    const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+    const float d16 = f16_to_f32(f32_to_f16(d));
+    for (int j = 0; j < 32; ++j) want[size_t(b * 32 + j)] = std::roundf(x[size_t(b * 32 + j)] * id) * d16;
+  }
+  for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ(y[i], want[i]) << i;
+  expect_format_error([&] { fake_quant_kv(parse_kv_scheme("kv_q4_0"), x.data(), y.data(), 2, 48); },
+                      "kv_q4_0: head_dim 48 is not a multiple of 32");
+  float s[2];
+  expect_format_error([&] { kv_rtn_scales(parse_kv_scheme("kv_q8_0"), x.data(), s, 1, 64); }, "kv_q8_0: ggml blocks");
+}
 
 TEST(QuantKv, PerRowScalesAndPacking) {
   const auto k4 = parse_kv_scheme("kv_int4");

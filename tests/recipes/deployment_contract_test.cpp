@@ -6,6 +6,7 @@
 #include "io/error.h"
 #include "model/gemma4_config.h"
 #include "model/quant_targets.h"
+#include "recipes/memory_footprint.h"
 #include "recipes/recipe.h"
 
 namespace gq {
@@ -76,6 +77,33 @@ TEST(DeploymentContract, UnknownFloatDtypeIsRefused) {
     EXPECT_NE(std::string(e.what()).find("r.json: unquantized_dtype: expected auto, bf16, f16 or f32"), std::string::npos)
         << e.what();
   }
+}
+
+// plan counts the KV cache the scheme deploys: llama.cpp's blocks for kv_q8_0 / kv_q4_0, codes and
+// a float32 row scale for kv_int8, 2 bytes a value unquantized; per layer with its own cache, the
+// sliding ones at most their window.
+TEST(DeploymentContract, PlanCountsTheKvCacheOfTheScheme) {
+  const Gemma4Config cfg = Gemma4Config::load(std::string(GQ_TEST_DATA) + "/../../examples/configs/e2b.json");
+  const int64_t ctx = 8192;
+  auto kv_bytes = [&](const char* kv) {
+    const std::string j = std::string(R"({"weights": [{"targets": ["Linear"], "scheme": "q4_0"}])") +
+                          (kv ? std::string(R"(, "kv_cache": ")") + kv + "\"" : "") + "}";
+    return memory_footprint(cfg, resolve(j, DType::BF16), StorageFormat::Gguf, ctx).kv_cache_bytes;
+  };
+  auto expected = [&](double bytes_per_value, int64_t per_row) {
+    int64_t total = 0;
+    for (int64_t i = 0; i < cfg.L(); ++i) {
+      if (cfg.is_kv_shared(i)) continue;
+      const int64_t hd = cfg.layer_head_dim[size_t(i)], tokens = cfg.is_sliding(i) ? std::min(ctx, cfg.sliding_window) : ctx;
+      total += 2 * tokens * cfg.layer_kv_heads[size_t(i)] * (int64_t(double(hd) * bytes_per_value) + per_row);
+    }
+    return total;
+  };
+  EXPECT_EQ(kv_bytes(nullptr), expected(2.0, 0));
+  EXPECT_EQ(kv_bytes("kv_q8_0"), expected(34.0 / 32, 0));
+  EXPECT_EQ(kv_bytes("kv_q4_0"), expected(18.0 / 32, 0));
+  EXPECT_EQ(kv_bytes("kv_int8"), expected(1.0, 4));
+  EXPECT_LT(kv_bytes("kv_q8_0"), kv_bytes(nullptr));
 }
 
 }  // namespace
