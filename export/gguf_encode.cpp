@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "io/error.h"
 #include "io/half.h"
@@ -114,7 +115,12 @@ void encode_rows(GgmlType type, const float* x, int64_t rows, int64_t cols, cons
   try {
     if (scales) {
       codec->encode(x, scales, levels.get(), rows, cols);
-      codec->pack(levels.get(), scales, out, rows, cols);
+      // Given (learned) scales of a signed grid: zero-free blocks in their canonical sign, which
+      // decodes to the same values and is what grid recovery finds again from them.
+      std::vector<float> d(scales, scales + rows * (cols / codec->block));
+      if (codec->grid.signed_scale)
+        for (size_t b = 0; b < d.size(); ++b) quant::canonical_block_sign(codec->grid, levels.get() + b * size_t(codec->block), &d[b]);
+      codec->pack(levels.get(), d.data(), out, rows, cols);
     } else {
       std::unique_ptr<float[]> d(new float[size_t(rows * (cols / codec->block))]);
       codec->rtn_scales(x, d.get(), rows, cols);

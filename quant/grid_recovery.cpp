@@ -134,6 +134,21 @@ Pick scale_for_level(const GridSpec& spec, const float* x, DType source, float m
 
 }  // namespace
 
+bool canonical_block_sign(const GridSpec& spec, int8_t* levels, float* scale) {
+  if (!spec.signed_scale) return false;
+  int64_t first = -1;
+  for (int64_t i = 0; i < spec.block; ++i) {
+    if (levels[i] == 0) return false;  // its zero carries the sign: recovery reads it from there
+    if (first < 0 || std::abs(levels[i]) > std::abs(levels[first])) first = i;
+  }
+  if (levels[first] < 0) return false;
+  for (int64_t i = 0; i < spec.block; ++i)
+    if (-levels[i] < spec.qmin || -levels[i] > spec.qmax) return false;
+  for (int64_t i = 0; i < spec.block; ++i) levels[i] = int8_t(-levels[i]);
+  *scale = -*scale;
+  return true;
+}
+
 bool block_reproduces(const GridSpec& spec, const float* x, DType source, const int8_t* levels, float scale) {
   for (int64_t i = 0; i < spec.block; ++i)
     if (round_to(source, float(levels[i]) * scale) != x[i]) return false;
@@ -143,13 +158,18 @@ bool block_reproduces(const GridSpec& spec, const float* x, DType source, const 
 BlockGrid recover_block_grid(const GridSpec& spec, const float* x, DType source, int8_t* levels, float* scale,
                              const int8_t* rtn_levels, const float* rtn_scale) {
   float m = 0.0f;
+  int zero_sign = 0;  // the sign of the block's first zero value: level 0 times the scale
   for (int64_t i = 0; i < spec.block; ++i) {
     if (!std::isfinite(x[i])) return BlockGrid::kOffGrid;
     if (std::fabs(x[i]) > std::fabs(m)) m = x[i];
+    if (x[i] == 0.0f && zero_sign == 0) zero_sign = std::signbit(x[i]) ? -1 : 1;
   }
+  // A signed scale of the other sign decodes the zeros as the other zero: the grid that wrote the
+  // block had the zeros' sign, and is preferred where both signs fit.
+  auto disagrees = [&](double s) { return spec.signed_scale && zero_sign != 0 && (s < 0 ? -1 : 1) != zero_sign; };
   if (rtn_levels && rtn_scale) {
     const float stored = round_to(spec.scale_dtype, *rtn_scale);
-    if (std::isfinite(stored) && block_reproduces(spec, x, source, rtn_levels, stored)) {
+    if (std::isfinite(stored) && !disagrees(stored) && block_reproduces(spec, x, source, rtn_levels, stored)) {
       std::memcpy(levels, rtn_levels, size_t(spec.block));
       *scale = *rtn_scale;
       return BlockGrid::kOnGrid;
@@ -164,9 +184,10 @@ BlockGrid recover_block_grid(const GridSpec& spec, const float* x, DType source,
   bool unstorable = false;
   for (int a = 1; a <= max_abs_level; ++a) {
     for (int pass = 0; pass < 2; ++pass) {
-      // pass 0: the level of RTN's sign; pass 1: the other sign (signed scales only).
+      // pass 0: the level of RTN's sign (or the zeros' scale sign); pass 1: the other (signed scales only).
       if (pass == 1 && !spec.signed_scale) break;
-      const int preferred = rtn_negative ? -a : (m > 0 ? a : -a);
+      int preferred = rtn_negative ? -a : (m > 0 ? a : -a);
+      if (disagrees(double(m) / preferred)) preferred = -preferred;
       const int c = pass == 0 ? preferred : -preferred;
       if (c < spec.qmin || c > spec.qmax) continue;
       float s;

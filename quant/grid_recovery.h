@@ -17,7 +17,10 @@
 // keeps RTN's result, so recovery is idempotent with RTN.
 //
 // Ambiguity: a block whose levels share a factor, or (signed scales) one without the level only one
-// sign has, fits several grids that decode to the same values; the order above picks one.
+// sign has, fits several grids that decode to the same values; the order above picks one. A zero
+// value carries its scale's sign (level 0 times s is -0 for a negative s), so a signed scale of the
+// zeros' sign goes first. Writers of signed grids that want their blocks back byte for byte store a
+// zero-free mirrored block in canonical_block_sign's form.
 //
 // Cost: one pass per candidate level that stops at the first value off the grid; random (off-grid)
 // blocks usually stop within a few values.
@@ -36,6 +39,11 @@ struct GridSpec {
   DType scale_dtype = DType::F16;    // what the file stores the scale in: F16, BF16 or F32
   bool signed_scale = false;         // the format stores a signed scale (ggml's Q4_0 / Q2_0 d)
 };
+
+// The canonical sign of a signed-scale block with no zero level (whose mirror, -levels with -scale,
+// decodes to the bit-identical values): the first level of largest magnitude negative, as RTN and
+// recovery give it. Flips levels and scale in place where needed and possible; returns whether it did.
+bool canonical_block_sign(const GridSpec& spec, int8_t* levels, float* scale);
 
 enum class BlockGrid {
   kOnGrid,           // levels and scale found (possibly RTN's own)

@@ -2,12 +2,11 @@
 # A QAT run exported as an unquantized HF checkpoint and converted back to GGUF gives the GGUF that
 # exporting the run directly gives: `export --format hf` writes the weights the run computes with
 # (each quantized weight on its trained grid) and `convert` recovers that grid instead of re-rounding.
-# An RTN q4_0 run comes back byte for byte; a learned-scale run (q4_0-lsq) block for block with the
-# same decoded values: about 3% of its blocks come back as the mirrored grid (-codes, -scale), which
-# decodes alike (under the trained scale the block's largest value has a positive level; recovery
-# follows ggml's RTN, which gives it a negative one, as nothing in the values tells the sign). Through a bf16 checkpoint (the default --dtype) every
-# block keeps its codes (or their mirror); the fp16 scale is then only known to within bf16
-# rounding. Tensor data are compared with formats/gguf.h by export_tests' GgufSameTensors test.
+# An RTN q4_0 run and a learned-scale run (q4_0-lsq) come back byte for byte: a block whose mirror
+# (-codes, -scale) decodes alike is told apart by the sign of its zeros (level 0 times the scale),
+# and a zero-free one is written in the canonical sign recovery finds (quant/grid_recovery.h).
+# Through a bf16 checkpoint (--dtype bf16) every block keeps its codes (or their mirror); the fp16
+# scale is then only known to within bf16 rounding. Tensor data are compared with formats/gguf.h by export_tests' GgufSameTensors test.
 # Also: without grid recovery the round trip moves blocks, --weights latent is the run's
 # model.safetensors as it is, and a checkpoint without a recipe is exported as it is.
 set -u
@@ -47,15 +46,13 @@ for recipe in q4_0 q4_0-lsq; do
   echo "       $(grep "grid recovery:" <<<"$out")"
   grep -Eq "grid recovery: Q4_0: ([0-9]+) of \1 blocks on a grid" <<<"$out"
   check "$recipe: every Q4_0 block of the fake-quant checkpoint is on a grid" $? "$out"
-  if [ "$recipe" = q4_0 ]; then
-    same "$run.gguf" "$run-conv.gguf" bytes
-    check "$recipe: export hf + convert --type q4_0 = export gguf, every tensor byte for byte" $? "$(tail -5 "$W/compare.out")"
-  else
-    same "$run.gguf" "$run-conv.gguf" values
-    check "$recipe: export hf + convert --type q4_0 = export gguf, every block's values" $? "$(tail -5 "$W/compare.out")"
+  same "$run.gguf" "$run-conv.gguf" bytes
+  check "$recipe: export hf + convert --type q4_0 = export gguf, every tensor byte for byte" $? "$(tail -5 "$W/compare.out")"
+  if [ "$recipe" != q4_0 ]; then
     n=$(grep -Eo "on a grid, [0-9]+ of them recovered" <<<"$out" | grep -Eo "[0-9]+" | head -1)
-    # A precondition, not the result: the run left RTN somewhere (bounded scales move ~100 blocks in 3 steps).
-    [ "${n:-0}" -gt 0 ]; check "$recipe: the learned scales moved: $n blocks needed recovery" $? "$out"
+    # A precondition, not the result: the run left RTN somewhere (728 blocks in 3 steps at the scales'
+    # own learning rate; 124 when they shared the weights').
+    [ "${n:-0}" -gt 100 ]; check "$recipe: the learned scales moved: $n blocks needed recovery" $? "$out"
     "$BIN" convert "$run-hf" --type q4_0 --no-grid-recovery --out "$run-rtn.gguf" --threads 1 --quiet
     echo "       --no-grid-recovery:"
     ! same "$run.gguf" "$run-rtn.gguf" values
