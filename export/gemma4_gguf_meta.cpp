@@ -144,7 +144,7 @@ GgufMetadata gemma4_metadata(const Gemma4Config& c, const std::string& name, uin
     nlohmann::json g;
     try {
       g = nlohmann::json::parse(ss.str());
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
       throw FormatError(generation_config + ": malformed JSON: " + e.what());
     }
     if (g.is_object()) {

@@ -25,7 +25,7 @@ const std::string kSpace = "\xe2\x96\x81";  // U+2581 "▁", SentencePiece's spa
 json read_json(const fs::path& p) {
   try {
     return json::parse(read_text_file(p.string()));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw FormatError(p.string() + ": malformed JSON: " + e.what());
   }
 }

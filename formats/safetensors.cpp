@@ -104,7 +104,7 @@ Json parse_json_unique(const char* begin, const char* end, const std::string& fi
   Json j;
   try {
     j = Json::parse(begin, end);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
     fail(file, std::string("invalid JSON: ") + e.what());
   }
   DuplicateKeyFinder finder(top_noun);

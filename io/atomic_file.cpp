@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "io/error.h"
+#include "io/stale_temporaries.h"
 
 namespace gq {
 
@@ -21,6 +22,7 @@ namespace {
 
 AtomicFile::AtomicFile(const std::string& path)
     : path_(path), tmp_(path + ".tmp-" + std::to_string(::getpid())) {
+  remove_stale_temporaries(path_);  // what killed writers of this file left
   f_ = std::fopen(tmp_.c_str(), "wb");
   if (!f_) {
     const int err = errno;

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "io/error.h"
+#include "io/stale_temporaries.h"
 
 namespace gq {
 namespace {
@@ -27,6 +28,7 @@ FolderSwap::FolderSwap(std::string out)
   std::error_code ec;
   const fs::path parent = fs::path(out_).parent_path();
   if (!parent.empty()) fs::create_directories(parent, ec);
+  remove_stale_temporaries(out_);  // staging folders of killed writers of this folder
   fs::remove_all(staging_, ec);
   if (!fs::create_directory(staging_, ec))
     throw FormatError(staging_ + ": cannot create the output folder" + (ec ? ": " + ec.message() : std::string()));

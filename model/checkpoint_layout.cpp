@@ -33,6 +33,13 @@ const TensorView* find_spec_tensor(const Checkpoint& ckpt, const TensorSpec& spe
   return &tv;
 }
 
+std::string check_checkpoint_matches(const Gemma4Config& cfg, const Checkpoint& ckpt) {
+  const std::string prefix = detect_prefix(cfg, ckpt);
+  for (const TensorSpec& spec : gemma4_tensor_specs(cfg))
+    if (const TensorView* tv = find_spec_tensor(ckpt, spec, stored_name(prefix, spec.name))) require_float_tensor(*tv);
+  return prefix;
+}
+
 void require_float_tensor(const TensorView& tv) {
   if (!dtype_is_float(tv.dtype))
     throw FormatError(tv.file + ": tensor '" + tv.name + "' has dtype " + dtype_name(tv.dtype) + ", expected a float type");

@@ -34,6 +34,12 @@ bool is_other_tower(const std::string& name);
 // checkpoint or file and the tensor when it is missing or its shape is not the one the config implies.
 const TensorView* find_spec_tensor(const Checkpoint& ckpt, const TensorSpec& spec, const std::string& stored);
 
+// Every text tensor the config implies is in the checkpoint (or may be left out) with the config's
+// shape and a float dtype: run before anything is allocated from the config, so that a config whose
+// sizes disagree with the weights is an error naming the file and tensor, not a huge allocation.
+// Returns the checkpoint's name prefix.
+std::string check_checkpoint_matches(const Gemma4Config& cfg, const Checkpoint& ckpt);
+
 // FormatError naming the file and tensor unless it holds floats.
 void require_float_tensor(const TensorView& tv);
 

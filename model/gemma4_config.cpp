@@ -1,6 +1,8 @@
 #include "io/text_file.h"
 #include "model/gemma4_config.h"
 
+#include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -34,19 +36,24 @@ class FieldReader {
   int64_t integer(const char* key, int64_t dflt) const {
     if (!present(key)) return dflt;
     const json& v = obj_.at(key);
+    if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)) fail(key, "is out of range: " + v.dump());
     if (v.is_number_integer()) return v.get<int64_t>();
-    if (v.is_number_float() && v.get<double>() == double(int64_t(v.get<double>())))
-      return int64_t(v.get<double>());
+    if (v.is_number_float()) {
+      // Range first: converting a double outside int64's range is undefined behaviour.
+      const double d = v.get<double>();
+      if (std::isfinite(d) && std::fabs(d) < 9.2e18 && d == std::floor(d)) return int64_t(d);
+      fail(key, "expected an integer, got " + v.dump());
+    }
     fail(key, "expected an integer, got " + v.dump());
   }
-  int64_t positive(const char* key) const {
-    int64_t v = integer(key);
+  // Sizes (dimensions, counts, lengths): positive and at most kMaxConfigSize, so that products of a
+  // few of them cannot overflow int64 and nothing is sized from a hostile number.
+  int64_t positive(const char* key) const { return size_in_range(key, integer(key)); }
+  int64_t positive(const char* key, int64_t dflt) const { return size_in_range(key, integer(key, dflt)); }
+  int64_t size_in_range(const char* key, int64_t v) const {
     if (v <= 0) fail(key, "must be positive, got " + std::to_string(v));
-    return v;
-  }
-  int64_t positive(const char* key, int64_t dflt) const {
-    int64_t v = integer(key, dflt);
-    if (v <= 0) fail(key, "must be positive, got " + std::to_string(v));
+    if (v > kMaxConfigSize)
+      fail(key, std::to_string(v) + " is above the largest size gemma-qat accepts (" + std::to_string(kMaxConfigSize) + ")");
     return v;
   }
   double number(const char* key, double dflt) const {
@@ -128,7 +135,7 @@ Gemma4Config Gemma4Config::parse(const std::string& json_text, const std::string
   json root;
   try {
     root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw FormatError(source + ": malformed JSON: " + e.what());
   }
   if (!root.is_object()) throw FormatError(source + ": expected a JSON object at the top level");

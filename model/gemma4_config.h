@@ -10,6 +10,10 @@
 
 namespace gq {
 
+// The largest dimension, count or length a config.json may give (2^24: 64x Gemma 4's vocabulary):
+// larger values are refused before anything is sized from them.
+constexpr int64_t kMaxConfigSize = int64_t(1) << 24;
+
 enum class LayerType { Sliding, Full };
 const char* layer_type_name(LayerType t);  // "sliding_attention" / "full_attention"
 

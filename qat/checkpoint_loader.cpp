@@ -54,6 +54,7 @@ Gemma4Model load_model(const std::string& path, LoadReport* report) {
   const std::string dir = run_folder::checkpoint_dir(path);
   const Gemma4Config cfg = Gemma4Config::load(dir);
   const Checkpoint ckpt = Checkpoint::open(dir);
+  check_checkpoint_matches(cfg, ckpt);  // before the model allocates what the config says
   Gemma4Model model(cfg);
   LoadReport rep = load_weights(model, ckpt);
   if (report) *report = rep;

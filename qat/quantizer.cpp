@@ -25,7 +25,35 @@ void TensorQuantizer::load_saved_state(const StateLookup& saved, const std::stri
   for (const auto& b : named_buffers(true)) restore(b.key(), b.value());
 }
 
+namespace {
+
+// Changes whenever a parameter or buffer of the quantizer is written in place (optimizer steps,
+// calibration, loading a state).
+int64_t state_version(torch::nn::Module& q) {
+  int64_t v = 0;
+  for (const auto& p : q.named_parameters(true)) v += p.value()._version();
+  for (const auto& b : q.named_buffers(true)) v += b.value()._version();
+  return v;
+}
+
+}  // namespace
+
+at::Tensor QuantSeam::operator()(const at::Tensor& x) const {
+  if (!q_ || !q_->enabled) return x;
+  if (at::GradMode::is_enabled() || !x.requires_grad()) {  // training, or an activation
+    if (cache_.y.defined()) cache_ = Cached{};
+    return q_->forward(x);
+  }
+  const int64_t qv = state_version(*q_);
+  if (cache_.y.defined() && cache_.x == x.unsafeGetTensorImpl() && cache_.x_version == x._version() &&
+      cache_.q_version == qv)
+    return cache_.y;
+  cache_ = Cached{x.unsafeGetTensorImpl(), x._version(), qv, q_->forward(x)};
+  return cache_.y;
+}
+
 void QuantSeam::set(QuantizerPtr q) {
+  cache_ = Cached{};
   // Module::replace_module requires an existing child; unregister by swapping in the new one.
   if (q_ && !q) {
     owner_->unregister_module(name_);

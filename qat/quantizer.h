@@ -38,7 +38,11 @@ using QuantizerPtr = std::shared_ptr<TensorQuantizer>;
 class QuantSeam {
  public:
   QuantSeam(torch::nn::Module* owner, std::string name) : owner_(owner), name_(std::move(name)) {}
-  at::Tensor operator()(const at::Tensor& x) const { return q_ && q_->enabled ? q_->forward(x) : x; }
+  // The quantizer's output (x itself when unset or off). At inference (no grad mode) the output for
+  // a parameter (a weight, table or head) is kept and reused while neither the parameter nor the
+  // quantizer's state has changed (version counters): generate / eval / logits quantize each weight
+  // once, not once per forward. The cache is dropped as soon as grad mode is on (training).
+  at::Tensor operator()(const at::Tensor& x) const;
   void set(QuantizerPtr q);
   const QuantizerPtr& get() const { return q_; }
   const std::string& name() const { return name_; }
@@ -47,6 +51,12 @@ class QuantSeam {
   torch::nn::Module* owner_;
   std::string name_;
   QuantizerPtr q_;
+  struct Cached {
+    const void* x = nullptr;  // the parameter's TensorImpl
+    int64_t x_version = -1, q_version = -1;
+    at::Tensor y;
+  };
+  mutable Cached cache_;
 };
 
 }  // namespace gq

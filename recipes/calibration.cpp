@@ -58,25 +58,30 @@ Calibration Calibration::load(const std::string& path) {
   json root;
   try {
     root = json::parse(ss.str());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw FormatError(path + ": malformed JSON: " + e.what());
   }
-  if (!root.is_object() || root.value("format", "") != kFormat)
-    throw FormatError(path + ": not a gemma-qat calibration file (expected \"format\": \"" + kFormat + "\")");
-  Calibration c;
-  c.recipe = root.value("recipe", "");
-  c.observer = root.value("observer", "");
-  read_activations(root, "activations", path, c.activations);
-  read_activations(root, "output_activations", path, c.output_activations);
-  if (root.contains("kv_cache")) {
-    if (!root["kv_cache"].is_object()) throw FormatError(path + ": kv_cache: expected an object");
-    for (auto it = root["kv_cache"].begin(); it != root["kv_cache"].end(); ++it) {
-      const std::string where = path + ": kv_cache." + it.key();
-      c.kv_cache[it.key()] = KvCalibration{number(it.value(), "k_min", where), number(it.value(), "k_max", where),
-                                           number(it.value(), "v_min", where), number(it.value(), "v_max", where)};
+  // A value of the wrong JSON type where a string or object is read: the file and nlohmann's reason.
+  try {
+    if (!root.is_object() || root.value("format", "") != kFormat)
+      throw FormatError(path + ": not a gemma-qat calibration file (expected \"format\": \"" + kFormat + "\")");
+    Calibration c;
+    c.recipe = root.value("recipe", "");
+    c.observer = root.value("observer", "");
+    read_activations(root, "activations", path, c.activations);
+    read_activations(root, "output_activations", path, c.output_activations);
+    if (root.contains("kv_cache")) {
+      if (!root["kv_cache"].is_object()) throw FormatError(path + ": kv_cache: expected an object");
+      for (auto it = root["kv_cache"].begin(); it != root["kv_cache"].end(); ++it) {
+        const std::string where = path + ": kv_cache." + it.key();
+        c.kv_cache[it.key()] = KvCalibration{number(it.value(), "k_min", where), number(it.value(), "k_max", where),
+                                             number(it.value(), "v_min", where), number(it.value(), "v_max", where)};
+      }
     }
+    return c;
+  } catch (const json::exception& e) {
+    throw FormatError(path + ": " + e.what());
   }
-  return c;
 }
 
 void Calibration::save(const std::string& path) const {

@@ -3,12 +3,13 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+#include <re2/re2.h>
 
 #include "formats/safetensors.h"
 #include "io/error.h"
@@ -57,21 +58,28 @@ std::vector<RecipeRule> read_rules(const json& root, const char* key, const std:
   return rules;
 }
 
-// A target pattern: a kind keyword, "re:<regex>" (full match) or an exact module name.
+// A pattern as messages quote it: at most 200 characters (a hostile one may be megabytes).
+std::string shortened(const std::string& s) { return s.size() <= 200 ? s : s.substr(0, 200) + "..."; }
+
+// A target pattern: a kind keyword, "re:<regex>" (full match) or an exact module name. Regexes are
+// RE2's: linear-time matching and bounded memory whatever the recipe holds (std::regex recursed into
+// a stack overflow on deep nesting); RE2 refuses what it cannot do in that bound (back-references,
+// look-around, nesting past 1000), which targets do not need.
 class Pattern {
  public:
   Pattern(const std::string& text, const std::string& where, const std::string& source) : text_(text) {
     if (text.rfind("re:", 0) == 0) {
-      try {
-        re_ = std::regex(text.substr(3), std::regex::ECMAScript);
-      } catch (const std::regex_error& e) {
-        throw FormatError(source + ": " + where + ": invalid regex '" + text.substr(3) + "': " + e.what());
-      }
-      is_regex_ = true;
+      RE2::Options o;
+      o.set_log_errors(false);
+      o.set_max_mem(int64_t(8) << 20);
+      re_ = std::make_shared<RE2>(text.substr(3), o);
+      if (!re_->ok())
+        throw FormatError(source + ": " + where + ": invalid regex '" + shortened(text.substr(3)) + "': " +
+                          shortened(re_->error()));
     }
   }
   bool matches(const QuantTarget& t) const {
-    if (is_regex_) return std::regex_match(t.name, re_);
+    if (re_) return RE2::FullMatch(t.name, *re_);
     if (text_ == "Linear") return t.kind == TargetKind::Linear;
     if (text_ == "Embedding") return t.kind == TargetKind::Embedding;
     if (text_ == "Experts") return t.kind == TargetKind::Experts;
@@ -81,13 +89,12 @@ class Pattern {
   // Kind keywords name what an architecture may or may not have (experts, PLE); a name or regex
   // that matches nothing is a mistake in the recipe.
   bool may_match_nothing() const {
-    return !is_regex_ && (text_ == "Linear" || text_ == "Embedding" || text_ == "Experts" || text_ == "Router");
+    return !re_ && (text_ == "Linear" || text_ == "Embedding" || text_ == "Experts" || text_ == "Router");
   }
 
  private:
   std::string text_;
-  std::regex re_;
-  bool is_regex_ = false;
+  std::shared_ptr<RE2> re_;  // "re:" patterns
 };
 
 }  // namespace
@@ -131,7 +138,7 @@ Recipe Recipe::parse(const std::string& json_text, const std::string& source) {
   json root;
   try {
     root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw FormatError(source + ": malformed JSON: " + e.what());
   }
   if (!root.is_object()) throw FormatError(source + ": a recipe is a JSON object");
@@ -199,7 +206,7 @@ ResolvedRecipe resolve_recipe(const Recipe& recipe, const std::vector<QuantTarge
           if (!ignored[t]) assign(targets[t], rules[r].scheme, where);
         }
         if (!any && !p.may_match_nothing())
-          throw FormatError(src + ": " + tw + ": '" + rules[r].targets[k] + "' matches no module of this model");
+          throw FormatError(src + ": " + tw + ": '" + shortened(rules[r].targets[k]) + "' matches no module of this model");
       }
     }
   };

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "io/folder_swap.h"
+#include "io/stale_temporaries.h"
 
 namespace gq::run_folder {
 
@@ -31,6 +32,10 @@ std::string tokenizer_file(const std::string& path) {
   return "";
 }
 
-bool recover_interrupted_save(const std::string& run_dir) { return recover_folder_swap(checkpoint_of(run_dir)); }
+bool recover_interrupted_save(const std::string& run_dir) {
+  const bool restored = recover_folder_swap(checkpoint_of(run_dir));
+  remove_stale_temporaries(checkpoint_of(run_dir));  // staging folders of killed saves
+  return restored;
+}
 
 }  // namespace gq::run_folder

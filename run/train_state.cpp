@@ -13,7 +13,7 @@ TrainState read_train_state(const std::string& checkpoint_dir) {
   json j;
   try {
     j = json::parse(read_text_file(path));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw FormatError(path + ": malformed: " + e.what());
   }
   if (!j.is_object() || j.value("format", "") != kTrainStateFormat) throw FormatError(path + ": not a gemma-qat run state");

@@ -7,7 +7,7 @@ PACKAGES=(
   cmake g++ ninja-build ccache pkg-config
   libtorch-dev libopenblas0-openmp
   libeigen3-dev libprotobuf-dev protobuf-compiler nlohmann-json3-dev
-  libgtest-dev libgmock-dev libcli11-dev libsentencepiece-dev sentencepiece
+  libgtest-dev libgmock-dev libcli11-dev libsentencepiece-dev sentencepiece libre2-dev
 )
 
 missing=()

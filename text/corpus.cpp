@@ -43,7 +43,7 @@ void read_jsonl(const std::string& path, std::vector<Document>& out) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(decode_text_line(line));
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
       throw FormatError(where + ": malformed JSON: " + e.what());
     }
     if (!j.is_object() || !j.contains("text") || !j["text"].is_string())

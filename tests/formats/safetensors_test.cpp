@@ -436,6 +436,7 @@ TEST_F(SafetensorsTest, RejectsMalformedJson) {
   EXPECT_CONTAINS(open_error("{} trailing"), "invalid JSON");
   EXPECT_CONTAINS(open_error("        "), "invalid JSON");
   EXPECT_CONTAINS(open_error("{/* c */}"), "invalid JSON");
+  EXPECT_CONTAINS(open_error("{\"__metadata__\": {\"x\": 1e400}}"), "invalid JSON");  // nlohmann's out_of_range, named
   EXPECT_CONTAINS(open_error(std::string("{\"\xff\":1}")), "invalid JSON");  // not UTF-8
 }
 

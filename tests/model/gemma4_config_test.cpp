@@ -151,6 +151,15 @@ TEST(Gemma4Config, BadConfigsGiveOneClearError) {
       {"rope type", minimal(R"(, "rope_parameters": {"full_attention": {"rope_type": "yarn"}})"),
        "unsupported RoPE type 'yarn'"},
       {"shared too many", minimal(R"(, "num_kv_shared_layers": 4)"), "num_kv_shared_layers: must be in"},
+      // Hostile numbers: out of int64's range (converting them was undefined behaviour), above the
+      // size limit (they sized allocations), beyond double's range (nlohmann's raw error before).
+      {"float beyond int64", R"({"model_type": "gemma4_text", "vocab_size": 64, "hidden_size": 32,
+           "intermediate_size": 1e22, "num_hidden_layers": 4, "num_attention_heads": 2})",
+       "intermediate_size: expected an integer, got 1e+22"},
+      {"unsigned beyond int64", minimal(R"(, "sliding_window": 18446744073709551615)"), "sliding_window: is out of range"},
+      {"above the size limit", minimal(R"(, "sliding_window": 2147483648)"),
+       "sliding_window: 2147483648 is above the largest size gemma-qat accepts (16777216)"},
+      {"nan-like", minimal(R"(, "sliding_window": 1e400)"), "cfg.json"},
   };
   for (const BadConfig& bc : cases) {
     const std::string msg = error_of(bc.json);

@@ -136,5 +136,23 @@ TEST(HfExport, ReplacesAnEarlierExportWholeAndRefusesOtherFolders) {
   EXPECT_TRUE(fs::exists(other / "notes.txt"));
 }
 
+// A config whose sizes disagree with the weights is refused naming the file and tensor before the
+// model allocates what the config says (here 2^24-wide MLPs: tens of GB).
+TEST(LoadModel, ConfigThatDisagreesWithTheWeightsIsRefusedBeforeAllocating) {
+  test::TempDir d;
+  const std::string fix = test::fixture_dir("dense_keqv");
+  std::filesystem::copy_file(fix + "/model.safetensors", d.file("model.safetensors"));
+  std::string cfg = test::read_file(fix + "/config.json");
+  const std::string key = "\"intermediate_size\": ";
+  const size_t at = cfg.find(key);
+  ASSERT_NE(at, std::string::npos);
+  const size_t end = cfg.find_first_of(",}", at);
+  cfg.replace(at, end - at, key + "16777216");
+  test::write_file(d.file("config.json"), cfg);
+  const std::string msg = test::error_of([&] { load_model(d.path().string()); });
+  EXPECT_NE(msg.find("model.safetensors: tensor 'model.layers.0.mlp.gate_proj.weight' has shape"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("config implies [16777216,"), std::string::npos) << msg;
+}
+
 }  // namespace
 }  // namespace gq

@@ -90,6 +90,20 @@ TEST(ActivationRules, CalibrationRecordHoldsOutputScales) {
     EXPECT_NE(std::string(e.what()).find("output_activations.lm_head.scale: must be finite and positive"), std::string::npos)
         << e.what();
   }
+  // A number beyond double's range and a value of the wrong type: the file named, no raw nlohmann error.
+  for (const char* text : {R"({"format": "gemma-qat-calibration/1", "activations": {"lm_head": {"scale": 1e400}}})",
+                           R"({"format": "gemma-qat-calibration/1", "recipe": 3})"}) {
+    {
+      std::ofstream f(path);
+      f << text;
+    }
+    try {
+      Calibration::load(path);
+      FAIL() << "accepted " << text;
+    } catch (const FormatError& e) {
+      EXPECT_EQ(std::string(e.what()).rfind(path + ": ", 0), 0u) << e.what();
+    }
+  }
   fs::remove(path);
 }
 

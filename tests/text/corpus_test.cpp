@@ -1,4 +1,5 @@
 // Corpus reading: the per-line UTF-8 / Latin-1 rule, CRLF, and JSONL lines decoded before parsing.
+#include "io/error.h"
 #include "text/corpus.h"
 
 #include <gtest/gtest.h>
@@ -68,6 +69,17 @@ TEST(ReadDocuments, JsonlLineWithALatin1ByteIsReadAsLatin1) {
   ASSERT_EQ(docs.size(), 2u);
   EXPECT_EQ(docs[0].text, kCafeUtf8);
   EXPECT_EQ(docs[1].text, kCafeUtf8);
+}
+
+// A JSONL line with a number beyond double's range: the file and line named, not nlohmann's raw error.
+TEST(ReadDocuments, JsonlNumberOutOfRangeNamesTheLine) {
+  const TempFile f("big.jsonl", "{\"text\": \"a\"}\n{\"text\": \"b\", \"n\": 1e400}\n");
+  try {
+    read_documents(f.path.string());
+    FAIL() << "accepted 1e400";
+  } catch (const FormatError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(f.path.string() + ":2: malformed JSON", 0), 0u) << e.what();
+  }
 }
 
 }  // namespace
