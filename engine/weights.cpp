@@ -1,6 +1,7 @@
 #include "engine/weights.h"
 
 #include "engine/dequantize.h"
+#include "engine/gguf_config.h"
 #include "engine/gguf_names.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
@@ -38,10 +39,19 @@ ModelWeights ModelWeights::load_safetensors(const std::string& dir) {
 }
 
 ModelWeights ModelWeights::load_gguf(const std::string& path, const Gemma4Config& cfg) {
+  return from_gguf(GgufFile::open(path), cfg);
+}
+
+ModelWeights ModelWeights::load_gguf(const std::string& path) {
+  const GgufFile file = GgufFile::open(path);
+  return from_gguf(file, gemma4_config_from_gguf(file));
+}
+
+ModelWeights ModelWeights::from_gguf(const GgufFile& file, const Gemma4Config& cfg) {
   ModelWeights w;
   w.config_ = cfg;
-  const GgufFile file = GgufFile::open(path);
   w.source_ = file.source();
+  const std::string& path = file.source();
   if (const GgufValue* arch = file.find("general.architecture"); arch && arch->type() == GgufType::STRING &&
                                                                   arch->as_str() != "gemma4")
     throw FormatError(path + ": general.architecture is '" + arch->as_str() + "', not gemma4");

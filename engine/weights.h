@@ -10,6 +10,10 @@
 
 #include "model/gemma4_config.h"
 
+namespace gq {
+class GgufFile;
+}
+
 namespace gq::engine {
 
 // A dense float32 tensor, row-major in the PyTorch shape ([out, in] for a Linear).
@@ -25,11 +29,15 @@ class ModelWeights {
   // Gemma4ForConditionalGeneration. FormatError naming the file and tensor when a tensor is missing,
   // misshapen or not float.
   static ModelWeights load_safetensors(const std::string& dir);
-  // A GGUF written by our exporter, with the config of the checkpoint it came from (the GGUF's
-  // gemma4.* keys do not hold every field the forward needs, e.g. vocab_size_per_layer_input or
-  // the partial rotary factor as a number). FormatError naming the file and tensor when a tensor
-  // is missing, its shape is not the config's, or its type is not one the engine decodes.
+  // A GGUF written by our exporter, read against `cfg` (the config.json of the checkpoint it was
+  // exported from). FormatError naming the file and tensor when a tensor is missing, its shape is
+  // not the config's, or its type is not one the engine decodes.
   static ModelWeights load_gguf(const std::string& path, const Gemma4Config& cfg);
+  // The same with the config rebuilt from the file's gemma4.* keys and tensors (engine/gguf_config.h).
+  static ModelWeights load_gguf(const std::string& path);
+
+  // load_gguf on a file already open.
+  static ModelWeights from_gguf(const GgufFile& file, const Gemma4Config& cfg);
 
   const Gemma4Config& config() const { return config_; }
   const std::string& source() const { return source_; }
