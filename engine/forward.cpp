@@ -1,5 +1,6 @@
 #include "engine/forward.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <string>
@@ -28,8 +29,9 @@ Matrix gather_rows(const Tensor& table, const std::vector<int32_t>& ids, float s
 
 void check_ids(const ModelWeights& w, const std::vector<int32_t>& ids) {
   const Gemma4Config& c = w.config();
+  // A token without a PLE row has no defined per-layer input: refused rather than guessed.
+  const int64_t limit = c.has_ple() ? std::min(c.vocab_size, c.vocab_size_per_layer_input) : c.vocab_size;
   for (size_t t = 0; t < ids.size(); ++t) {
-    const int64_t limit = c.has_ple() ? std::min(c.vocab_size, c.vocab_size_per_layer_input) : c.vocab_size;
     if (ids[t] < 0 || ids[t] >= limit)
       throw FormatError(w.source() + ": token id " + std::to_string(ids[t]) + " at position " + std::to_string(t) +
                         " is outside the vocabulary (" + std::to_string(limit) + " ids)");
