@@ -1,0 +1,39 @@
+#include "engine/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace gq::engine {
+
+Matrix attend(const Matrix& q, const Matrix& k, const Matrix& v, const AttentionShape& a) {
+  const int64_t T = q.rows(), hd = a.head_dim, group = a.heads / a.kv_heads;
+  Matrix out = Matrix::Zero(T, a.heads * hd);
+  std::vector<double> p(static_cast<size_t>(T));
+  for (int64_t h = 0; h < a.heads; ++h) {
+    const int64_t g = h / group;
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t first = a.window > 0 ? std::max<int64_t>(0, t - a.window + 1) : 0;
+      const float* qv = q.row(t).data() + h * hd;
+      double mx = -INFINITY;
+      for (int64_t j = first; j <= t; ++j) {
+        const float* kv = k.row(j).data() + g * hd;
+        float s = 0;
+        for (int64_t i = 0; i < hd; ++i) s += qv[i] * kv[i];
+        p[size_t(j)] = s;
+        mx = std::max(mx, p[size_t(j)]);
+      }
+      double sum = 0;
+      for (int64_t j = first; j <= t; ++j) sum += (p[size_t(j)] = std::exp(p[size_t(j)] - mx));
+      float* o = out.row(t).data() + h * hd;
+      for (int64_t j = first; j <= t; ++j) {
+        const float w = float(p[size_t(j)] / sum);
+        const float* vv = v.row(j).data() + g * hd;
+        for (int64_t i = 0; i < hd; ++i) o[i] += w * vv[i];
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace gq::engine

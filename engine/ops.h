@@ -1,0 +1,26 @@
+// The float32 building blocks of the Gemma 4 forward: activations are row-major [tokens, features]
+// matrices, weights the PyTorch [out, in] tensors of ModelWeights.
+#pragma once
+#include <Eigen/Core>
+#include <cstdint>
+
+#include "engine/weights.h"
+
+namespace gq::engine {
+
+using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// x [T, in] times W^T for W [out, in] (nn.Linear without bias): [T, out], float32 accumulation.
+Matrix linear(const Matrix& x, const Tensor& w);
+// The same for the `expert`-th [out, in] slice of a [E, out, in] tensor, on one row.
+Eigen::VectorXf expert_linear(const Eigen::VectorXf& x, const Tensor& w, int64_t expert);
+
+// HF's Gemma 4 RMSNorm on every `dim`-wide group of each row (dim = the row for a plain norm, the
+// head dim for q/k/v norms): x * (mean(x^2) + eps)^-0.5, times `weight` (no 1+w) when given. The
+// v norm and the router's norm have no weight (nullptr).
+void rms_norm(Matrix& x, int64_t dim, const Tensor* weight, double eps);
+
+// gelu_pytorch_tanh.
+float gelu_tanh(float x);
+
+}  // namespace gq::engine

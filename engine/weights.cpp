@@ -1,0 +1,99 @@
+#include "engine/weights.h"
+
+#include "engine/dequantize.h"
+#include "engine/gguf_config.h"
+#include "engine/gguf_names.h"
+#include "formats/gguf.h"
+#include "formats/safetensors.h"
+#include "io/error.h"
+#include "model/checkpoint_layout.h"
+#include "model/gemma4_tensors.h"
+
+namespace gq::engine {
+
+namespace {
+
+// A GGUF tensor's ne is the PyTorch shape reversed (no tensor is transposed, §5.3).
+std::vector<int64_t> torch_shape(const GgufTensorInfo& t) { return std::vector<int64_t>(t.ne.rbegin(), t.ne.rend()); }
+
+// layer_scalar may be left out (HF and llama.cpp then use 1); the k/v of KV-shared layers are never
+// read and our exporter drops them.
+bool may_be_absent(const TensorSpec& s) { return s.unused || ends_with(s.name, ".layer_scalar"); }
+
+}  // namespace
+
+ModelWeights ModelWeights::load_safetensors(const std::string& dir) {
+  ModelWeights w;
+  w.config_ = Gemma4Config::load(dir);
+  const Checkpoint ckpt = Checkpoint::open(dir);
+  w.source_ = ckpt.path();
+  const std::string prefix = detect_prefix(w.config_, ckpt);
+  for (const TensorSpec& spec : gemma4_tensor_specs(w.config_)) {
+    // find_spec_tensor throws naming the checkpoint and tensor on a missing or misshapen tensor.
+    const TensorView* tv = find_spec_tensor(ckpt, spec, stored_name(prefix, spec.name));
+    if (!tv || spec.unused) continue;
+    require_float_tensor(*tv);
+    w.tensors_[spec.name] = Tensor{spec.shape, tv->to_f32()};
+  }
+  return w;
+}
+
+ModelWeights ModelWeights::load_gguf(const std::string& path, const Gemma4Config& cfg) {
+  return from_gguf(GgufFile::open(path), cfg);
+}
+
+ModelWeights ModelWeights::load_gguf(const std::string& path) {
+  const GgufFile file = GgufFile::open(path);
+  return from_gguf(file, gemma4_config_from_gguf(file));
+}
+
+ModelWeights ModelWeights::from_gguf(const GgufFile& file, const Gemma4Config& cfg) {
+  ModelWeights w;
+  w.config_ = cfg;
+  w.source_ = file.source();
+  const std::string& path = file.source();
+  if (const GgufValue* arch = file.find("general.architecture"); arch && arch->type() == GgufType::STRING &&
+                                                                  arch->as_str() != "gemma4")
+    throw FormatError(path + ": general.architecture is '" + arch->as_str() + "', not gemma4");
+  auto load = [&](const std::string& hf_name, const std::vector<int64_t>& shape, const GgufTensorInfo& t) {
+    if (torch_shape(t) != shape)
+      throw FormatError(path + ": tensor '" + t.name + "' (" + hf_name + ") has shape " + shape_str(torch_shape(t)) +
+                        ", but the config implies " + shape_str(shape));
+    w.tensors_[hf_name] = Tensor{shape, dequantize_tensor(file, t)};
+  };
+  for (const TensorSpec& spec : gemma4_tensor_specs(cfg)) {
+    const std::string name = gguf_tensor_name(spec.name);
+    if (name.empty()) throw FormatError("internal: no GGUF name for '" + spec.name + "'");
+    const GgufTensorInfo* t = file.find_tensor(name);
+    if (!t) {
+      if (may_be_absent(spec)) continue;
+      throw FormatError(path + ": missing tensor '" + name + "' (" + spec.name + ")");
+    }
+    if (spec.unused) continue;
+    load(spec.name, spec.shape, *t);
+  }
+  // A recipe may give a tied head its own type: the exporter then writes a second copy of the
+  // table as output.weight, and llama.cpp projects with that copy, so the engine does too.
+  if (cfg.tie_word_embeddings)
+    if (const GgufTensorInfo* t = file.find_tensor("output.weight"))
+      load("lm_head.weight", {cfg.vocab_size, cfg.hidden_size}, *t);
+  return w;
+}
+
+const Tensor* ModelWeights::find(const std::string& name) const {
+  auto it = tensors_.find(name);
+  return it == tensors_.end() ? nullptr : &it->second;
+}
+
+const Tensor& ModelWeights::get(const std::string& name) const {
+  const Tensor* t = find(name);
+  if (!t) throw FormatError(source_ + ": no tensor '" + name + "'");
+  return *t;
+}
+
+const Tensor& ModelWeights::head() const {
+  const Tensor* h = find("lm_head.weight");
+  return h ? *h : get("embed_tokens.weight");
+}
+
+}  // namespace gq::engine

@@ -1,0 +1,59 @@
+// Every Gemma 4 text tensor a forward pass reads, as float32: from a Hugging Face safetensors
+// checkpoint (any float dtype) or from one of our GGUF files (F32/F16/BF16/Q8_0/Q4_0, dequantized
+// as ggml does). The engine computes on the stored values exactly, so a quantized file is judged on
+// what it holds and nothing else.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "model/gemma4_config.h"
+
+namespace gq {
+class GgufFile;
+}
+
+namespace gq::engine {
+
+// A dense float32 tensor, row-major in the PyTorch shape ([out, in] for a Linear).
+struct Tensor {
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+  const float* ptr() const { return data.data(); }
+};
+
+class ModelWeights {
+ public:
+  // A checkpoint folder (config.json + model.safetensors or shards), Gemma4ForCausalLM or
+  // Gemma4ForConditionalGeneration. FormatError naming the file and tensor when a tensor is missing,
+  // misshapen or not float.
+  static ModelWeights load_safetensors(const std::string& dir);
+  // A GGUF written by our exporter, read against `cfg` (the config.json of the checkpoint it was
+  // exported from). FormatError naming the file and tensor when a tensor is missing, its shape is
+  // not the config's, or its type is not one the engine decodes.
+  static ModelWeights load_gguf(const std::string& path, const Gemma4Config& cfg);
+  // The same with the config rebuilt from the file's gemma4.* keys and tensors (engine/gguf_config.h).
+  static ModelWeights load_gguf(const std::string& path);
+
+  // load_gguf on a file already open.
+  static ModelWeights from_gguf(const GgufFile& file, const Gemma4Config& cfg);
+
+  const Gemma4Config& config() const { return config_; }
+  const std::string& source() const { return source_; }
+  // By spec name (no checkpoint prefix): "layers.0.mlp.up_proj.weight".
+  bool has(const std::string& name) const { return tensors_.count(name) != 0; }
+  const Tensor* find(const std::string& name) const;
+  const Tensor& get(const std::string& name) const;  // FormatError naming the source if absent
+  // The output projection: lm_head.weight when the file has its own head (untied, or a GGUF that
+  // stores output.weight beside a tied table), else the embedding table.
+  const Tensor& head() const;
+  size_t size() const { return tensors_.size(); }
+
+ private:
+  Gemma4Config config_;
+  std::string source_;
+  std::map<std::string, Tensor> tensors_;
+};
+
+}  // namespace gq::engine
