@@ -1,6 +1,7 @@
 // `logits` and `generate`: the interface every model form is cross-checked through.
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <iostream>
 
 #include <ATen/ATen.h>
@@ -9,6 +10,8 @@
 #include "cli/commands.h"
 #include "cli/model_setup.h"
 #include "cli/options.h"
+#include "engine/forward.h"
+#include "engine/weights.h"
 #include "io/error.h"
 #include "formats/safetensors.h"
 #include "qat/checkpoint_loader.h"
@@ -31,6 +34,11 @@ void add_model_args(CLI::App* cmd, ModelArgs& a) {
   add_quant_args(cmd, a.quant);
 }
 
+bool is_gguf_file(const std::string& path) {
+  std::error_code ec;
+  return path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0 && std::filesystem::is_regular_file(path, ec);
+}
+
 at::Tensor checked_ids(const std::vector<int64_t>& ids, const Gemma4Config& cfg) {
   for (int64_t id : ids)
     if (id >= cfg.vocab_size)
@@ -50,6 +58,21 @@ void add_logits_command(CLI::App& app) {
   cmd->callback([a, out] {
     set_torch_threads(a->threads);
     const std::vector<int64_t> ids = parse_ids(a->ids);
+    if (is_gguf_file(a->model)) {  // the torch-free reference engine computes on what the file holds
+      if (!a->quant.recipe.empty() || !a->quant.calib.empty())
+        throw FormatError(a->model + ": --recipe / --calib apply to checkpoints and runs; a GGUF file is run as it is");
+      const engine::ModelWeights w = engine::ModelWeights::load_gguf(a->model);
+      std::vector<int32_t> ids32;
+      for (int64_t id : ids) {
+        checked_ids({id}, w.config());
+        ids32.push_back(int32_t(id));
+      }
+      const std::vector<float> y = engine::logits(w, ids32);
+      const std::vector<int64_t> shape = {int64_t(ids32.size()), w.config().vocab_size};
+      write_safetensors(*out, {TensorToWrite{"logits", DType::F32, shape, y.data(), y.size() * sizeof(float)}},
+                        {{"model", a->model}, {"ids", a->ids}, {"engine", "reference (float32, exact)"}});
+      return;
+    }
     Gemma4Model model = load_model(a->model);
     apply_quant_args(model, a->quant, a->model);
     at::NoGradGuard ng;

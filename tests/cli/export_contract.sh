@@ -93,4 +93,12 @@ e=$(entry "$W/mobile-ct/model.safetensors" model.layers.0.self_attn.q_proj.outpu
 grep -q '"dtype":"F32","shape":\[1\]' <<<"$e"; check "output_scale float32 [1]" $? "$e"
 e=$(entry "$W/mobile-ct/model.safetensors" model.embed_tokens.weight_packed)
 grep -q '"dtype":"I32"' <<<"$e"; check "the token embedding is int32-packed" $? "$e"
+# ---- logits on a GGUF file: the torch-free reference engine runs what the file holds ----
+"$BIN" export "$W/run" --format gguf --out "$W/run-engine.gguf" --threads 1 >/dev/null 2>&1
+out=$("$BIN" logits "$W/run-engine.gguf" --ids 2,17,5,99 --out "$W/engine-logits.safetensors" 2>&1)
+check "logits FILE.gguf runs the engine" $? "$out"
+e=$(entry "$W/engine-logits.safetensors" logits)
+grep -q '"dtype":"F32","shape":\[4,4096\]' <<<"$e"; check "engine logits [T, V] float32" $? "$e"
+refused "--recipe on a GGUF file is refused" "a GGUF file is run as it is" -- \
+  "$BIN" logits "$W/run-engine.gguf" --ids 2,17 --recipe q4_0 --out "$W/x.safetensors"
 finish

@@ -8,12 +8,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <set>
 
 #include <ATen/ATen.h>
 
+#include "engine/forward.h"
+#include "engine/weights.h"
 #include "export/compressed_tensors.h"
 #include "export/gemma4_gguf.h"
 #include "export/gemma4_gguf_names.h"
@@ -205,6 +208,26 @@ void expect_contract(Gemma4Model& model, const ResolvedRecipe& rr, const std::op
   EXPECT_LE(diff, 1e-4) << what << ": max |logit difference| between the fake-quant model and the file";
 }
 
+// The torch-free reference engine on the written GGUF (its own decoding and forward) against the
+// fake-quant model: what llama.cpp's float path would compute from the file. Recipes whose
+// activations or KV cache the engine does not quantize yet are left to expect_contract.
+void expect_engine_agrees(Gemma4Model& model, const ResolvedRecipe& rr, const std::string& gguf, const std::string& what) {
+  if (rr.has_static_activations() || rr.kv_cache) return;
+  const engine::ModelWeights w = engine::ModelWeights::load_gguf(gguf);
+  const at::Tensor ids = sample_ids(model->config().vocab_size);
+  std::vector<int32_t> ids32;
+  for (int64_t i = 0; i < ids.size(1); ++i) ids32.push_back(int32_t(ids[0][i].item<int64_t>()));
+  const std::vector<float> got = engine::logits(w, ids32);
+  at::NoGradGuard ng;
+  model->eval();
+  const std::vector<float> want = values_of(model->forward(ids).logits[0]);
+  ASSERT_EQ(got.size(), want.size()) << what;
+  double diff = 0;
+  for (size_t i = 0; i < got.size(); ++i) diff = std::max(diff, double(std::fabs(got[i] - want[i])));
+  std::printf("%s: max |engine - fake-quant model| = %.3g\n", what.c_str(), diff);
+  EXPECT_LE(diff, 1e-4) << what << ": max |logit difference| between the engine on the file and the fake-quant model";
+}
+
 // Scales from the model itself on a few sequences (what `gemma-qat calibrate` does).
 Calibration calibrate(Gemma4Model& model, const ResolvedRecipe& rr) {
   quantize_model(model, rr);
@@ -267,6 +290,7 @@ TEST(DeploymentContract, EveryBuiltinRecipeFromACheckpoint) {
       o.recipe = r;
       export_gemma4_gguf(kModel, d.file("out.gguf"), o);
       decoded = decode_gguf(d.file("out.gguf"), cfg);
+      expect_engine_agrees(model, rr, d.file("out.gguf"), name + " -> gguf (engine)");
     } else {
       CompressedTensorsExportOptions o = ct_options(cal ? d.file("calibration.json") : "");
       o.recipe = r;
@@ -328,6 +352,7 @@ TEST(DeploymentContract, EveryBuiltinRecipeFromAShortQatRun) {
     if (gguf) {
       export_gemma4_gguf(run, d.file("out.gguf"), gguf_options());
       decoded = decode_gguf(d.file("out.gguf"), cfg);
+      expect_engine_agrees(model, rq->recipe, d.file("out.gguf"), name + " run -> gguf (engine)");
     } else {
       export_compressed_tensors(run, d.file("out"), ct_options(""));
       decoded = decode_ct(d.file("out"), cfg);
