@@ -42,6 +42,7 @@ void cast16(const float* x, int64_t rows, int64_t cols, uint8_t* out, Cast cast,
 // One GGUF block type through its codec: RTN scales or the given ones, then levels, then bytes.
 struct BlockCodec {
   void (*rtn_scales)(const float*, float*, int64_t, int64_t);
+  void (*quantize_rtn)(const float*, uint8_t*, int64_t, int64_t);
   void (*encode_rtn)(const float*, const float*, int8_t*, int64_t, int64_t);
   void (*encode)(const float*, const float*, int8_t*, int64_t, int64_t);
   void (*pack)(const int8_t*, const float*, uint8_t*, int64_t, int64_t);
@@ -52,13 +53,13 @@ struct BlockCodec {
 
 const BlockCodec* block_codec(GgmlType t) {
   using quant::GridSpec;
-  static const BlockCodec q4{quant::q4_0_rtn_scales, quant::q4_0_encode_rtn, quant::q4_0_encode, quant::q4_0_pack,
+  static const BlockCodec q4{quant::q4_0_rtn_scales, quant::Q4_0Codec::quantize_rtn, quant::q4_0_encode_rtn, quant::q4_0_encode, quant::q4_0_pack,
                              quant::kQ4_0Block,
                              GridSpec{quant::kQ4_0Block, quant::kQ4_0LevelMin, quant::kQ4_0LevelMax, DType::F16, true}};
-  static const BlockCodec q8{quant::q8_0_rtn_scales, quant::q8_0_encode_rtn, quant::q8_0_encode, quant::q8_0_pack,
+  static const BlockCodec q8{quant::q8_0_rtn_scales, quant::Q8_0Codec::quantize_rtn, quant::q8_0_encode_rtn, quant::q8_0_encode, quant::q8_0_pack,
                              quant::kQ8_0Block,
                              GridSpec{quant::kQ8_0Block, quant::kQ8_0LevelMin, quant::kQ8_0LevelMax, DType::F16, false}};
-  static const BlockCodec q2{quant::q2_0_rtn_scales, quant::q2_0_encode_rtn, quant::q2_0_encode, quant::q2_0_pack,
+  static const BlockCodec q2{quant::q2_0_rtn_scales, quant::Q2_0Codec::quantize_rtn, quant::q2_0_encode_rtn, quant::q2_0_encode, quant::q2_0_pack,
                              quant::kQ2_0Block,
                              GridSpec{quant::kQ2_0Block, quant::kQ2_0LevelMin, quant::kQ2_0LevelMax, DType::F16, true}};
   switch (t) {
@@ -111,8 +112,12 @@ void encode_rows(GgmlType type, const float* x, int64_t rows, int64_t cols, cons
                       std::to_string(codec->block) + " values, got " + std::to_string(cols));
   // The codecs reject NaN / Inf themselves (naming row and element). Scratch is left uninitialized:
   // every byte is written by the codec before it is read.
-  std::unique_ptr<int8_t[]> levels(new int8_t[size_t(rows * cols)]);
   try {
+    if (!scales && !recovery) {  // plain RTN: one fused pass, no scratch
+      codec->quantize_rtn(x, out, rows, cols);
+      return;
+    }
+    std::unique_ptr<int8_t[]> levels(new int8_t[size_t(rows * cols)]);
     if (scales) {
       codec->encode(x, scales, levels.get(), rows, cols);
       // Given (learned) scales of a signed grid: zero-free blocks in their canonical sign, which

@@ -42,6 +42,10 @@ struct GgufBlockCodec {
   // if fp16(d) overflows), then the levels for that d. A block whose 1 / d overflows (|d| < 2^-128,
   // where fp16(d) is 0 and ggml's cast is undefined) gets level 0 everywhere.
   static void rtn_scales(const float* x, float* d, int64_t rows, int64_t cols);
+  // RTN straight to bytes, one pass per block (what convert runs): scale, levels and packing fused,
+  // the finiteness check in the same pass, no levels buffer. Bytes identical to rtn_scales +
+  // encode_rtn + pack, errors the same.
+  static void quantize_rtn(const float* x, uint8_t* out, int64_t rows, int64_t cols);
   static void encode_rtn(const float* x, const float* d, int8_t* levels, int64_t rows, int64_t cols);
   // Levels for given (learned) scales s: clamp(round(x / fp16(s)), level_min, level_max), x / fp16(s)
   // an IEEE division. fp16(s) must be finite and nonzero; its sign is kept (ggml's d is signed).

@@ -107,6 +107,29 @@ void GgufBlockCodec<F>::rtn_scales(const float* x, float* d, int64_t rows, int64
 }
 
 template <class F>
+void GgufBlockCodec<F>::quantize_rtn(const float* x, uint8_t* out, int64_t rows, int64_t cols) {
+  constexpr int64_t n = F::kLayout.block;
+  check_shape(F::kLayout.codec, rows, cols, n, "block");
+  gguf_block_detail::for_each_block<F>(rows, cols, [=](int64_t r, int64_t b, int64_t i, int64_t o) {
+    const float* xb = x + o;
+    bool finite = true;
+    for (int64_t j = 0; j < n; ++j) finite = finite & std::isfinite(xb[j]);
+    if (!finite) check_finite(F::kLayout.codec, x, rows, cols);  // names the first bad value, as check_input does
+    const float d = gguf_block_detail::rtn_scale_checked<F>(xb, r, b);
+    const float id = F::rtn_inverse(d);
+    int8_t lb[n];
+    if (!std::isfinite(id)) {  // |d| < 2^-128: ggml is undefined here; fp16(d) == 0
+      for (int64_t j = 0; j < n; ++j) lb[j] = 0;
+    } else {
+      for (int64_t j = 0; j < n; ++j) lb[j] = int8_t(F::rtn_code(xb[j] * id));
+    }
+    uint8_t* blk = out + i * F::kLayout.block_bytes;
+    store_u16le(blk, f32_to_f16(d));
+    F::pack_codes(lb, blk + 2);
+  });
+}
+
+template <class F>
 void GgufBlockCodec<F>::encode_rtn(const float* x, const float* d, int8_t* levels, int64_t rows, int64_t cols) {
   constexpr int64_t n = F::kLayout.block;
   gguf_block_detail::check_input<F>(x, rows, cols);

@@ -440,3 +440,55 @@ TEST(QuantQ4_0, NoFusedMultiplyAdd) {
   // nothing, so say so instead of passing silently.
   if (found == 0) GTEST_SKIP() << "no input found where an FMA would change the code";
 }
+
+namespace gq::quant {
+namespace {
+
+// The fused RTN path (what convert runs) writes the bytes of the three-step one, for every block
+// type, including all-zero, tiny-scale and sign-tie blocks, and fails with the same message.
+template <class Codec>
+void expect_fused_rtn_matches(const char* name) {
+  const int64_t rows = 7, cols = 256;
+  std::vector<float> x(size_t(rows * cols));
+  uint32_t s = 12345;
+  for (float& v : x) {
+    s = s * 1664525u + 1013904223u;
+    v = (float(s >> 8) / float(1 << 24) - 0.5f) * 3.0f;
+  }
+  for (int j = 0; j < 32; ++j) x[size_t(j)] = 0.0f;                  // an all-zero block
+  for (int j = 32; j < 64; ++j) x[size_t(j)] = 1e-40f * float(j % 3);  // subnormal: fp16(d) == 0
+  x[64] = 2.0f, x[65] = -2.0f;                                        // equal magnitudes: the first wins
+  const size_t bytes = Codec::row_bytes(cols) * rows;
+  std::vector<uint8_t> fused(bytes), steps(bytes);
+  Codec::quantize_rtn(x.data(), fused.data(), rows, cols);
+  std::vector<float> d(size_t(rows * cols / 32));
+  std::vector<int8_t> levels(x.size());
+  Codec::rtn_scales(x.data(), d.data(), rows, cols);
+  Codec::encode_rtn(x.data(), d.data(), levels.data(), rows, cols);
+  Codec::pack(levels.data(), d.data(), steps.data(), rows, cols);
+  EXPECT_EQ(fused, steps) << name;
+
+  x[size_t(3 * cols + 77)] = std::nanf("");
+  std::string a, b;
+  try {
+    Codec::quantize_rtn(x.data(), fused.data(), rows, cols);
+  } catch (const FormatError& e) {
+    a = e.what();
+  }
+  try {
+    Codec::rtn_scales(x.data(), d.data(), rows, cols);
+  } catch (const FormatError& e) {
+    b = e.what();
+  }
+  EXPECT_FALSE(a.empty()) << name;
+  EXPECT_EQ(a, b) << name;
+}
+
+TEST(GgufBlockCodec, FusedRtnWritesTheBytesOfTheThreeSteps) {
+  expect_fused_rtn_matches<Q4_0Codec>("q4_0");
+  expect_fused_rtn_matches<Q8_0Codec>("q8_0");
+  expect_fused_rtn_matches<Q2_0Codec>("q2_0");
+}
+
+}  // namespace
+}  // namespace gq::quant
