@@ -110,8 +110,9 @@ void encode_rows(GgmlType type, const float* x, int64_t rows, int64_t cols, cons
   if (cols % codec->block)
     throw FormatError(what + ": " + ggml_type_name(type) + " needs rows that are a multiple of " +
                       std::to_string(codec->block) + " values, got " + std::to_string(cols));
-  // The codecs reject NaN / Inf themselves (naming row and element). Scratch is left uninitialized:
-  // every byte is written by the codec before it is read.
+  // The codecs reject NaN / Inf themselves (naming row and element, counted from `at`). Scratch is
+  // left uninitialized: every byte is written by the codec before it is read.
+  int64_t at = first_row;
   try {
     if (!scales && !recovery) {  // plain RTN: one fused pass, no scratch
       codec->quantize_rtn(x, out, rows, cols);
@@ -127,17 +128,41 @@ void encode_rows(GgmlType type, const float* x, int64_t rows, int64_t cols, cons
         for (size_t b = 0; b < d.size(); ++b) quant::canonical_block_sign(codec->grid, levels.get() + b * size_t(codec->block), &d[b]);
       codec->pack(levels.get(), d.data(), out, rows, cols);
     } else {
-      std::unique_ptr<float[]> d(new float[size_t(rows * (cols / codec->block))]);
-      codec->rtn_scales(x, d.get(), rows, cols);
-      codec->encode_rtn(x, d.get(), levels.get(), rows, cols);
-      if (recovery) {
-        const quant::GridRecoveryCounts n = quant::recover_rows(codec->grid, x, recovery->source, rows, cols, levels.get(), d.get());
-        if (recovery->counts) *recovery->counts += n;
+      // Recovery: the probe's rows first (a few times its blocks); once it finds an ordinary tensor
+      // the rest takes the fused RTN pass, its blocks counted unsearched.
+      const int64_t nb = cols / codec->block;
+      int64_t head = rows;
+      if (recovery) head = std::min(rows, (4 * quant::kGridProbeBlocks + nb) / nb);
+      std::unique_ptr<float[]> d(new float[size_t(rows * nb)]);
+      auto recover_range = [&](int64_t r0, int64_t n) {
+        at = first_row + r0;
+        const float* xr = x + r0 * cols;
+        int8_t* lr = levels.get() + r0 * cols;
+        float* dr = d.get() + r0 * nb;
+        codec->rtn_scales(xr, dr, n, cols);
+        codec->encode_rtn(xr, dr, lr, n, cols);
+        quant::GridRecoveryCounts c;
+        if (recovery) c = quant::recover_rows(codec->grid, xr, recovery->source, n, cols, lr, dr);
+        codec->pack(lr, dr, out + uint64_t(r0) * ggml_row_bytes(type, cols), n, cols);
+        if (recovery && recovery->counts) *recovery->counts += c;
+        return c;
+      };
+      const quant::GridRecoveryCounts probe = recover_range(0, head);
+      if (head < rows) {
+        if (probe.unsearched > 0) {  // an ordinary tensor
+          at = first_row + head;
+          codec->quantize_rtn(x + head * cols, out + uint64_t(head) * ggml_row_bytes(type, cols), rows - head, cols);
+          if (recovery->counts) {
+            recovery->counts->blocks += (rows - head) * nb;
+            recovery->counts->unsearched += (rows - head) * nb;
+          }
+        } else {
+          recover_range(head, rows - head);
+        }
       }
-      codec->pack(levels.get(), d.get(), out, rows, cols);
     }
   } catch (const FormatError& e) {
-    throw FormatError(what + " (rows from " + std::to_string(first_row) + "): " + e.what());
+    throw FormatError(what + " (rows from " + std::to_string(at) + "): " + e.what());
   }
 }
 
