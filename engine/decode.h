@@ -14,6 +14,7 @@ class Session {
  public:
   // `w` must outlive the session.
   explicit Session(const ModelWeights& w) : w_(w) {}
+  explicit Session(ModelWeights&&) = delete;  // a temporary would be gone before the first step
 
   // Runs `ids` after the tokens seen so far (the first call: from position 0); returns the logits
   // [vocab_size] of the last of them. FormatError for an empty `ids` or an id outside the
