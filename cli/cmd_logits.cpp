@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/model_setup.h"
 #include "cli/options.h"
+#include "engine/decode.h"
 #include "engine/forward.h"
 #include "engine/weights.h"
 #include "io/error.h"
@@ -47,6 +48,23 @@ at::Tensor checked_ids(const std::vector<int64_t>& ids, const Gemma4Config& cfg)
   return at::tensor(ids, at::kLong).unsqueeze(0);
 }
 
+// The engine runs a GGUF file as it is: a recipe or calibration would have nothing to apply to.
+engine::ModelWeights load_gguf_for(const ModelArgs& a) {
+  if (!a.quant.recipe.empty() || !a.quant.calib.empty())
+    throw FormatError(a.model + ": --recipe / --calib apply to checkpoints and runs; a GGUF file is run as it is");
+  return engine::ModelWeights::load_gguf(a.model);
+}
+
+std::vector<int32_t> engine_ids(const std::vector<int64_t>& ids, const Gemma4Config& cfg) {
+  checked_ids(ids, cfg);
+  return std::vector<int32_t>(ids.begin(), ids.end());
+}
+
+void print_ids(const std::vector<int64_t>& ids) {
+  for (size_t i = 0; i < ids.size(); ++i) std::cout << (i ? "," : "") << ids[i];
+  std::cout << "\n";
+}
+
 }  // namespace
 
 void add_logits_command(CLI::App& app) {
@@ -59,14 +77,8 @@ void add_logits_command(CLI::App& app) {
     set_torch_threads(a->threads);
     const std::vector<int64_t> ids = parse_ids(a->ids);
     if (is_gguf_file(a->model)) {  // the torch-free reference engine computes on what the file holds
-      if (!a->quant.recipe.empty() || !a->quant.calib.empty())
-        throw FormatError(a->model + ": --recipe / --calib apply to checkpoints and runs; a GGUF file is run as it is");
-      const engine::ModelWeights w = engine::ModelWeights::load_gguf(a->model);
-      std::vector<int32_t> ids32;
-      for (int64_t id : ids) {
-        checked_ids({id}, w.config());
-        ids32.push_back(int32_t(id));
-      }
+      const engine::ModelWeights w = load_gguf_for(*a);
+      const std::vector<int32_t> ids32 = engine_ids(ids, w.config());
       const std::vector<float> y = engine::logits(w, ids32);
       const std::vector<int64_t> shape = {int64_t(ids32.size()), w.config().vocab_size};
       write_safetensors(*out, {TensorToWrite{"logits", DType::F32, shape, y.data(), y.size() * sizeof(float)}},
@@ -86,7 +98,8 @@ void add_logits_command(CLI::App& app) {
 void add_generate_command(CLI::App& app) {
   auto a = std::make_shared<ModelArgs>();
   auto n = std::make_shared<int>(16);
-  CLI::App* cmd = app.add_subcommand("generate", "Greedy continuation of --ids with the KV cache; prints the new ids");
+  CLI::App* cmd = app.add_subcommand(
+      "generate", "Greedy continuation of --ids with the KV cache (a .gguf file: on the reference engine); prints the new ids");
   add_model_args(cmd, *a);
   auto ignore_eos = std::make_shared<bool>(false);
   cmd->add_option("-n,--new-tokens", *n, "number of tokens to generate")->check(CLI::Range(1, 1 << 20));
@@ -95,15 +108,21 @@ void add_generate_command(CLI::App& app) {
   cmd->callback([a, n, ignore_eos] {
     set_torch_threads(a->threads);
     const std::vector<int64_t> ids = parse_ids(a->ids);
+    if (is_gguf_file(a->model)) {  // the engine's KV-cache decode on what the file holds
+      const engine::ModelWeights w = load_gguf_for(*a);
+      const int32_t eos = int32_t(w.config().eos_token_id);
+      const std::vector<int32_t> out = engine::greedy(w, engine_ids(ids, w.config()), *n, !*ignore_eos,
+                                                      *ignore_eos ? std::vector<int32_t>{eos} : std::vector<int32_t>{});
+      print_ids(std::vector<int64_t>(out.begin(), out.end()));
+      return;
+    }
     Gemma4Model model = load_model(a->model);
     apply_quant_args(model, a->quant, a->model);
     checked_ids(ids, model->config());
     GreedyOptions opt;
     if (*ignore_eos) opt.banned = {model->config().eos_token_id};
     else opt.stop_at_eos = true;
-    const std::vector<int64_t> out = greedy_generate(model, ids, *n, opt);
-    for (size_t i = 0; i < out.size(); ++i) std::cout << (i ? "," : "") << out[i];
-    std::cout << "\n";
+    print_ids(greedy_generate(model, ids, *n, opt));
   });
 }
 

@@ -1,5 +1,6 @@
-// Gemma 4 self-attention on a whole sequence: causal, optionally a sliding window, grouped-query
-// (query head h reads KV head h / (heads / kv_heads)), scaling 1 (the q/k norms replace 1/sqrt(d)).
+// Gemma 4 self-attention: causal, optionally a sliding window, grouped-query (query head h reads KV
+// head h / (heads / kv_heads)), scaling 1 (the q/k norms replace 1/sqrt(d)). Queries and keys carry
+// their positions, so the same code runs a whole sequence and a decode step against a KV cache.
 #pragma once
 #include <cstdint>
 
@@ -12,7 +13,12 @@ struct AttentionShape {
   int64_t window = 0;  // > 0: key j is visible from query t only if t - j < window
 };
 
-// q [T, heads * head_dim], k and v [T, kv_heads * head_dim] -> [T, heads * head_dim].
-Matrix attend(const Matrix& q, const Matrix& k, const Matrix& v, const AttentionShape& shape);
+using MatrixRef = Eigen::Ref<const Matrix>;
+
+// q [T, heads * head_dim] at positions q_pos.., k and v [S, kv_heads * head_dim] at positions
+// k_pos.. -> [T, heads * head_dim]. Every query must see at least one key (k_pos <= q_pos, and the
+// keys reach up to the last query's position).
+Matrix attend(const MatrixRef& q, const MatrixRef& k, const MatrixRef& v, const AttentionShape& shape, int64_t q_pos = 0,
+              int64_t k_pos = 0);
 
 }  // namespace gq::engine

@@ -1,6 +1,7 @@
 // The full-sequence forward of the Gemma 4 text decoder in float32, following Hugging Face's
 // Gemma4ForCausalLM (eager attention) step for step; shared/tools/llamacpp-check/hf_gemma4_ref.py is
-// the same maths in numpy. No KV cache: every call runs the whole sequence from position 0.
+// the same maths in numpy. Every call runs the whole sequence from position 0; engine/decode.h
+// continues a sequence token by token with a KV cache, bit for bit the same logits.
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -11,6 +11,7 @@ namespace gq::engine {
 using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 // x [T, in] times W^T for W [out, in] (nn.Linear without bias): [T, out], float32 accumulation.
+// Each output row depends on its input row alone (not on how many rows are multiplied at once).
 Matrix linear(const Matrix& x, const Tensor& w);
 // The same for the `expert`-th [out, in] slice of a [E, out, in] tensor, on one row.
 Eigen::VectorXf expert_linear(const Eigen::VectorXf& x, const Tensor& w, int64_t expert);

@@ -20,13 +20,13 @@ std::vector<float> rope_inv_freq(const RopeParams& rope, int64_t head_dim) {
   return inv;
 }
 
-void apply_rope(Matrix& x, int64_t head_dim, const std::vector<float>& inv_freq) {
+void apply_rope(Matrix& x, int64_t head_dim, const std::vector<float>& inv_freq, int64_t pos) {
   const int64_t half = head_dim / 2, heads = x.cols() / head_dim;
   std::vector<float> c(static_cast<size_t>(half)), s(static_cast<size_t>(half));
   for (int64_t t = 0; t < x.rows(); ++t) {
     for (int64_t j = 0; j < half; ++j) {
       // HF forms the angle as a float32 product of position and inv_freq, then takes cos / sin.
-      const float ang = float(t) * inv_freq[size_t(j)];
+      const float ang = float(pos + t) * inv_freq[size_t(j)];
       c[size_t(j)] = float(std::cos(double(ang)));
       s[size_t(j)] = float(std::sin(double(ang)));
     }

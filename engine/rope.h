@@ -13,7 +13,7 @@ namespace gq::engine {
 // head_dim / 2 inverse frequencies, rounded to float32 as HF's inv_freq buffer is.
 std::vector<float> rope_inv_freq(const RopeParams& rope, int64_t head_dim);
 
-// Rotates every head_dim-wide head of x [T, heads * head_dim]; row t is at position t.
-void apply_rope(Matrix& x, int64_t head_dim, const std::vector<float>& inv_freq);
+// Rotates every head_dim-wide head of x [T, heads * head_dim]; row t is at position pos + t.
+void apply_rope(Matrix& x, int64_t head_dim, const std::vector<float>& inv_freq, int64_t pos = 0);
 
 }  // namespace gq::engine

@@ -13,8 +13,9 @@
 
 namespace gq::test {
 
-inline std::vector<int32_t> reference_ids(const SafetensorsFile& ref, const std::string& seq) {
-  const TensorView& tv = ref.tensor(seq + ".input_ids");
+// An I64 tensor of the reference file (token ids, prompt lengths) as int32.
+inline std::vector<int32_t> reference_i64(const SafetensorsFile& ref, const std::string& name) {
+  const TensorView& tv = ref.tensor(name);
   if (tv.dtype != DType::I64) throw FormatError(ref.path() + ": " + tv.name + " is not I64");
   std::vector<int32_t> ids(size_t(tv.numel()));
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -23,6 +24,10 @@ inline std::vector<int32_t> reference_ids(const SafetensorsFile& ref, const std:
     ids[i] = int32_t(v);
   }
   return ids;
+}
+
+inline std::vector<int32_t> reference_ids(const SafetensorsFile& ref, const std::string& seq) {
+  return reference_i64(ref, seq + ".input_ids");
 }
 
 struct LogitComparison {
