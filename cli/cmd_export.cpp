@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/export_rounding.h"
+#include "cli/export_validation.h"
 #include "cli/format_units.h"
 #include "cli/options.h"
 #include "export/compressed_tensors.h"
@@ -35,6 +36,7 @@ struct ExportArgs {
   int64_t shard_mb = 5000;
   bool nearest = false, allow_rounding = false;
   bool dtype_given = false;  // --dtype on the command line (gguf, compressed-tensors: it changes the contract)
+  bool no_validate = false;  // gguf: skip running the written file on the reference engine
   int threads = 0;
 };
 
@@ -62,6 +64,7 @@ void export_gguf(const ExportArgs& a) {
     std::printf("%zu block tensors carry the run's learned scales (of %zu learned modules)\n", r.learned_modules,
                 r.learned_available);
   if (!r.grid_recovery.empty()) std::printf("grid recovery: %s\n", quant::grid_recovery_summary(r.grid_recovery).c_str());
+  if (!a.no_validate) std::printf("%s\n", validate_gguf_export(r, a.calib).c_str());
 }
 
 // The multimodal checkpoint whose layout and towers an hf export copies: --source, the model itself
@@ -157,6 +160,8 @@ void add_export_command(CLI::App& app) {
                 "gguf, compressed-tensors: write what --type / --recipe on a run, --dtype or --scale-dtype change instead "
                 "of refusing, with a warning stating the measured max |Δlogit|");
   cmd->add_option("--calib", a->calib, "compressed-tensors: calibration.json for static input / KV scales");
+  cmd->add_flag("--no-validate", a->no_validate,
+                "gguf: do not run the written file on the reference engine against the fake-quant model");
   cmd->add_flag("--nearest", a->nearest, "gguf: map schemes GGUF lacks to the nearest type, with a warning");
   add_threads_option(cmd, a->threads, "gguf, compressed-tensors: quantization threads");
   cmd->add_option("--dtype", a->dtype, "hf: weight dtype (default: f32 for a QAT run's fake-quant weights, else the checkpoint's)")->check(CLI::IsMember({"bf16", "f16", "f32"}));

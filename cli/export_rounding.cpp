@@ -37,6 +37,16 @@ at::Tensor logits_under(const std::string& checkpoint, const ResolvedRecipe& rr,
 
 }  // namespace
 
+std::vector<float> fake_quant_logits(const std::string& checkpoint, const ResolvedRecipe& rr, bool learned,
+                                     const std::optional<Calibration>& calibration, const std::vector<int64_t>& ids) {
+  Gemma4Model model = load_model(checkpoint);
+  if (learned) apply_run_quantization(model, checkpoint, rr);
+  else quantize_model(model, rr, calibration ? &*calibration : nullptr);
+  at::NoGradGuard ng;
+  const at::Tensor y = model->forward(at::tensor(ids, at::kLong).unsqueeze(0)).logits[0].contiguous();
+  return std::vector<float>(y.data_ptr<float>(), y.data_ptr<float>() + y.numel());
+}
+
 RoundingEffect logit_rounding_effect(const std::string& calibration) {
   return [calibration](const Deployment& d) -> std::string {
     std::optional<Calibration> cal =

@@ -143,6 +143,8 @@ GgufExportResult export_gemma4_gguf(const std::string& model_dir, const std::str
   const Deployment dep = plan_deployment(model_dir, rq);
   res.recipe = dep.recipe ? dep.deployed.name : "";
   res.from_run = dep.trained;
+  res.deployed = dep.deployed;
+  res.checkpoint = dep.checkpoint;
 
   const Gemma4Config cfg = Gemma4Config::load(checkpoint);
   check_llama_cpp_gemma4(cfg);

@@ -84,6 +84,10 @@ struct GgufExportResult {
   std::map<std::string, size_t> tensors_by_type;  // "Q4_0" -> count
   std::string recipe;                             // the recipe written ("" for a float type)
   bool from_run = false;                          // a QAT run written with the schemes it trained
+  // What the file deploys, for checking it against the fake-quant model (cli validation): the
+  // resolved recipe it holds and the checkpoint folder the weights came from.
+  ResolvedRecipe deployed;
+  std::string checkpoint;
   size_t learned_modules = 0;                     // block tensors written with learned scales
   size_t learned_available = 0;                   // modules the run learned scales for
   size_t unused_skipped = 0;                      // k/v of KV-shared layers not written

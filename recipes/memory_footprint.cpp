@@ -14,8 +14,6 @@ namespace {
 
 int64_t dtype_bytes(DType t) { return int64_t(dtype_size(t)); }
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 std::string float_name(DType t) {
   std::string s = dtype_name(t);
   for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));

@@ -51,7 +51,8 @@ Written export_gguf(const std::string& model, const Recipe& r, const std::string
   o.on_warning = [](const std::string&) {};
   export_gemma4_gguf(model, out, o);
   Written w;
-  for (const GgufTensorInfo& t : GgufFile::open(out).tensors()) w.add(ggml_type_name(t.type), t.nbytes);
+  const GgufFile f = GgufFile::open(out);  // kept: a range-for over a temporary's member dangles
+  for (const GgufTensorInfo& t : f.tensors()) w.add(ggml_type_name(t.type), t.nbytes);
   return w;
 }
 
