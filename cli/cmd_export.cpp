@@ -20,6 +20,7 @@
 #include "model/gemma4_config.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/checkpoint_writer.h"
+#include "qat/quantize.h"
 #include "qat/run_quantization.h"
 #include "quant/grid_recovery.h"
 #include "run/quantization.h"
@@ -99,10 +100,11 @@ void export_hf(const ExportArgs& a) {
   opt.dtype = a.dtype_given ? dtype_flag(a.dtype) : run_folder::source_float_dtype(dir);
   opt.max_shard_bytes = a.shard_mb * 1000 * 1000;
   std::string weights = "weights as stored (no QAT recipe)";
+  std::optional<RunQuantization> rq;
   if (a.weights == "latent" && run_folder::read_recipe(dir)) {
     weights = "the run's latent (trainable) weights";
   } else if (a.weights == "fake-quant") {
-    if (const std::optional<RunQuantization> rq = apply_run_quantization(model, dir)) {
+    if ((rq = apply_run_quantization(model, dir))) {
       opt.weights = HfWeights::kFakeQuant;
       // F32 by default: it holds every simulated value exactly (grid values (q - z) * s need more
       // mantissa than bf16 / f16 have; floats rounded to the run's float dtype are exact in F32).
@@ -117,6 +119,14 @@ void export_hf(const ExportArgs& a) {
   std::printf("wrote %s (%s, %s, %s)\n", a.out.c_str(),
               opt.multimodal_source.empty() ? "Gemma4ForCausalLM" : ("multimodal layout of " + opt.multimodal_source).c_str(),
               hf_dtype_flag(opt.dtype).c_str(), weights.c_str());
+  // Latent weights of a run are not what it computes: the engine would compare them with its
+  // fake-quant model; so only fake-quant and plain exports are validated.
+  if (!a.no_validate && opt.weights == HfWeights::kFakeQuant) {
+    std::printf("%s\n", validate_hf_export(a.out, model, &rq->recipe, opt.dtype == DType::F32).c_str());
+  } else if (!a.no_validate && !run_folder::read_recipe(dir)) {
+    remove_quantization(model);
+    std::printf("%s\n", validate_hf_export(a.out, model, nullptr, opt.dtype == run_folder::source_float_dtype(dir)).c_str());
+  }
 }
 
 // compressed-tensors (vLLM): a QAT run's own recipe and learned scales, or a recipe's RTN.
@@ -161,7 +171,7 @@ void add_export_command(CLI::App& app) {
                 "of refusing, with a warning stating the measured max |Δlogit|");
   cmd->add_option("--calib", a->calib, "compressed-tensors: calibration.json for static input / KV scales");
   cmd->add_flag("--no-validate", a->no_validate,
-                "gguf: do not run the written file on the reference engine against the fake-quant model");
+                "gguf, hf: do not run the written file on the reference engine against the (fake-quant) model");
   cmd->add_flag("--nearest", a->nearest, "gguf: map schemes GGUF lacks to the nearest type, with a warning");
   add_threads_option(cmd, a->threads, "gguf, compressed-tensors: quantization threads");
   cmd->add_option("--dtype", a->dtype, "hf: weight dtype (default: f32 for a QAT run's fake-quant weights, else the checkpoint's)")->check(CLI::IsMember({"bf16", "f16", "f32"}));

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "export/gemma4_gguf.h"
+#include "qat/gemma4_model.h"
 
 namespace gq::cli {
 
@@ -16,5 +17,11 @@ constexpr double kExportTolerance = 1e-3;
 // not the file's reference and the line says so: blocks on recovered grids (a QAT checkpoint's,
 // which RTN does not reproduce), static activations or a KV-cache scheme (not in the engine yet).
 std::string validate_gguf_export(const GgufExportResult& r, const std::string& calibration);
+
+// The same for an hf export: the engine on the written folder against `model` (the model the
+// folder was written from: a run's fake-quant model, or the checkpoint as loaded). `exact`: the
+// folder holds the model's values exactly (f32, or the checkpoint's own dtype), so a difference past
+// kExportTolerance is a FormatError; otherwise the line says what the rounding did.
+std::string validate_hf_export(const std::string& out, Gemma4Model& model, const ResolvedRecipe* recipe, bool exact);
 
 }  // namespace gq::cli

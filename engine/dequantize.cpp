@@ -32,6 +32,15 @@ void dequantize_q4_0(const uint8_t* data, int64_t blocks, float* out) {
   }
 }
 
+// block_q2_0: fp16 d, then 16 bytes for 64 values, element j in byte j / 4 at bits 2 * (j % 4),
+// stored as level + 1 (levels -1..2); y = level * d.
+void dequantize_q2_0(const uint8_t* data, int64_t blocks, float* out) {
+  for (int64_t b = 0; b < blocks; ++b, data += 18, out += 64) {
+    const float d = f16_to_f32(u16_at(data));
+    for (int j = 0; j < 64; ++j) out[j] = float(int((data[2 + j / 4] >> (2 * (j % 4))) & 3) - 1) * d;
+  }
+}
+
 }  // namespace
 
 void dequantize(GgmlType type, const uint8_t* data, int64_t n, float* out, const std::string& what) {
@@ -54,9 +63,13 @@ void dequantize(GgmlType type, const uint8_t* data, int64_t n, float* out, const
       else
         dequantize_q4_0(data, n / 32, out);
       return;
+    case GgmlType::Q2_0:
+      if (n % 64 != 0) throw FormatError(what + ": " + std::to_string(n) + " values are not whole blocks of 64 for Q2_0");
+      dequantize_q2_0(data, n / 64, out);
+      return;
     default:
       throw FormatError(what + ": type " + ggml_type_name(type) +
-                        " is not supported by the reference engine (F32, F16, BF16, Q8_0, Q4_0)");
+                        " is not supported by the reference engine (F32, F16, BF16, Q8_0, Q4_0, Q2_0)");
   }
 }
 

@@ -1,5 +1,5 @@
 // Every Gemma 4 text tensor a forward pass reads, as float32: from a Hugging Face safetensors
-// checkpoint (any float dtype) or from one of our GGUF files (F32/F16/BF16/Q8_0/Q4_0, dequantized
+// checkpoint (any float dtype) or from one of our GGUF files (F32/F16/BF16/Q8_0/Q4_0/Q2_0, dequantized
 // as ggml does). The engine computes on the stored values exactly, so a quantized file is judged on
 // what it holds and nothing else.
 #pragma once

@@ -60,6 +60,9 @@ check "the run exports by default" $? "$out"
 grep -q "carry the run's learned scales" <<<"$out"; check "with its learned scales" $? "$out"
 grep -Eq "validated on the reference engine: max \|Δlogit\| [0-9.e-]+ against the fake-quant model \(recipe q4_0-lsq\) over 16 tokens, top-1 16/16" <<<"$out"
 check "the export is run on the reference engine against the fake-quant model" $? "$out"
+out=$("$BIN" export "$W/run" --format hf --out "$W/run-hf" 2>&1)
+grep -Eq "validated on the reference engine: max \|Δlogit\| [0-9.e-]+ against the fake-quant model \(recipe q4_0-lsq\) over 16 tokens, top-1 16/16" <<<"$out"
+check "the hf export is run on the reference engine too" $? "$out"
 out=$("$BIN" export "$W/run" --format gguf --out "$W/run-nv.gguf" --threads 1 --no-validate 2>&1)
 ! grep -q "validated" <<<"$out"; check "--no-validate skips it" $? "$out"
 refused "--type on a run names the module and the dropped scales" "the run trained q4_0, --type q8_0 writes q8_0" \

@@ -134,6 +134,24 @@ TEST(Gguf, DecodesHandWrittenQ8_0AndQ4_0Blocks) {
   }
 }
 
+// Q2_0 by hand: fp16 d + 16 bytes for 64 values, element j at bits 2 * (j % 4) of byte j / 4,
+// stored as level + 1; 0xE4 holds levels -1, 0, 1, 2.
+TEST(Gguf, DecodesAHandWrittenQ2_0Block) {
+  std::vector<uint8_t> q2 = {0x00, 0x38};  // fp16 0.5
+  for (int j = 0; j < 16; ++j) q2.push_back(0xE4);
+  test::TempDir dir;
+  {
+    GgufWriter w(dir.file("q2.gguf"));
+    w.add_tensor("q2", GgmlType::Q2_0, {64});
+    w.write(q2.data(), q2.size());
+    w.finish();
+  }
+  const GgufFile f = GgufFile::open(dir.file("q2.gguf"));
+  const std::vector<float> a = dequantize_tensor(f, f.tensor("q2"));
+  ASSERT_EQ(a.size(), 64u);
+  for (int j = 0; j < 64; ++j) EXPECT_EQ(a[size_t(j)], 0.5f * float(j % 4 - 1)) << j;
+}
+
 // A whole model through the Q8_0 path decodes to what ggml's reference quantizer stored.
 TEST(Gguf, Q8_0ModelDecodesEveryBlock) {
   const ModelWeights st = ModelWeights::load_safetensors(test::fixture("dense_keqv"));
