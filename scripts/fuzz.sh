@@ -47,6 +47,9 @@ for f in "$ROOT"/examples/models/*/config.json "$ROOT"/examples/configs/*.json /
 done
 cp "$ROOT"/recipes/*.json "$SEEDS/recipe/"
 
+# Every harness writes each input to a file under $TMPDIR: tmpfs, where there is one, is faster.
+[ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && export TMPDIR=/dev/shm
+
 printf '%-20s %12s %s\n' harness executions findings
 status=0
 for h in "${HARNESSES[@]}"; do
