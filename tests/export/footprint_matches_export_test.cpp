@@ -51,7 +51,9 @@ Written export_gguf(const std::string& model, const Recipe& r, const std::string
   o.on_warning = [](const std::string&) {};
   export_gemma4_gguf(model, out, o);
   Written w;
-  for (const GgufTensorInfo& t : GgufFile::open(out).tensors()) w.add(ggml_type_name(t.type), t.nbytes);
+  // Named: a range-for over GgufFile::open(out).tensors() would outlive the temporary file object.
+  const GgufFile file = GgufFile::open(out);
+  for (const GgufTensorInfo& t : file.tensors()) w.add(ggml_type_name(t.type), t.nbytes);
   return w;
 }
 
