@@ -22,14 +22,15 @@ export   io quant formats model recipes text run
 qat      io quant formats model recipes text run
 cli      io quant formats model recipes text run engine export qat
 bench    io quant formats model recipes text run engine export qat
+fuzz     io quant formats model recipes text run
 '
 declare -A ALLOWED=()
 while read -r layer deps; do
   [ -n "$layer" ] && ALLOWED[$layer]=$deps
 done <<<"$LAYERS"
 # Folders that must stay torch-free (everything except qat, cli and bench, which link LibTorch).
-TORCH_FREE="io quant formats model recipes text run engine export"
-PROJECT_FOLDERS="io quant formats model recipes text run engine export qat cli bench tests"
+TORCH_FREE="io quant formats model recipes text run engine export fuzz"
+PROJECT_FOLDERS="io quant formats model recipes text run engine export qat cli bench fuzz tests"
 TORCH_HEADERS='^(torch|ATen|c10|caffe2)/'
 
 violations=0

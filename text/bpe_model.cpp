@@ -47,6 +47,9 @@ BpeModel::BpeModel(std::vector<std::pair<std::string, int32_t>> vocab,
   int32_t max_id = -1;
   for (const auto& [piece, id] : vocab) {
     if (id < 0) throw FormatError(source + ": vocab: negative id " + std::to_string(id) + " for '" + piece + "'");
+    if (id > kMaxTokenId)
+      throw FormatError(source + ": vocab: id " + std::to_string(id) + " for '" + piece + "' is larger than " +
+                        std::to_string(kMaxTokenId));
     max_id = std::max(max_id, id);
   }
   pieces_.resize(size_t(max_id + 1));

@@ -21,6 +21,11 @@ struct BpeOptions {
   bool ignore_merges = false;  // a word that is itself a piece is taken whole, before any merge
 };
 
+// The largest token id a vocabulary may use (2^24: 64x Gemma's 262k vocabulary): the id -> piece
+// table is sized from the largest id, so a hostile file with one huge id would otherwise allocate
+// gigabytes before anything else is checked.
+constexpr int32_t kMaxTokenId = (int32_t(1) << 24) - 1;
+
 class BpeModel {
  public:
   // vocab: (piece, id) pairs, ids unique and >= 0; merges in rank order. A later duplicate of a pair

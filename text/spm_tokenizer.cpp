@@ -12,6 +12,20 @@
 #define GQ_SPM_LIBRARY "libgq_spm.so"
 #endif
 
+// AddressSanitizer refuses RTLD_DEEPBIND (the library would bypass its malloc interceptors). A
+// sanitizer build leaves LibTorch out by default (GQ_TORCH), so there is no second protobuf for
+// SentencePiece's to clash with, and plain RTLD_LOCAL binding is enough.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GQ_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(GQ_ASAN)
+constexpr int kSpmDlopenFlags = RTLD_NOW | RTLD_LOCAL;
+#else
+constexpr int kSpmDlopenFlags = RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND;
+#endif
+
 namespace gq {
 namespace {
 
@@ -31,12 +45,13 @@ const Shim& shim() {
   static std::string error;
   static std::once_flag once;
   std::call_once(once, [] {
-    // DEEPBIND: SentencePiece must bind to its bundled protobuf, not the process's libprotobuf.
+    // DEEPBIND: SentencePiece must bind to its bundled protobuf, not the process's libprotobuf
+    // (except under AddressSanitizer, kSpmDlopenFlags above).
     // The build tree's copy first, then the loader's search path (LD_LIBRARY_PATH) for a moved binary.
-    void* h = dlopen(GQ_SPM_LIBRARY, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    void* h = dlopen(GQ_SPM_LIBRARY, kSpmDlopenFlags);
     if (!h) {
       const std::string first = dlerror();
-      h = dlopen("libgq_spm.so", RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+      h = dlopen("libgq_spm.so", kSpmDlopenFlags);
       if (!h) {
         error = "cannot load the SentencePiece library: " + first;
         return;

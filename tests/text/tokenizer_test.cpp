@@ -344,6 +344,13 @@ TEST(BpeModel, RefusesInconsistentVocabularies) {
   EXPECT_THROW(BpeModel({{"a", 0}}, {}, {"<unk>", false, false, false}, "t"), FormatError);
 }
 
+// Found by fuzz/tokenizer_fuzz: one id near 2^31 sized the id table at tens of GB before any check.
+TEST(BpeModel, RefusesHugeIds) {
+  EXPECT_THROW(BpeModel({{"a", 0}, {"b", 800000000}}, {}, {}, "t"), FormatError);
+  EXPECT_THROW(BpeModel({{"a", kMaxTokenId + 1}}, {}, {}, "t"), FormatError);
+  EXPECT_NO_THROW(BpeModel({{"a", 0}, {"b", 1000}}, {}, {}, "t"));
+}
+
 // ---- load_tokenizer ----
 
 TEST(LoadTokenizer, PicksTheImplementationFromWhatIsThere) {

@@ -1,0 +1,164 @@
+// Writes the generated seed corpora (a few KB each) with the project's own writers, so every seed
+// is a file the readers accept and the fuzzer starts from the valid side of each format:
+//   make_seeds OUT   ->  OUT/{safetensors,sharded_index,gguf,calibration,tokenizer,corpus}/...
+// scripts/fuzz.sh copies the project's own JSON files (config.json, recipes) beside them.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "formats/gguf.h"
+#include "formats/safetensors.h"
+#include "io/error.h"
+#include "recipes/calibration.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+void write(const fs::path& p, const std::string& s) {
+  std::ofstream out(p, std::ios::binary);
+  out << s;
+  if (!out) throw gq::FormatError(p.string() + ": cannot write");
+}
+
+void safetensors_seeds(const fs::path& dir) {
+  const std::vector<float> f32 = {0.5f, -1.f, 2.f, 3.25f, 0.f, -0.f};
+  const std::vector<uint16_t> half = {0x3c00, 0xbc00, 0x4000, 0x7c00};  // f16 1, -1, 2, inf
+  const std::vector<uint16_t> bf16 = {0x3f80, 0xbf80};
+  const std::vector<int8_t> i8 = {-128, 0, 127, 1};
+  gq::write_safetensors((dir / "mixed.safetensors").string(),
+                        {{"model.embed_tokens.weight", gq::DType::F32, {2, 3}, f32.data(), f32.size() * 4},
+                         {"model.norm.weight", gq::DType::F16, {4}, half.data(), half.size() * 2},
+                         {"model.layers.0.input_layernorm.weight", gq::DType::BF16, {2}, bf16.data(), bf16.size() * 2},
+                         {"scales", gq::DType::I8, {2, 2}, i8.data(), i8.size()}},
+                        {{"format", "pt"}, {"gemma_qat", "seed"}});
+  gq::write_safetensors((dir / "empty.safetensors").string(), {});
+  gq::write_safetensors((dir / "scalar.safetensors").string(), {{"x", gq::DType::F32, {}, f32.data(), 4}});
+}
+
+// The shards sharded_index_fuzz.cpp writes; these indexes name them.
+void sharded_index_seeds(const fs::path& dir) {
+  json index = {{"metadata", {{"total_size", 20}}},
+                {"weight_map",
+                 {{"model.embed_tokens.weight", "model-00001-of-00002.safetensors"},
+                  {"model.norm.weight", "model-00002-of-00002.safetensors"}}}};
+  write(dir / "index.json", index.dump(2));
+  index["weight_map"].erase("model.norm.weight");
+  write(dir / "partial.json", index.dump());
+}
+
+void gguf_seeds(const fs::path& dir) {
+  gq::GgufWriter w((dir / "small.gguf").string());
+  w.add("general.architecture", gq::GgufValue::str("gemma4"));
+  w.add("general.alignment", gq::GgufValue::u32(32));
+  w.add("gemma4.block_count", gq::GgufValue::u32(1));
+  w.add("gemma4.rope.freq_base", gq::GgufValue::f32(10000.f));
+  w.add("gemma4.attention.sliding_window_pattern", gq::GgufValue::bool_array({true, false}));
+  w.add("tokenizer.ggml.tokens", gq::GgufValue::str_array({"<pad>", "<eos>", "<bos>", "a"}));
+  w.add("tokenizer.ggml.scores", gq::GgufValue::f32_array({0.f, 0.f, 0.f, -1.f}));
+  w.add("gemma4.context_length", gq::GgufValue::u64(2048));
+  w.add("gemma4.attention.layer_norm_rms_epsilon", gq::GgufValue::f64(1e-6));
+  w.add("general.file_type", gq::GgufValue::i32(2));
+  w.add_tensor("token_embd.weight", gq::GgmlType::Q4_0, {32, 2});
+  w.add_tensor("output_norm.weight", gq::GgmlType::F32, {4});
+  w.add_tensor("blk.0.attn_q.weight", gq::GgmlType::Q8_0, {32, 1});
+  std::vector<uint8_t> bytes(size_t(w.file_size() - w.data_start()), 0);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = uint8_t(i * 37);
+  for (const auto& t : w.tensors())  // ggml scales are f16: keep them finite (1.0)
+    if (t.type != gq::GgmlType::F32) bytes[t.offset] = 0x00, bytes[t.offset + 1] = 0x3c;
+  // Only the tensors' own bytes are written; the writer pads between them.
+  for (const auto& t : w.tensors()) w.write(bytes.data() + t.offset, t.nbytes);
+  w.finish();
+  gq::GgufWriter e((dir / "empty.gguf").string());
+  e.add("general.architecture", gq::GgufValue::str("gemma4"));
+  e.finish();
+}
+
+void calibration_seeds(const fs::path& dir) {
+  gq::Calibration c;
+  c.recipe = "w8a8-static";
+  c.observer = "minmax";
+  c.activations["layers.0.self_attn.q_proj"] = {"int8_asym", -3.1f, 4.2f, 0.0286f, -19};
+  c.activations["lm_head"] = {"int8", -2.f, 2.f, 2.f / 127, 0};
+  c.output_activations["layers.0.mlp.down_proj"] = {"int8", -1.f, 1.f, 1.f / 127, 0};
+  c.kv_cache["layers.0.self_attn"] = {-1.f, 1.f, -2.f, 2.f};
+  c.save((dir / "calibration.json").string());
+}
+
+// Shaped like Gemma's tokenizer.json (tests/text/tokenizer_test.cpp, small_gemma_like): special
+// tokens, byte fallback, a Replace normalizer, a Split pre-tokenizer, BOS post-processing.
+void tokenizer_seeds(const fs::path& dir) {
+  json vocab = json::object();
+  int id = 0;
+  for (const char* p : {"<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "\n", "\n\n"}) vocab[p] = id++;
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    std::snprintf(name, sizeof name, "<0x%02X>", b);
+    vocab[name] = id++;
+  }
+  const std::string sp = "\xE2\x96\x81";
+  for (const std::string& p : {sp, std::string("h"), std::string("e"), std::string("l"), std::string("o"), std::string("w"),
+                              std::string("r"), std::string("d"), std::string("ll"), std::string("he"), std::string("hell"),
+                              std::string("hello"), sp + "w", std::string("or"), sp + "wor", sp + "worl", sp + "world", sp + sp})
+    vocab[p] = id++;
+  const json merges = json::array({{"l", "l"}, {"h", "e"}, {"he", "ll"}, {"hell", "o"}, {sp, "w"}, {"o", "r"}, {sp + "w", "or"},
+                                   {sp + "wor", "l"}, {sp + "worl", "d"}, {sp, sp}});
+  auto added = [](int i, const char* c, bool special) {
+    return json{{"id", i}, {"content", c}, {"single_word", false}, {"lstrip", false}, {"rstrip", false}, {"normalized", false}, {"special", special}};
+  };
+  const json tok = {
+      {"version", "1.0"},
+      {"added_tokens", json::array({added(0, "<pad>", true), added(1, "<eos>", true), added(2, "<bos>", true), added(3, "<unk>", true),
+                                    added(4, "<start_of_turn>", true), added(5, "\n", false), added(6, "\n\n", false)})},
+      {"normalizer", {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", sp}}},
+      {"pre_tokenizer", {{"type", "Split"}, {"pattern", {{"String", " "}}}, {"behavior", "MergedWithPrevious"}, {"invert", false}}},
+      {"post_processor",
+       {{"type", "TemplateProcessing"},
+        {"single", json::array({{{"SpecialToken", {{"id", "<bos>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
+        {"pair", json::array()},
+        {"special_tokens", {{"<bos>", {{"id", "<bos>"}, {"ids", {2}}, {"tokens", {"<bos>"}}}}}}}},
+      {"decoder",
+       {{"type", "Sequence"},
+        {"decoders", json::array({{{"type", "Replace"}, {"pattern", {{"String", sp}}}, {"content", " "}},
+                                  {{"type", "ByteFallback"}},
+                                  {{"type", "Fuse"}}})}}},
+      {"model",
+       {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", "<unk>"}, {"continuing_subword_prefix", nullptr},
+        {"end_of_word_suffix", nullptr}, {"fuse_unk", true}, {"byte_fallback", true}, {"ignore_merges", false},
+        {"vocab", vocab}, {"merges", merges}}}};
+  write(dir / "tokenizer.json", tok.dump(1));
+}
+
+// corpus_fuzz.cpp: the first byte picks the file kind (0 text, 1 .jsonl, 2 .ids).
+void corpus_seeds(const fs::path& dir) {
+  write(dir / "text", std::string(1, '\0') + "Hello world.\r\nSecond line \xE9 Latin-1.\n\nA new paragraph.\n");
+  write(dir / "jsonl", std::string(1, '\1') + "{\"text\": \"first document\"}\n{\"text\": \"caf\\u00e9\", \"id\": 2}\n\n");
+  write(dir / "ids", std::string(1, '\2') + "2 10 11 12\n2,5,6\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: make_seeds OUT\n";
+    return 2;
+  }
+  const fs::path out = argv[1];
+  try {
+    for (const auto& [name, make] : std::vector<std::pair<std::string, void (*)(const fs::path&)>>{
+             {"safetensors", safetensors_seeds}, {"sharded_index", sharded_index_seeds}, {"gguf", gguf_seeds},
+             {"calibration", calibration_seeds}, {"tokenizer", tokenizer_seeds}, {"corpus", corpus_seeds}}) {
+      fs::create_directories(out / name);
+      make(out / name);
+    }
+  } catch (const gq::FormatError& e) {
+    std::cerr << "make_seeds: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
