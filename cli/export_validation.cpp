@@ -46,26 +46,35 @@ std::string too_large(const Gemma4Config& c) {
 
 }  // namespace
 
-// max |Δ| and top-1 agreement of two [kTokens, V] logit sets, as the line's figures.
-std::string figures(const std::vector<float>& want, const std::vector<float>& got, int64_t V, double* delta_out) {
-  double delta = 0;
+// How two [kTokens, V] logit sets agree: max |Δ| (NaN counts as the largest) and top-1.
+struct Agreement {
+  double max_abs = 0;
   int64_t top1 = 0;
+};
+
+Agreement agreement(const std::vector<float>& want, const std::vector<float>& got, int64_t V) {
+  Agreement a;
   for (int64_t t = 0; t < kTokens; ++t) {
     const float* p = want.data() + t * V;
     const float* q = got.data() + t * V;
     for (int64_t i = 0; i < V; ++i) {
       const double d = std::fabs(double(p[i]) - double(q[i]));
-      delta = std::max(delta, std::isnan(d) ? INFINITY : d);
+      a.max_abs = std::max(a.max_abs, std::isnan(d) ? INFINITY : d);
     }
-    top1 += (std::max_element(p, p + V) - p) == (std::max_element(q, q + V) - q);
+    a.top1 += (std::max_element(p, p + V) - p) == (std::max_element(q, q + V) - q);
   }
-  *delta_out = delta;
-  char b[160];
-  std::snprintf(b, sizeof b, "max |Δlogit| %.3g", delta);
-  char c[96];
-  std::snprintf(c, sizeof c, " over %lld tokens, top-1 %lld/%lld", (long long)kTokens, (long long)top1, (long long)kTokens);
-  return std::string(b) + "%s" + c;  // "%s": where the caller names the reference
+  return a;
 }
+
+// "max |Δlogit| 6.7e-06 against the fake-quant model (recipe q4_0) over 16 tokens, top-1 16/16"
+std::string figures(const Agreement& a, const std::string& against) {
+  char b[256];
+  std::snprintf(b, sizeof b, "max |Δlogit| %.3g against %s over %lld tokens, top-1 %lld/%lld", a.max_abs, against.c_str(),
+                (long long)kTokens, (long long)a.top1, (long long)kTokens);
+  return b;
+}
+
+constexpr char kValidated[] = "validated on the reference engine: ";
 
 std::string validate_gguf_export(const GgufExportResult& r, const std::string& calibration) {
   const ResolvedRecipe& rr = r.deployed;
@@ -85,37 +94,17 @@ std::string validate_gguf_export(const GgufExportResult& r, const std::string& c
   if (got.size() != want.size())
     throw FormatError(r.path + ": the reference engine gives " + std::to_string(got.size()) + " logits, the model " +
                       std::to_string(want.size()));
-  const int64_t V = w.config().vocab_size;
-  double delta = 0;
-  int64_t top1 = 0;
-  for (int64_t t = 0; t < kTokens; ++t) {
-    const float* p = want.data() + t * V;
-    const float* q = got.data() + t * V;
-    for (int64_t i = 0; i < V; ++i) {
-      const double d = std::fabs(double(p[i]) - double(q[i]));
-      delta = std::max(delta, std::isnan(d) ? INFINITY : d);
-    }
-    top1 += (std::max_element(p, p + V) - p) == (std::max_element(q, q + V) - q);
-  }
-  char line[320];
-  std::snprintf(line, sizeof line,
-                "validated on the reference engine: max |Δlogit| %.3g against the fake-quant model (%s) over %lld tokens, "
-                "top-1 %lld/%lld",
-                delta, rr.name.empty() ? "unquantized" : ("recipe " + rr.name).c_str(), (long long)kTokens,
-                (long long)top1, (long long)kTokens);
-  std::string out = line;
-  if (recovered > 0) {
-    out += " (" + std::to_string(recovered) +
+  const Agreement ag = agreement(want, got, w.config().vocab_size);
+  const std::string f =
+      figures(ag, "the fake-quant model (" + (rr.name.empty() ? std::string("unquantized") : "recipe " + rr.name) + ")");
+  if (recovered > 0)
+    return kValidated + f + " (" + std::to_string(recovered) +
            " blocks hold recovered grids, which the fake-quant model's RTN does not reproduce: not a failure)";
-    return out;
-  }
-  if (!(delta <= kExportTolerance))
-    throw FormatError(r.path + ": the written file does not compute what the model does: " + out.substr(out.find("max")));
-  return out;
+  if (!(ag.max_abs <= kExportTolerance)) throw FormatError(r.path + ": the written file does not compute what the model does: " + f);
+  return kValidated + f;
 }
 
 std::string validate_hf_export(const std::string& out, Gemma4Model& model, const ResolvedRecipe* recipe, bool exact) {
-  const char* prefix = "validated on the reference engine: ";
   if (recipe && (recipe->has_static_activations() || recipe->kv_cache))
     return "not validated: recipe " + recipe->name + " quantizes activations or the KV cache, which the reference engine does not yet";
   if (const std::string big = too_large(model->config()); !big.empty()) return big;
@@ -130,14 +119,11 @@ std::string validate_hf_export(const std::string& out, Gemma4Model& model, const
   }
   const std::vector<float> got = engine::logits(w, std::vector<int32_t>(ids.begin(), ids.end()));
   if (got.size() != want.size()) throw FormatError(out + ": the reference engine and the model disagree on the logits' shape");
-  double delta = 0;
-  std::string f = figures(want, got, w.config().vocab_size, &delta);
-  const std::string against = recipe ? "against the fake-quant model (recipe " + recipe->name + ")" : "against the model";
-  f.replace(f.find("%s"), 2, " " + against);
-  std::string line = prefix + f;
-  if (!exact) return line + " (the folder's dtype rounds the model's values)";
-  if (!(delta <= kExportTolerance)) throw FormatError(out + ": the written folder does not compute what the model does: " + f);
-  return line;
+  const Agreement ag = agreement(want, got, w.config().vocab_size);
+  const std::string f = figures(ag, recipe ? "the fake-quant model (recipe " + recipe->name + ")" : "the model");
+  if (!exact) return kValidated + f + " (the folder's dtype rounds the model's values)";
+  if (!(ag.max_abs <= kExportTolerance)) throw FormatError(out + ": the written folder does not compute what the model does: " + f);
+  return kValidated + f;
 }
 
 }  // namespace gq::cli
