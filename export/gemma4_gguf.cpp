@@ -216,9 +216,6 @@ GgufExportResult export_gemma4_gguf(const std::string& model_dir, const std::str
         block > 0 && !learned && !dep.trained && dep.deployed.learns_scale(t.module, cfg.tie_word_embeddings);
     const bool recover = block > 0 && !learned && !learned_rule_at_rtn && opt.grid_recovery && !dep.trained &&
                          (tv.dtype == DType::F32 || tv.dtype == DType::BF16 || tv.dtype == DType::F16);
-    // Once a chunk's probe finds an ordinary tensor (no grid), the rest of it takes the fused RTN
-    // path; its blocks count as unsearched.
-    bool searching = recover;
     quant::GridRecoveryCounts grid;
     std::mutex grid_mu;
     const int64_t chunk = chunk_rows(opt.chunk_bytes, cols);
@@ -239,12 +236,10 @@ GgufExportResult export_gemma4_gguf(const std::string& model_dir, const std::str
           given = rtn.data();
         }
         encode_rows(t.type, xbuf.data() + b * cols, e - b, cols, given, obuf.data() + uint64_t(b) * row_bytes,
-                    what, r0 + b, searching ? &req : nullptr);
-        if (recover && !searching) mine.blocks = mine.unsearched = (e - b) * (cols / block);
+                    what, r0 + b, recover ? &req : nullptr);
         std::lock_guard<std::mutex> lock(grid_mu);
         grid += mine;
       });
-      if (grid.unsearched > 0) searching = false;
       w.write(obuf.data(), obuf.size());
       // The chunk's source pages are read: release them now, so memory stays at one chunk.
       const TensorView src = row_slice(tv, cols, r0, n);

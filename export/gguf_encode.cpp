@@ -128,11 +128,11 @@ void encode_rows(GgmlType type, const float* x, int64_t rows, int64_t cols, cons
         for (size_t b = 0; b < d.size(); ++b) quant::canonical_block_sign(codec->grid, levels.get() + b * size_t(codec->block), &d[b]);
       codec->pack(levels.get(), d.data(), out, rows, cols);
     } else {
-      // Recovery: the probe's rows first (a few times its blocks); once it finds an ordinary tensor
-      // the rest takes the fused RTN pass, its blocks counted unsearched.
+      // Recovery (the only way here without scales): the probe's rows first (a few times its
+      // blocks); once it finds an ordinary tensor the rest takes the fused RTN pass, its blocks
+      // counted unsearched.
       const int64_t nb = cols / codec->block;
-      int64_t head = rows;
-      if (recovery) head = std::min(rows, (4 * quant::kGridProbeBlocks + nb) / nb);
+      const int64_t head = std::min(rows, (4 * quant::kGridProbeBlocks + nb) / nb);
       std::unique_ptr<float[]> d(new float[size_t(rows * nb)]);
       auto recover_range = [&](int64_t r0, int64_t n) {
         at = first_row + r0;
@@ -141,10 +141,9 @@ void encode_rows(GgmlType type, const float* x, int64_t rows, int64_t cols, cons
         float* dr = d.get() + r0 * nb;
         codec->rtn_scales(xr, dr, n, cols);
         codec->encode_rtn(xr, dr, lr, n, cols);
-        quant::GridRecoveryCounts c;
-        if (recovery) c = quant::recover_rows(codec->grid, xr, recovery->source, n, cols, lr, dr);
+        const quant::GridRecoveryCounts c = quant::recover_rows(codec->grid, xr, recovery->source, n, cols, lr, dr);
         codec->pack(lr, dr, out + uint64_t(r0) * ggml_row_bytes(type, cols), n, cols);
-        if (recovery && recovery->counts) *recovery->counts += c;
+        if (recovery->counts) *recovery->counts += c;
         return c;
       };
       const quant::GridRecoveryCounts probe = recover_range(0, head);

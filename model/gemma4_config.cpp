@@ -42,7 +42,6 @@ class FieldReader {
       // Range first: converting a double outside int64's range is undefined behaviour.
       const double d = v.get<double>();
       if (std::isfinite(d) && std::fabs(d) < 9.2e18 && d == std::floor(d)) return int64_t(d);
-      fail(key, "expected an integer, got " + v.dump());
     }
     fail(key, "expected an integer, got " + v.dump());
   }

@@ -251,7 +251,7 @@ std::map<std::string, at::Tensor> simulated_tensors(Gemma4Model& model) {
   std::map<std::string, at::Tensor> out;
   for (const auto& kv : model->named_parameters(true)) out[kv.key()] = kv.value();
   for (const auto& kv : model->named_buffers(true)) out[kv.key()] = kv.value();
-  for (const auto& [name, ts] : tensor_seams(model)) out[name] = (*ts.seam)(ts.tensor);
+  for (const auto& [name, ts] : tensor_seams(model)) out[name] = ts.seam->uncached(ts.tensor);
   for (auto& [name, t] : out) t = t.detach().to(at::kCPU).to(at::kFloat).contiguous();
   out["lm_head.weight"] = model->head_weight().detach().to(at::kCPU).to(at::kFloat).contiguous();
   return out;

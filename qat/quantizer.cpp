@@ -45,10 +45,9 @@ at::Tensor QuantSeam::operator()(const at::Tensor& x) const {
     return q_->forward(x);
   }
   const int64_t qv = state_version(*q_);
-  if (cache_.y.defined() && cache_.x == x.unsafeGetTensorImpl() && cache_.x_version == x._version() &&
-      cache_.q_version == qv)
+  if (cache_.y.defined() && cache_.x.is_same(x) && cache_.x_version == x._version() && cache_.q_version == qv)
     return cache_.y;
-  cache_ = Cached{x.unsafeGetTensorImpl(), x._version(), qv, q_->forward(x)};
+  cache_ = Cached{x, x._version(), qv, q_->forward(x)};
   return cache_.y;
 }
 

@@ -43,6 +43,9 @@ class QuantSeam {
   // quantizer's state has changed (version counters): generate / eval / logits quantize each weight
   // once, not once per forward. The cache is dropped as soon as grad mode is on (training).
   at::Tensor operator()(const at::Tensor& x) const;
+  // The quantizer's output, neither read from nor kept in the cache: for a caller that visits each
+  // tensor once (the hf writer, simulated_tensors), so memory stays at one extra tensor.
+  at::Tensor uncached(const at::Tensor& x) const { return q_ && q_->enabled ? q_->forward(x) : x; }
   void set(QuantizerPtr q);
   const QuantizerPtr& get() const { return q_; }
   const std::string& name() const { return name_; }
@@ -52,7 +55,7 @@ class QuantSeam {
   std::string name_;
   QuantizerPtr q_;
   struct Cached {
-    const void* x = nullptr;  // the parameter's TensorImpl
+    at::Tensor x;  // the parameter (held, so that its identity cannot pass to another tensor)
     int64_t x_version = -1, q_version = -1;
     at::Tensor y;
   };

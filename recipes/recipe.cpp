@@ -63,8 +63,9 @@ std::string shortened(const std::string& s) { return s.size() <= 200 ? s : s.sub
 
 // A target pattern: a kind keyword, "re:<regex>" (full match) or an exact module name. Regexes are
 // RE2's: linear-time matching and bounded memory whatever the recipe holds (std::regex recursed into
-// a stack overflow on deep nesting); RE2 refuses what it cannot do in that bound (back-references,
-// look-around, nesting past 1000), which targets do not need.
+// a stack overflow on deep nesting, and a huge back-reference was undefined behaviour in its
+// compiler). RE2 has no back-references or look-around (a lookahead is refused as invalid), which
+// targets do not need.
 class Pattern {
  public:
   Pattern(const std::string& text, const std::string& where, const std::string& source) : text_(text) {
