@@ -80,6 +80,14 @@ ModelWeights ModelWeights::from_gguf(const GgufFile& file, const Gemma4Config& c
   return w;
 }
 
+ModelWeights ModelWeights::from_tensors(Gemma4Config cfg, std::string source, std::map<std::string, Tensor> tensors) {
+  ModelWeights w;
+  w.config_ = std::move(cfg);
+  w.source_ = std::move(source);
+  w.tensors_ = std::move(tensors);
+  return w;
+}
+
 const Tensor* ModelWeights::find(const std::string& name) const {
   auto it = tensors_.find(name);
   return it == tensors_.end() ? nullptr : &it->second;

@@ -38,6 +38,8 @@ class ModelWeights {
 
   // load_gguf on a file already open.
   static ModelWeights from_gguf(const GgufFile& file, const Gemma4Config& cfg);
+  // Tensors a loader of another format has decoded, by spec name; `source` names them in errors.
+  static ModelWeights from_tensors(Gemma4Config cfg, std::string source, std::map<std::string, Tensor> tensors);
 
   const Gemma4Config& config() const { return config_; }
   const std::string& source() const { return source_; }
