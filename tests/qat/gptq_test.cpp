@@ -2,7 +2,7 @@
 // (each column quantized, its error spread over the remaining columns through the inverse of the
 // Hessian restricted to them, inverted afresh every step; no Cholesky, no lazy batches), with the
 // same group rule (a group's scale fixed by the RTN rule on its current values when its first column
-// comes up). Also: GPTQ's loss tr((W-Q) H (W-Q)^T) is below RTN's, the result lies on the grid of
+// comes up). Also: GPTQ's loss tr((W-Q) H (W-Q)^T) is below RTN's (but for one Q2_0 case), the result lies on the grid of
 // its scales, and the Hessian accumulator computes 2 X^T X / n.
 #include <gtest/gtest.h>
 
@@ -66,6 +66,9 @@ struct Case {
   const char* scheme;
   int64_t rows, cols, block;
   bool act_order;
+  // GPTQ is greedy: its loss is not always below RTN's. On this Q2_0 case (levels -1..2, scales
+  // fixed from the updated weights) it is above (135 vs 121); the naive reference agrees.
+  bool beats_rtn = true;
 };
 
 class GptqBruteForce : public ::testing::TestWithParam<Case> {};
@@ -89,7 +92,9 @@ TEST_P(GptqBruteForce, EqualsNaiveObqAndBeatsRtn) {
   const at::Tensor again = fake_quant_weight_scaled(s, r.weight, r.scale, r.zero_point).y;
   EXPECT_TRUE(at::equal(again, r.weight));
   const double gptq = gptq_loss(w, r.weight, H), rtn = gptq_loss(w, fake_quant_weight_rtn(s, w), H);
-  EXPECT_LT(gptq, rtn) << "GPTQ " << gptq << ", RTN " << rtn;
+  if (c.beats_rtn) {
+    EXPECT_LT(gptq, rtn) << "GPTQ " << gptq << ", RTN " << rtn;
+  }
   EXPECT_FALSE(at::equal(r.weight, fake_quant_weight_rtn(s, w)));
 }
 
@@ -97,7 +102,7 @@ INSTANTIATE_TEST_SUITE_P(Schemes, GptqBruteForce,
                          ::testing::Values(Case{"int2_channel", 4, 8, 128, false}, Case{"int2_channel", 4, 8, 3, true},
                                            Case{"int4_channel", 4, 8, 128, true}, Case{"q4_0", 4, 64, 128, false},
                                            Case{"q4_0", 4, 64, 16, true}, Case{"int4_g32_asym", 3, 64, 24, true},
-                                           Case{"q2_0", 2, 128, 40, false}));
+                                           Case{"q2_0", 2, 128, 40, false, false}));
 
 TEST(HessianAccumulator, IsTwiceXtXOverN) {
   const at::Tensor x = inputs(10, 5, 1).to(at::kFloat);
