@@ -203,27 +203,45 @@ std::pair<at::Tensor, at::Tensor> weight_rtn_params(const WeightScheme& s, const
   return {scale.squeeze(-1), z.defined() ? z.squeeze(-1) : z};
 }
 
-ScaledFakeQuant fake_quant_weight_scaled(const WeightScheme& s, const at::Tensor& w, const at::Tensor& scales,
-                                         const at::Tensor& zero_points) {
-  const at::Tensor xb = blocks(w.to(at::kFloat), s.block_size(w.size(1)));
-  const at::Tensor sb = scales.reshape({xb.size(0), xb.size(1), 1});
+namespace {
+
+// fake_quant_weight_scaled on values already seen as [rows, blocks, block] with scales [rows, blocks, 1].
+ScaledFakeQuant scaled_blocks(const WeightScheme& s, const at::Tensor& xb, const at::Tensor& sb, const at::Tensor& zero_points,
+                              int64_t cols) {
   ScaledFakeQuant out;
   if (s.is_gguf()) {
     const at::Tensor s16 = sb.to(at::kHalf).to(at::kFloat);
     const at::Tensor v = xb / s16;
     const at::Tensor q = round_as(v, s.rounding());
     const at::Tensor qc = q.clamp(double(s.qmin()), double(s.qmax()));
-    out.y = (qc * s16).reshape(w.sizes());
+    out.y = qc * s16;
     out.in_range = (q == qc).to(at::kFloat);
     out.step_grad = qc - out.in_range * v;
     return out;
   }
   const at::Tensor zb = zero_points.defined() ? zero_points.reshape(sb.sizes()).to(at::kFloat) : at::Tensor();
-  UniformResult r = uniform_apply(quant::uniform_spec(s, w.size(1)), xb, sb, zb, true);
-  out.y = r.y.reshape(w.sizes());
+  UniformResult r = uniform_apply(quant::uniform_spec(s, cols), xb, sb, zb, true);
+  out.y = r.y;
   out.in_range = r.in_range;
   out.step_grad = r.step_grad;
   return out;
+}
+
+}  // namespace
+
+ScaledFakeQuant fake_quant_weight_scaled(const WeightScheme& s, const at::Tensor& w, const at::Tensor& scales,
+                                         const at::Tensor& zero_points) {
+  const at::Tensor xb = blocks(w.to(at::kFloat), s.block_size(w.size(1)));
+  ScaledFakeQuant out = scaled_blocks(s, xb, scales.reshape({xb.size(0), xb.size(1), 1}), zero_points, w.size(1));
+  out.y = out.y.reshape(w.sizes());
+  return out;
+}
+
+at::Tensor fake_quant_weight_with_scales(const WeightScheme& s, const at::Tensor& w, const at::Tensor& scales,
+                                         const at::Tensor& zero_points, int64_t cols) {
+  TORCH_CHECK(w.dim() == 2 && scales.sizes() == w.sizes(), "fake_quant_weight_with_scales: w and scales must be [rows, n]");
+  const at::Tensor xb = w.to(at::kFloat).reshape({w.size(0), w.size(1), 1});
+  return scaled_blocks(s, xb, scales.to(at::kFloat).reshape(xb.sizes()), zero_points, cols).y.reshape(w.sizes());
 }
 
 ScaledFakeQuant fake_quant_activation_tensor(const quant::ActivationScheme& s, const at::Tensor& x,

@@ -32,6 +32,11 @@ struct ScaledFakeQuant {
 };
 ScaledFakeQuant fake_quant_weight_scaled(const quant::WeightScheme& s, const at::Tensor& w, const at::Tensor& scales,
                                          const at::Tensor& zero_points);
+// The same value by value: w [rows, n] (a few columns of a row of length `cols`), each value with its
+// own block's scale (and zero point) in scales [rows, n]. What GPTQ quantizes a column with; equal to
+// fake_quant_weight_scaled's y on those columns.
+at::Tensor fake_quant_weight_with_scales(const quant::WeightScheme& s, const at::Tensor& w, const at::Tensor& scales,
+                                         const at::Tensor& zero_points, int64_t cols);
 
 // Per-tensor static activations with scale (and zero point). A scheme with a compute dtype
 // ("int8_sym@bf16") runs vLLM's own torch ops in that dtype: s = scale.to(bf16), x.to(bf16),

@@ -17,7 +17,7 @@ BIN=build/cli/gemma-qat
 MODEL=${MODEL:-examples/models/tiny-e2b}
 OUT=${OUT:-demo-out}
 STEPS=${QAT_STEPS:-40}
-EVAL=(--data data/gutenberg/test.txt --seq-len 256 --batch-size 8 --max-batches 12)
+EVAL=(--data data/gutenberg/test.txt --ctx 256 --chunks 24)
 rm -rf "$OUT"
 mkdir -p "$OUT"
 say() { printf '\n== %s\n' "$*"; }
@@ -48,7 +48,7 @@ $BIN logits "$OUT/qat-q4_0" --ids "$PROMPT" --out "$OUT/ours.safetensors"
 node tests/llamacpp/logits.mjs "$OUT/qat-q4_0.gguf" --ids "$PROMPT" --out "$OUT/llama.f32"
 
 say "summary"
-ppl() { sed -E 's/.*perplexity ([0-9.]+).*/\1/' "$1"; }
+ppl() { head -1 "$1" | sed -E 's/.*perplexity ([0-9.]+).*/\1/'; }
 printf '%-34s %10s\n' "held-out perplexity (test split)" "value"
 printf '%-34s %10s\n' "float (bf16 weights)" "$(ppl "$OUT/eval-float.txt")"
 printf '%-34s %10s\n' "PTQ: Q4_0 round-to-nearest" "$(ppl "$OUT/eval-ptq-q4_0.txt")"

@@ -16,4 +16,4 @@ $BIN train --config examples/configs/tiny-e2b.json --init random \
   --steps "${STEPS:-180}" --batch-size 16 --seq-len 256 --lr 3e-3 --warmup 20 --min-lr-ratio 0.1 \
   --weight-decay 0.1 --eval-every 60 --eval-batches 16 --save-every 60 --seed 1 --out "$RUN" ${THREADS:+--threads $THREADS}
 $BIN export "$RUN" --format hf --dtype bf16 --out examples/models/tiny-e2b
-$BIN eval examples/models/tiny-e2b --data data/gutenberg/valid.txt --seq-len 256 --batch-size 16
+$BIN eval examples/models/tiny-e2b --data data/gutenberg/valid.txt

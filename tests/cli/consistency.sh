@@ -7,8 +7,11 @@ set -u
 BIN=$1 ROOT=$3
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 W=$WORK
-# Only the numbers of an eval line ("MODEL (recipe): N tokens, loss ..."), so two models compare.
-eval_numbers() { "$BIN" eval "$@" --seq-len 16 --batch-size 2 --threads 1 | sed 's/^.*: \([0-9]* tokens\)/\1/'; }
+# Only the numbers of eval's first line ("MODEL (recipe): n_ctx 16, ..."), so two models compare.
+# (Its progress lines on stderr, which carry timings, are left out; errors still show.)
+eval_numbers() {
+  "$BIN" eval "$@" --ctx 16 --batch-size 2 --reference none --threads 1 2>&1 | grep -v '^eval \[' | head -1 | sed 's/^.*: n_ctx/n_ctx/'
+}
 # The data bytes of a logits file (its metadata names the model).
 logits_data() { tail -c $((4 * 3 * 4096)) "$1" | od -An -tx1 | md5sum; }
 

@@ -72,4 +72,12 @@ expect_error "unwritable output" "no-dir" "$BIN" logits "$FIX" --ids 2,3 --out "
 if [ -e "$WORK/o.safetensors" ] || ls "$WORK"/*.tmp-* >/dev/null 2>&1; then
   echo "FAIL an error left an output file behind"; fails=$((fails + 1))
 fi
+# eval and ptq
+printf '2 5 7 9 11 13 17 19\n' >"$WORK/short.ids"
+expect_error "eval: text shorter than 2 x n_ctx" "needs at least 32" "$BIN" eval "$FIX" --data "$WORK/short.ids" --ctx 16
+expect_error "eval: --recipe on a .gguf" "evaluated as it is stored" "$BIN" eval "$WORK/x.gguf" --data "$WORK/short.ids" --recipe q4_0
+expect_error "ptq: an unknown method" "method" "$BIN" ptq --model "$FIX" --recipe q4_0 --method awq --data "$WORK/short.ids" --out "$WORK/p"
+mkdir -p "$WORK/held/checkpoint" && touch "$WORK/held/checkpoint/config.json"
+expect_error "ptq: --out already holds a run" "already holds a run" \
+  "$BIN" ptq --model "$FIX" --recipe q4_0 --data "$WORK/short.ids" --out "$WORK/held"
 finish

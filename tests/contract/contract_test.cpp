@@ -28,6 +28,8 @@
 #include "model/quant_targets.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/checkpoint_writer.h"
+#include "qat/fake_quant_ops.h"
+#include "qat/ptq.h"
 #include "qat/quantize.h"
 #include "qat/run_quantization.h"
 #include "qat/trainer.h"
@@ -366,6 +368,67 @@ TEST(DeploymentContract, EveryBuiltinRecipeFromAShortQatRun) {
     checked.insert(name);
   }
   EXPECT_EQ(checked.size(), 7u);
+}
+
+// A GPTQ run (qat/ptq.h, what `gemma-qat ptq --method gptq` writes) exports GPTQ's integers bit for
+// bit: the decoded file holds, for every Linear GPTQ quantized, exactly GPTQ's dequantized weights
+// (its codes times its scales), which RTN on those weights would not give back; and the contract
+// holds for the run as for any other (a Q4_0 GGUF; int4 groups and int2 channels as compressed-tensors).
+TEST(DeploymentContract, GptqRunExportsGptqIntegers) {
+  const Gemma4Config cfg = Gemma4Config::load(kModel);
+  const std::string int2 = std::string(GQ_TEST_DATA) + "/../../examples/recipes/int2-channel.json";
+  for (const std::string& name : {std::string("q4_0"), std::string("w4a16-g32"), int2}) {
+    SCOPED_TRACE(name);
+    const Recipe r = Recipe::load(name);
+    const ResolvedRecipe rr = with_stored_weight_scales(resolve_recipe(r, gemma4_quant_targets(cfg), DType::BF16));
+    test::TempDir d;
+    const std::string run = d.file("run");
+    std::map<std::string, at::Tensor> gptq;  // module weight -> GPTQ's values
+    {
+      Gemma4Model model = load_model(kModel);
+      const std::vector<GptqModuleReport> rep =
+          gptq_quantize_model(model, rr, training_windows(cfg.vocab_size, 32), 2, 2, GptqOptions{});
+      int64_t lower = 0;
+      for (const GptqModuleReport& m : rep) lower += m.samples > 0 && m.loss_gptq < m.loss_rtn;
+      EXPECT_GT(lower, int64_t(rep.size()) / 2) << "GPTQ's loss below RTN's on most Linears";
+      for (const auto& item : model->named_modules("", false))
+        if (auto lin = std::dynamic_pointer_cast<QLinearImpl>(item.value()); lin && rr.weights.count(item.key()))
+          gptq[item.key() + ".weight"] = lin->weight.detach().clone();
+      write_ptq_run(model, run, rr, ptq_recipe_json(r, rr, true), "", R"({"command": "ptq"})");
+    }
+    const std::string ck = run + "/checkpoint";
+    Gemma4Model model = load_model(ck);
+    const std::optional<RunQuantization> rq = apply_run_quantization(model, ck);
+    ASSERT_TRUE(rq.has_value());
+    // The source's float dtype ("auto" on tiny-e2b: bf16; q4_0 names f16), not the run's own float32.
+    EXPECT_EQ(rq->recipe.float_dtype, rr.float_dtype) << "the run deploys the recipe's float dtype on the source";
+    if (name == int2) {
+      EXPECT_EQ(rq->recipe.float_dtype, DType::BF16);
+    }
+    const bool gguf = default_storage_format(rq->recipe) == StorageFormat::Gguf;
+    Values decoded;
+    if (gguf) {
+      export_gemma4_gguf(run, d.file("out.gguf"), gguf_options());
+      decoded = decode_gguf(d.file("out.gguf"), cfg);
+    } else {
+      export_compressed_tensors(run, d.file("out"), ct_options(""));
+      decoded = decode_ct(d.file("out"), cfg);
+    }
+    expect_contract(model, rq->recipe, rq->calibration, decoded, name + " gptq run");
+    size_t compared = 0, rtn_differs = 0;
+    for (const auto& [tensor, want] : gptq) {
+      auto it = decoded.find(tensor);
+      ASSERT_NE(it, decoded.end()) << tensor;
+      EXPECT_EQ(std::memcmp(it->second.data(), values_of(want).data(), 4 * it->second.size()), 0)
+          << tensor << ": the file does not hold GPTQ's values";
+      const std::string module = tensor.substr(0, tensor.size() - 7);
+      const at::Tensor rtn = fake_quant_weight_rtn(rr.weights.at(module), want.reshape({want.size(0), -1}));
+      rtn_differs += !at::equal(rtn, want);
+      ++compared;
+    }
+    EXPECT_GT(compared, 10u);
+    EXPECT_GT(rtn_differs, 0u) << "RTN reproduces GPTQ's weights everywhere: the stored scales are not exercised";
+  }
 }
 
 }  // namespace

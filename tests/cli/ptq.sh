@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# `gemma-qat ptq` writes run folders every command takes: an RTN run evaluates exactly as the
+# checkpoint under the recipe does; a GPTQ run is another model (its own weights and stored scales),
+# exports to a GGUF that the reference engine finds equal to the run's fake-quant model, and
+# `eval RUN` compares it with the model it came from by default. On tests/data/gemma4-tiny/dense_ple
+# with random token ids (fast; the figures themselves are meaningless).
+set -u
+BIN=$1 DATA=$2
+FIX=$DATA/gemma4-tiny/dense_ple
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+W=$WORK
+awk 'BEGIN { srand(1); for (i = 0; i < 600; i++) printf "%d ", 3 + int(rand() * 497); print "" }' >"$W/t.ids"
+ev() { "$BIN" eval "$@" --data "$W/t.ids" --ctx 32 --threads 1 2>/dev/null; }
+first() { head -1 | sed 's/^.*: n_ctx/n_ctx/'; }
+
+run_check "ptq --method rtn" "$BIN" ptq --model "$FIX" --recipe q4_0 --method rtn --data "$W/t.ids" --seq-len 32 --samples 8 \
+  --out "$W/rtn" --threads 1
+run_check "ptq --method gptq" "$BIN" ptq --model "$FIX" --recipe q4_0 --data "$W/t.ids" --seq-len 32 --samples 8 \
+  --out "$W/gptq" --threads 1
+a=$(ev "$W/rtn" | first) && [ -n "$a" ] && [ "$a" = "$(ev "$FIX" --recipe q4_0 | first)" ]
+check "eval of the RTN run = eval of the checkpoint under the recipe" $? "$a"
+g=$(ev "$W/gptq") && [ "$(first <<<"$g")" != "$a" ] && grep -q "vs $FIX: perplexity" <<<"$g"
+check "eval of the GPTQ run: another model, against its source by default" $? "$g"
+grep -q '"learnable_scales": true' "$W/gptq/checkpoint/recipe.json" && grep -q '"command": "ptq"' "$W/gptq/checkpoint/train_state.json"
+check "the GPTQ run stores its scales and names its source" $? "$(cat "$W/gptq/checkpoint/recipe.json")"
+run_check "export the GPTQ run to GGUF (validated on the engine)" "$BIN" export "$W/gptq" --format gguf --out "$W/gptq.gguf" --threads 1
+run_check "validate the GGUF against the run" "$BIN" validate "$W/gptq.gguf" --against "$W/gptq" --threads 1
+e=$(ev "$W/gptq.gguf" --reference "$FIX") && grep -q "vs $FIX" <<<"$e"
+check "eval of the exported GGUF on the engine, against the source" $? "$e"
+finish
