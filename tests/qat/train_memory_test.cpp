@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include "patterned_docs.h"
 #include "model/quant_targets.h"
 #include "qat/cpu_memory_meter.h"
 #include "qat/trainer.h"
@@ -18,16 +19,6 @@ namespace fs = std::filesystem;
 
 // The estimate's stated accuracy: within 15% of the measured peak.
 constexpr double kTolerance = 0.15;
-
-std::vector<std::vector<int32_t>> counting_docs(int n_docs, int len, int vocab) {
-  std::vector<std::vector<int32_t>> docs;
-  for (int d = 0; d < n_docs; ++d) {
-    std::vector<int32_t> doc;
-    for (int i = 0; i < len; ++i) doc.push_back(3 + (d * 7 + i * (1 + d % 5)) % (vocab - 3));
-    docs.push_back(doc);
-  }
-  return docs;
-}
 
 struct Measured {
   int64_t peak = 0, estimate = 0;
@@ -54,8 +45,8 @@ Measured measure(const std::string& recipe_name, int64_t batch, int64_t seq_len)
     Gemma4Model model(cfg);
     const int32_t vocab = int32_t(cfg.vocab_size);
     Trainer t(model, recipe, std::nullopt, Gemma4Model(nullptr),
-              pack_documents(counting_docs(8, int(batch * (seq_len + 1) * 3), vocab), seq_len, 2),
-              pack_documents(counting_docs(2, int(seq_len + 1) * 2, vocab), seq_len, 2), o, dir, "{}", "");
+              pack_documents(test::patterned_docs(8, int(batch * (seq_len + 1) * 3), vocab), seq_len, 2),
+              pack_documents(test::patterned_docs(2, int(seq_len + 1) * 2, vocab), seq_len, 2), o, dir, "{}", "");
     // The peak of two steps (the second holds gradients and AdamW state from the first), read before
     // the final checkpoint is written.
     t.run([&](const TrainProgress& p) {
