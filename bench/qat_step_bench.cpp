@@ -16,6 +16,8 @@
 #include <random>
 #include <string>
 
+#include <unistd.h>
+
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 #include <torch/cuda.h>
