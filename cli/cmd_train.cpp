@@ -4,7 +4,9 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <set>
+#include <thread>
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
@@ -14,10 +16,12 @@
 #include "cli/data_setup.h"
 #include "cli/options.h"
 #include "cli/progress.h"
+#include "cli/rank_launcher.h"
 #include "io/error.h"
 #include "io/text_file.h"
 #include "model/quant_targets.h"
 #include "qat/checkpoint_loader.h"
+#include "qat/distributed.h"
 #include "qat/torch_threads.h"
 #include "qat/trainer.h"
 #include "recipes/calibration.h"
@@ -35,6 +39,9 @@ struct TrainArgs {
   double valid_fraction = 0.05;
   int threads = 0;
   bool distill_alpha_given = false;
+  int nproc = 1;
+  int rank = -1;  // given: this process is one rank of --world-size (started by --nproc or by hand)
+  DistributedOptions dist;
   TrainOptions opt;
 };
 
@@ -64,7 +71,9 @@ json args_json(const TrainArgs& a) {
 
 // What `train --resume RUN` takes from the command line; every other setting is the run's own, so
 // a flag that would change one is refused rather than dropped.
-const std::set<std::string> kResumeFlags = {"--resume", "--steps", "--threads", "--device"};
+// The data-parallel flags say how to run, not what: a run may resume on another number of ranks.
+const std::set<std::string> kResumeFlags = {"--resume", "--steps", "--threads", "--device", "--nproc", "--rank",
+                                            "--world-size", "--master-addr", "--master-port", "--dist-timeout"};
 
 void refuse_flags_ignored_by_resume(const CLI::App& cmd) {
   std::string given;
@@ -72,15 +81,23 @@ void refuse_flags_ignored_by_resume(const CLI::App& cmd) {
     if (o->count() > 0 && !kResumeFlags.count(o->get_name())) given += (given.empty() ? "" : ", ") + o->get_name();
   if (!given.empty())
     throw FormatError("--resume continues a run with its own settings; remove " + given +
-                      " (only --steps, --threads and --device may be given)");
+                      " (only --steps, --threads, --device and the data-parallel flags may be given)");
 }
 
 void run_train(TrainArgs a) {
   set_torch_threads(a.threads);
+  std::shared_ptr<DataParallelGroup> group;
+  if (a.rank >= 0 || a.dist.world_size > 1) {
+    if (a.rank < 0) throw FormatError("--world-size needs --rank (or use --nproc N on one machine)");
+    a.dist.rank = a.rank;
+    group = std::make_shared<DataParallelGroup>(a.dist);
+  }
+  const bool rank0 = !group || group->rank() == 0;
   const bool resuming = !a.resume.empty();
   json saved_args;
   if (resuming) {
-    run_folder::recover_interrupted_save(a.resume);
+    if (rank0) run_folder::recover_interrupted_save(a.resume);
+    if (group) group->barrier();
     // Everything but --steps (and --threads, --device) comes from the run itself.
     const std::string ck = run_folder::checkpoint_of(a.resume);
     const std::string state_path = run_folder::file_in(ck, run_folder::kTrainState);
@@ -126,11 +143,17 @@ void run_train(TrainArgs a) {
   if (teacher && !a.distill_alpha_given) a.opt.distill_alpha = 1.0;
 
   auto [train, valid] = load_data(a, cfg);
-  std::fprintf(stderr, "data: %lld training and %lld validation sequences of %lld tokens\n", (long long)train.count(),
+  if (rank0)
+    std::fprintf(stderr, "data: %lld training and %lld validation sequences of %lld tokens\n", (long long)train.count(),
                (long long)valid.count(), (long long)a.opt.seq_len);
   Trainer trainer(model, recipe, calib, teacher, std::move(train), std::move(valid), a.opt, a.out, recipe_json,
                   a.tokenizer, (resuming ? saved_args : args_json(a)).dump());
+  if (group) trainer.set_data_parallel(group);
   if (resuming) trainer.resume();
+  if (!rank0) {  // rank 0 reports for all
+    trainer.run();
+    return;
+  }
   const int64_t first = trainer.step();
   ProgressBar bar(recipe ? "train (QAT " + recipe->name + ")" : "train", a.opt.steps - first);
   trainer.run([&](const TrainProgress& p) {
@@ -185,8 +208,30 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--log-every", o.log_every, "metrics.jsonl line every N steps")->check(CLI::PositiveNumber);
   cmd->add_option("--device", o.device, "cpu or cuda[:N]");
   add_threads_option(cmd, a->threads);
+  cmd->add_option("--nproc", a->nproc, "data-parallel ranks on this machine (processes; docs/distributed.md)")
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--rank", a->rank, "this process's rank, 0 to --world-size - 1 (several machines: one per rank)")
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--world-size", a->dist.world_size, "ranks in all, with --rank")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--master-addr", a->dist.master_addr, "address of rank 0 (its TCPStore), with --rank");
+  cmd->add_option("--master-port", a->dist.master_port, "TCP port of rank 0's TCPStore, with --rank")
+      ->check(CLI::Range(1, 65535));
+  cmd->add_option("--dist-timeout", a->dist.timeout_s, "seconds a rank waits for the others (rendezvous, collectives)")
+      ->check(CLI::Range(1, 86400));
   cmd->callback([a, cmd] {
     if (!a->resume.empty()) refuse_flags_ignored_by_resume(*cmd);
+    if (a->nproc > 1 && a->rank < 0) {
+      if (cmd->count("--world-size")) throw FormatError("--nproc starts its own ranks: drop --world-size (or use --rank)");
+      if (a->resume.empty() && a->opt.batch_size % a->nproc != 0)  // before any rank starts (the ranks check it too)
+        throw FormatError("--batch-size " + std::to_string(a->opt.batch_size) + " is not a multiple of the " +
+                          std::to_string(a->nproc) + " ranks (each rank trains batch-size / ranks sequences of every micro-batch)");
+      // Each rank an equal share of the cores unless --threads says otherwise.
+      std::vector<std::string> extra;
+      if (cmd->count("--threads") == 0)
+        extra = {"--threads", std::to_string(std::max(1, int(std::thread::hardware_concurrency()) / a->nproc))};
+      launch_local_ranks(a->nproc, "--nproc", extra);
+      return;
+    }
     a->distill_alpha_given = cmd->count("--distill-alpha") > 0;
     run_train(*a);
   });

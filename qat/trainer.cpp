@@ -19,6 +19,7 @@
 #include "io/text_file.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/checkpoint_writer.h"
+#include "qat/distributed.h"
 #include "qat/evaluate.h"
 #include "qat/learned_scale.h"
 #include "qat/quantize.h"
@@ -108,6 +109,51 @@ Trainer::Trainer(Gemma4Model model, std::optional<ResolvedRecipe> recipe, std::o
   build_optimizer();
 }
 
+void Trainer::set_data_parallel(std::shared_ptr<DataParallelGroup> group) {
+  group_ = std::move(group);
+  if (!group_) return;
+  const int n = group_->world_size();
+  if (opt_.batch_size % n != 0)
+    throw FormatError("--batch-size " + std::to_string(opt_.batch_size) + " is not a multiple of the " +
+                      std::to_string(n) + " ranks (each rank trains batch-size / ranks sequences of every micro-batch)");
+  // Every rank built the same model from the same seed; rank 0's copy is the one all train.
+  std::vector<at::Tensor> state;
+  for (const auto& p : model_->named_parameters(true)) state.push_back(p.value());
+  for (const auto& b : model_->named_buffers(true)) state.push_back(b.value());
+  group_->broadcast(state, 0);
+}
+
+bool Trainer::is_rank0() const { return !group_ || group_->rank() == 0; }
+
+double Trainer::average_over_ranks(double value) const {
+  if (!group_) return value;
+  at::Tensor t = at::full({1}, value, at::kDouble);
+  group_->allreduce_sum({t});
+  return t.item<double>() / double(group_->world_size());
+}
+
+// The mean over ranks of each rank's mean-loss gradient: the gradient of the mean over the global
+// batch, since every rank holds the same number of target tokens. A gradient some rank lacks (a
+// parameter its slice never reached) counts as zero there; one no rank has stays undefined, as in
+// a single process.
+void Trainer::average_gradients(const std::vector<at::Tensor>& params) {
+  if (!group_) return;
+  at::Tensor defined = at::zeros({int64_t(params.size())}, at::kFloat);
+  for (size_t i = 0; i < params.size(); ++i) defined[int64_t(i)] = params[i].grad().defined() ? 1.0f : 0.0f;
+  group_->allreduce_sum({defined});
+  std::vector<at::Tensor> grads;
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (defined[int64_t(i)].item<float>() == 0) continue;
+    at::Tensor p = params[i];
+    if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
+    grads.push_back(p.grad());
+  }
+  group_->allreduce_sum(grads);
+  const double inv = 1.0 / double(group_->world_size());
+  at::NoGradGuard ng;
+  for (at::Tensor& g : grads) g.mul_(inv);
+}
+
 void Trainer::apply_freeze() {
   for (const auto& p : model_->named_parameters(true))
     for (const std::string& pattern : opt_.freeze)
@@ -192,8 +238,13 @@ double Trainer::evaluate() {
 }
 
 void Trainer::run(const std::function<void(const TrainProgress&)>& on_step) {
-  fs::create_directories(run_dir_);
-  std::ofstream metrics(run_folder::metrics_path(run_dir_), std::ios::app);
+  std::ofstream metrics;
+  if (is_rank0()) {
+    fs::create_directories(run_dir_);
+    metrics.open(run_folder::metrics_path(run_dir_), std::ios::app);
+  }
+  const int64_t ranks = group_ ? group_->world_size() : 1, rank = group_ ? group_->rank() : 0;
+  const int64_t slice = opt_.batch_size / ranks;
   auto& optim = adamw(optimizer_);
   const double T = opt_.distill_temperature;
   while (step_ < opt_.steps) {
@@ -206,7 +257,7 @@ void Trainer::run(const std::function<void(const TrainProgress&)>& on_step) {
     optim.zero_grad();
     double loss_sum = 0;
     for (int64_t a = 0; a < opt_.grad_accum; ++a) {
-      const at::Tensor ids = batch(samples_seen_ / opt_.batch_size, train_, true);
+      const at::Tensor ids = batch(samples_seen_ / opt_.batch_size, train_, true).narrow(0, rank * slice, slice);
       samples_seen_ += opt_.batch_size;
       const at::Tensor inputs = ids.narrow(1, 0, opt_.seq_len), targets = ids.narrow(1, 1, opt_.seq_len).reshape(-1);
       const at::Tensor logits = model_->forward(inputs).logits.reshape({-1, model_->config().vocab_size});
@@ -224,30 +275,29 @@ void Trainer::run(const std::function<void(const TrainProgress&)>& on_step) {
       loss_sum += loss.item<double>();
       (loss / double(opt_.grad_accum)).backward();
     }
-    const double loss = loss_sum / double(opt_.grad_accum);
+    const double loss = average_over_ranks(loss_sum / double(opt_.grad_accum));
+    std::vector<at::Tensor> params;
+    for (const auto& g : optim.param_groups())
+      for (const auto& p : g.params()) params.push_back(p);
+    average_gradients(params);
     if (!std::isfinite(loss))
       throw FormatError("step " + std::to_string(step_ + 1) + ": the loss is " + std::to_string(loss) +
                         "; stopping (the last checkpoint in " + run_dir_ + " is kept)");
-    if (opt_.clip_grad_norm > 0) {
-      std::vector<at::Tensor> params;
-      for (const auto& g : optim.param_groups())
-        for (const auto& p : g.params()) params.push_back(p);
-      torch::nn::utils::clip_grad_norm_(params, opt_.clip_grad_norm);
-    }
+    if (opt_.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(params, opt_.clip_grad_norm);
     optim.step();
     ++step_;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     TrainProgress pr{step_, opt_.steps, loss, lr, double(opt_.grad_accum * opt_.batch_size * opt_.seq_len) / secs, {}};
     const bool eval_now = opt_.eval_every > 0 && (step_ % opt_.eval_every == 0 || step_ == opt_.steps);
-    if (eval_now) pr.val_loss = evaluate();
-    if (step_ % opt_.log_every == 0 || eval_now || step_ == 1) {
+    if (eval_now && is_rank0()) pr.val_loss = evaluate();  // no collectives: the other ranks go on
+    if (is_rank0() && (step_ % opt_.log_every == 0 || eval_now || step_ == 1)) {
       json j = {{"step", step_}, {"loss", loss}, {"lr", lr}, {"tokens_per_s", pr.tokens_per_s},
                 {"fake_quant", fake_quant_on_}};
       if (pr.val_loss && std::isfinite(*pr.val_loss)) j["val_loss"] = *pr.val_loss, j["val_ppl"] = std::exp(*pr.val_loss);
       metrics << j.dump() << "\n" << std::flush;
     }
     if (on_step) on_step(pr);
-    if ((opt_.save_every > 0 && step_ % opt_.save_every == 0) || step_ == opt_.steps) save_checkpoint();
+    if (is_rank0() && ((opt_.save_every > 0 && step_ % opt_.save_every == 0) || step_ == opt_.steps)) save_checkpoint();
   }
 }
 
@@ -290,7 +340,8 @@ void Trainer::save_checkpoint() {
 }
 
 void Trainer::resume() {
-  run_folder::recover_interrupted_save(run_dir_);
+  if (is_rank0()) run_folder::recover_interrupted_save(run_dir_);
+  if (group_) group_->barrier();  // the others read the checkpoint rank 0 may just have recovered
   const std::string dir = run_folder::checkpoint_of(run_dir_);
   const run_folder::TrainState st = run_folder::read_train_state(dir);
   const int64_t total = opt_.steps;
@@ -331,7 +382,7 @@ void Trainer::resume() {
   torch::load(rng, run_folder::file_in(dir, run_folder::kRng));
   at::Generator gen = at::detail::getDefaultCPUGenerator();
   gen.set_state(rng);
-  run_folder::trim_metrics(run_dir_, step_);  // a run that died past the checkpoint logged more
+  if (is_rank0()) run_folder::trim_metrics(run_dir_, step_);  // a run that died past the checkpoint logged more
 }
 
 }  // namespace gq

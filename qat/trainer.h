@@ -6,6 +6,7 @@
 // RUN/checkpoint/, replaced as a whole at every save (io/folder_swap.h).
 #pragma once
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,8 @@
 #include "qat/gemma4_model.h"
 
 namespace gq {
+
+class DataParallelGroup;
 
 struct TrainOptions {
   int64_t steps = 100;           // optimizer steps in total (a resumed run continues up to this)
@@ -50,6 +53,13 @@ class Trainer {
           Gemma4Model teacher, TokenWindows train, TokenWindows valid, TrainOptions opt, std::string run_dir,
           std::string recipe_json, std::string tokenizer_file, std::string cli_args_json = "{}");
 
+  // Data-parallel training over `group` (qat/distributed.h), before resume() / run(): each rank
+  // trains its slice of every micro-batch (batch_size must be a multiple of the world size, so the
+  // data order and the global batch are the single-process run's), gradients are averaged over
+  // the ranks, and only rank 0 writes metrics and checkpoints.
+  void set_data_parallel(std::shared_ptr<DataParallelGroup> group);
+  bool is_rank0() const;
+
   // Restores weights, quantization parameters, optimizer, schedule position, RNG and data position
   // from RUN/checkpoint (options other than `steps` come from the checkpoint).
   void resume();
@@ -68,6 +78,8 @@ class Trainer {
   at::Tensor batch(int64_t micro_index, const TokenWindows& w, bool shuffled) const;
   void apply_freeze();
   void save_checkpoint();
+  void average_gradients(const std::vector<at::Tensor>& params);
+  double average_over_ranks(double value) const;
 
   Gemma4Model model_, teacher_;
   std::optional<ResolvedRecipe> recipe_;
@@ -75,6 +87,7 @@ class Trainer {
   TokenWindows train_, valid_;
   TrainOptions opt_;
   std::string run_dir_, recipe_json_, tokenizer_file_, cli_args_json_;
+  std::shared_ptr<DataParallelGroup> group_;  // null: one process
   std::shared_ptr<void> optimizer_;  // torch::optim::AdamW, kept out of this header
   std::vector<double> group_lr_multiplier_;  // per optimizer group, times the schedule's lr
   int64_t step_ = 0;

@@ -8,6 +8,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-openmp
   libeigen3-dev libprotobuf-dev protobuf-compiler nlohmann-json3-dev
   libgtest-dev libgmock-dev libcli11-dev libsentencepiece-dev sentencepiece libre2-dev
+  libgloo-dev
 )
 
 missing=()

@@ -10,6 +10,7 @@
 #include <torch/types.h>
 
 #include "fixture_util.h"
+#include "patterned_docs.h"
 #include "model/quant_targets.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/quantize.h"
@@ -19,17 +20,6 @@ namespace gq {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Learnable sequences: each document counts up with a per-document stride (mod the vocabulary).
-std::vector<std::vector<int32_t>> patterned_docs(int n_docs, int len, int vocab) {
-  std::vector<std::vector<int32_t>> docs;
-  for (int d = 0; d < n_docs; ++d) {
-    std::vector<int32_t> doc;
-    for (int i = 0; i < len; ++i) doc.push_back(3 + (d * 7 + i * (1 + d % 5)) % (vocab - 3));
-    docs.push_back(doc);
-  }
-  return docs;
-}
 
 std::string temp_run(const std::string& name) {
   const fs::path p = fs::path(::testing::TempDir()) / ("gq_run_" + name + "_" + std::to_string(::getpid()));
@@ -56,8 +46,8 @@ TrainSetup make_setup(const std::string& recipe_json, int64_t seq_len) {
   s.model = load_model(test::fixture_dir("dense_ple"));
   if (!recipe_json.empty())
     s.recipe = resolve_recipe(Recipe::parse(recipe_json, "test-recipe.json"), gemma4_quant_targets(s.model->config()));
-  s.train = pack_documents(patterned_docs(40, 90, 512), seq_len, 2);
-  s.valid = pack_documents(patterned_docs(6, 90, 512), seq_len, 2);
+  s.train = pack_documents(test::patterned_docs(40, 90, 512), seq_len, 2);
+  s.valid = pack_documents(test::patterned_docs(6, 90, 512), seq_len, 2);
   return s;
 }
 
