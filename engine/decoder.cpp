@@ -18,8 +18,9 @@ Matrix gather_rows(const Tensor& table, const std::vector<int32_t>& ids, float s
   const int64_t cols = table.shape[1];
   Matrix out(int64_t(ids.size()), cols);
   for (size_t t = 0; t < ids.size(); ++t) {
-    const float* src = table.ptr() + int64_t(ids[t]) * cols;
-    for (int64_t i = 0; i < cols; ++i) out(int64_t(t), i) = src[i] * scale;
+    float* row = out.row(int64_t(t)).data();
+    tensor_row(table, int64_t(ids[t]), row);  // a packed table's row dequantized as exact mode's
+    for (int64_t i = 0; i < cols; ++i) row[i] *= scale;
   }
   return out;
 }
