@@ -10,6 +10,9 @@
 #include "io/half.h"
 #include "quant/q8_0.h"
 
+// GCC 12's avx512fintrin.h inserts into an undefined register and warns about it.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 // Built for the baseline x86-64 target: the SIMD kernels are compiled for their instruction sets
 // by attribute and chosen at run time, so the binary runs anywhere. This file is compiled with
 // -ffp-contract=off (engine/CMakeLists.txt): a fused multiply-add in one path and not the other
@@ -144,7 +147,7 @@ GQ_TARGET_VNNI inline __m256i group_sums_vnni(__m256i w, __m256i a) {
   } while (0)
 
 #define GQ_DEFINE_SIMD_KERNELS(SUFFIX, TARGET, GROUP_SUMS)                                                     \
-  TARGET float q4_0_##SUFFIX(const uint8_t* w, const uint8_t* a, int64_t n) {                                \
+  [[maybe_unused]] TARGET float q4_0_##SUFFIX(const uint8_t* w, const uint8_t* a, int64_t n) {                                \
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                                           \
     const int64_t nb = n / 32;                                                                               \
     int64_t b = 0;                                                                                           \
@@ -156,7 +159,7 @@ GQ_TARGET_VNNI inline __m256i group_sums_vnni(__m256i w, __m256i a) {
     if (b < nb) GQ_ACCUMULATE(GROUP_SUMS, q4_0_levels(w + b * 18 + 2), _cvtsh_ss(u16_at(w + b * 18)), a + b * 34, acc0); \
     return reduce_sets_avx(acc0, acc1);                                                                      \
   }                                                                                                          \
-  TARGET float q8_0_##SUFFIX(const uint8_t* w, const uint8_t* a, int64_t n) {                                \
+  [[maybe_unused]] TARGET float q8_0_##SUFFIX(const uint8_t* w, const uint8_t* a, int64_t n) {                                \
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                                           \
     const int64_t nb = n / 32;                                                                               \
     int64_t b = 0;                                                                                           \
@@ -181,7 +184,71 @@ GQ_TARGET_VNNI inline __m256i group_sums_vnni(__m256i w, __m256i a) {
   }
 
 GQ_DEFINE_SIMD_KERNELS(avx2, GQ_TARGET_AVX2, group_sums_avx2)
-GQ_DEFINE_SIMD_KERNELS(vnni, GQ_TARGET_VNNI, group_sums_vnni)
+GQ_DEFINE_SIMD_KERNELS(vnni256, GQ_TARGET_VNNI, group_sums_vnni)
+
+// 512-bit VNNI: two blocks per instruction, block b in the low 256 bits (set 0) and block b + 1 in
+// the high ones (set 1), so one register holds both accumulator sets of the order above.
+#define GQ_TARGET_VNNI512 __attribute__((target("avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+GQ_TARGET_VNNI512 inline __m512 block_pair_products(__m256i w0, __m256i w1, const uint8_t* a0, float d0, float d1) {
+  const __m512i w = _mm512_inserti64x4(_mm512_inserti64x4(_mm512_setzero_si512(), w0, 0), w1, 1);
+  const __m512i a = _mm512_inserti64x4(
+      _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a0 + 2)), 0),
+      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a0 + kQ8BlockBytes + 2)), 1);
+  // |w| and a with w's sign (AVX-512 has no sign_epi8): a negated where w < 0.
+  const __m512i sa = _mm512_mask_sub_epi8(a, _mm512_movepi8_mask(w), _mm512_setzero_si512(), a);
+  const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), sa);
+  const __m512 d = _mm512_mask_blend_ps(__mmask16(0xff00), _mm512_set1_ps(d0), _mm512_set1_ps(d1));
+  return _mm512_mul_ps(_mm512_cvtepi32_ps(s), d);
+}
+
+#define GQ_DEFINE_VNNI512_KERNEL(TYPE, BYTES)                                                                  \
+  GQ_TARGET_VNNI512 float TYPE##_vnni(const uint8_t* w, const uint8_t* a, int64_t n) {                         \
+    __m512 acc = _mm512_setzero_ps();                                                                        \
+    const int64_t nb = n / 32;                                                                               \
+    int64_t b = 0;                                                                                           \
+    for (; b + 1 < nb; b += 2) {                                                                             \
+      const uint8_t *w0 = w + b * BYTES, *w1 = w0 + BYTES, *a0 = a + b * kQ8BlockBytes;                      \
+      const float d0 = _cvtsh_ss(u16_at(w0)) * _cvtsh_ss(u16_at(a0));                                        \
+      const float d1 = _cvtsh_ss(u16_at(w1)) * _cvtsh_ss(u16_at(a0 + kQ8BlockBytes));                        \
+      acc = _mm512_add_ps(acc, block_pair_products(TYPE##_levels(w0 + 2), TYPE##_levels(w1 + 2), a0, d0, d1)); \
+    }                                                                                                        \
+    __m256 set0 = _mm512_castps512_ps256(acc);                                                               \
+    const __m256 set1 = _mm512_castps512_ps256(_mm512_shuffle_f32x4(acc, acc, _MM_SHUFFLE(3, 2, 3, 2)));                  \
+    if (b < nb) GQ_ACCUMULATE(group_sums_vnni, TYPE##_levels(w + b * BYTES + 2), _cvtsh_ss(u16_at(w + b * BYTES)), a + b * kQ8BlockBytes, set0); \
+    return reduce_sets_avx(set0, set1);                                                                      \
+  }
+
+GQ_DEFINE_VNNI512_KERNEL(q4_0, 18)
+GQ_DEFINE_VNNI512_KERNEL(q8_0, 34)
+
+// Four weight rows (`stride` bytes apart) against one activation row: each row's arithmetic is
+// TYPE##_vnni's, the activation blocks are loaded once for the four.
+#define GQ_DEFINE_VNNI512_ROWS4(TYPE, BYTES)                                                                   \
+  GQ_TARGET_VNNI512 void TYPE##_vnni_rows4(const uint8_t* w, size_t stride, const uint8_t* a, int64_t n, float* out) { \
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};    \
+    const int64_t nb = n / 32;                                                                               \
+    int64_t b = 0;                                                                                           \
+    for (; b + 1 < nb; b += 2) {                                                                             \
+      const uint8_t* a0 = a + b * kQ8BlockBytes;                                                             \
+      const float da0 = _cvtsh_ss(u16_at(a0)), da1 = _cvtsh_ss(u16_at(a0 + kQ8BlockBytes));                 \
+      for (int r = 0; r < 4; ++r) {                                                                          \
+        const uint8_t *w0 = w + r * stride + b * BYTES, *w1 = w0 + BYTES;                                    \
+        const float d0 = _cvtsh_ss(u16_at(w0)) * da0, d1 = _cvtsh_ss(u16_at(w1)) * da1;                      \
+        acc[r] = _mm512_add_ps(acc[r], block_pair_products(TYPE##_levels(w0 + 2), TYPE##_levels(w1 + 2), a0, d0, d1)); \
+      }                                                                                                      \
+    }                                                                                                        \
+    for (int r = 0; r < 4; ++r) {                                                                            \
+      __m256 set0 = _mm512_castps512_ps256(acc[r]);                                                          \
+      const __m256 set1 = _mm512_castps512_ps256(_mm512_shuffle_f32x4(acc[r], acc[r], _MM_SHUFFLE(3, 2, 3, 2)));             \
+      const uint8_t* wr = w + r * stride;                                                                    \
+      if (b < nb) GQ_ACCUMULATE(group_sums_vnni, TYPE##_levels(wr + b * BYTES + 2), _cvtsh_ss(u16_at(wr + b * BYTES)), a + b * kQ8BlockBytes, set0); \
+      out[r] = reduce_sets_avx(set0, set1);                                                                  \
+    }                                                                                                        \
+  }
+
+GQ_DEFINE_VNNI512_ROWS4(q4_0, 18)
+GQ_DEFINE_VNNI512_ROWS4(q8_0, 34)
 
 Isa isa_from_environment() {
   const char* env = std::getenv("GQ_ENGINE_ISA");
@@ -211,8 +278,8 @@ bool isa_supported(Isa isa) {
   switch (isa) {
     case Isa::Avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
     case Isa::Avx512Vnni:
-      return isa_supported(Isa::Avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-             __builtin_cpu_supports("avx512vnni");
+      return isa_supported(Isa::Avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
     default: return true;
   }
 }
@@ -224,13 +291,58 @@ Isa selected_isa() {
 
 bool has_int_kernel(GgmlType type) { return type == GgmlType::Q4_0 || type == GgmlType::Q8_0 || type == GgmlType::Q2_0; }
 
-void quantize_activations_q8_0(const float* x, int64_t n, uint8_t* out) { quant::Q8_0Codec::quantize_rtn(x, out, 1, n); }
+namespace {
+
+// ggml's reference rule on one block (quant/q8_0.h): d = amax / 127, id = 1 / d (0 when d is 0 or
+// 1 / d overflows), code = roundf(x * id), half away from zero, stored fp16(d).
+GQ_TARGET_AVX2 void quantize_block_avx2(const float* x, uint8_t* out) {
+  const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+  __m256 v[4], m = _mm256_setzero_ps();
+  for (int i = 0; i < 4; ++i) {
+    v[i] = _mm256_loadu_ps(x + 8 * i);
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign_bit, v[i]));
+  }
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+  const float d = _mm_cvtss_f32(h) / 127.0f;
+  float id = d != 0.0f ? 1.0f / d : 0.0f;
+  if (id == __builtin_inff()) id = 0.0f;
+  const uint16_t dh = f32_to_f16(d);
+  std::memcpy(out, &dh, 2);
+  __m256i q[4];
+  for (int i = 0; i < 4; ++i) {
+    const __m256 p = _mm256_mul_ps(v[i], _mm256_set1_ps(id));
+    const __m256 t = _mm256_round_ps(p, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    // A fraction of at least one half (exact: p - trunc(p)) rounds away from zero.
+    const __m256 frac = _mm256_andnot_ps(sign_bit, _mm256_sub_ps(p, t));
+    const __m256 away = _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ),
+                                      _mm256_or_ps(_mm256_and_ps(p, sign_bit), _mm256_set1_ps(1.0f)));
+    q[i] = _mm256_cvttps_epi32(_mm256_add_ps(t, away));
+  }
+  // int32 -> int8 (codes are within -127..127); packs work per 128-bit lane, the permute restores order.
+  const __m256i q16 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+  const __m256i q8 = _mm256_permutevar8x32_epi32(q16, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 2), q8);
+}
+
+}  // namespace
+
+void quantize_activations_q8_0(const float* x, int64_t n, uint8_t* out) {
+  if (selected_isa() == Isa::Scalar) return quant::Q8_0Codec::quantize_rtn(x, out, 1, n);
+  for (int64_t b = 0; b < n / kQ8Block; ++b) quantize_block_avx2(x + b * kQ8Block, out + b * kQ8BlockBytes);
+}
 
 IntDotFn int_dot_kernel(GgmlType type, Isa isa) {
   static constexpr IntDotFn kTable[3][3] = {
-      {q4_0_scalar, q8_0_scalar, q2_0_scalar}, {q4_0_avx2, q8_0_avx2, q2_0_avx2}, {q4_0_vnni, q8_0_vnni, q2_0_vnni}};
+      {q4_0_scalar, q8_0_scalar, q2_0_scalar}, {q4_0_avx2, q8_0_avx2, q2_0_avx2}, {q4_0_vnni, q8_0_vnni, q2_0_vnni256}};
   const int t = type == GgmlType::Q4_0 ? 0 : type == GgmlType::Q8_0 ? 1 : type == GgmlType::Q2_0 ? 2 : -1;
   return t < 0 ? nullptr : kTable[int(isa)][t];
+}
+
+IntDot4Fn int_dot4_kernel(GgmlType type, Isa isa) {
+  if (isa != Isa::Avx512Vnni) return nullptr;
+  return type == GgmlType::Q4_0 ? q4_0_vnni_rows4 : type == GgmlType::Q8_0 ? q8_0_vnni_rows4 : nullptr;
 }
 
 float int_dot(GgmlType type, const uint8_t* w, const uint8_t* a, int64_t n, Isa isa) {

@@ -42,6 +42,12 @@ using IntDotFn = float (*)(const uint8_t* w, const uint8_t* a, int64_t n);
 // The kernel for `type` weights on `isa` (supported), nullptr when the type has none.
 IntDotFn int_dot_kernel(GgmlType type, Isa isa);
 
+// Four weight rows `stride` bytes apart against one activation row: out[r] is exactly what the
+// one-row kernel gives for row r (the activation blocks are loaded once). nullptr where `isa` has
+// no such kernel for `type` (then the one-row kernel is used four times).
+using IntDot4Fn = void (*)(const uint8_t* w, size_t stride, const uint8_t* a, int64_t n, float* out);
+IntDot4Fn int_dot4_kernel(GgmlType type, Isa isa);
+
 // Σ w_i a_i over one weight row of n values stored as `type` blocks and its activation row as
 // Q8_0 blocks, in the order above, on `isa` (which must be supported). `type` must have a kernel.
 float int_dot(GgmlType type, const uint8_t* w, const uint8_t* a, int64_t n, Isa isa);

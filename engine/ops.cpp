@@ -7,6 +7,7 @@
 #include "engine/dequantize.h"
 #include "engine/int_dot.h"
 #include "engine/thread_pool.h"
+#include "io/half.h"
 
 namespace gq::engine {
 
@@ -18,7 +19,7 @@ namespace {
 
 // A fixed-order dot product: 16 interleaved partial sums (the compiler vectorizes them), the tail,
 // then a pairwise reduction. Its result depends on the two rows alone.
-float dot(const float* a, const float* b, int64_t n) {
+float dot_impl(const float* a, const float* b, int64_t n) {
   constexpr int kLanes = 16;
   float acc[kLanes] = {};
   int64_t i = 0;
@@ -33,7 +34,11 @@ float dot(const float* a, const float* b, int64_t n) {
 
 }  // namespace
 
+float fixed_order_dot(const float* a, const float* b, int64_t n) { return dot_impl(a, b, n); }
+
 namespace {
+
+float dot(const float* a, const float* b, int64_t n) { return dot_impl(a, b, n); }
 
 // Work below this many multiply-adds per thread is not worth waking a worker for.
 constexpr int64_t kMinWorkPerThread = 32768;
@@ -68,8 +73,18 @@ void int_rows(const Matrix& x, const Tensor& w, int64_t row0, IntDotFn kernel, M
   act.resize(size_t(T) * a_bytes);
   for (int64_t t = 0; t < T; ++t) quantize_activations_q8_0(x.row(t).data(), in, act.data() + size_t(t) * a_bytes);
   const uint8_t* a = act.data();
+  const IntDot4Fn kernel4 = int_dot4_kernel(w.packed_type, selected_isa());
   engine_pool().run(y.cols(), row_grain(T, in), [&](int64_t o0, int64_t o1) {
-    for (int64_t o = o0; o < o1; ++o) {
+    int64_t o = o0;
+    if (kernel4)
+      for (float r4[4]; o + 4 <= o1; o += 4) {
+        const uint8_t* wo = w.packed.data() + size_t(row0 + o) * w_bytes;
+        for (int64_t t = 0; t < T; ++t) {
+          kernel4(wo, w_bytes, a + size_t(t) * a_bytes, in, r4);
+          for (int r = 0; r < 4; ++r) y(t, o + r) = r4[r];
+        }
+      }
+    for (; o < o1; ++o) {
       const uint8_t* wo = w.packed.data() + size_t(row0 + o) * w_bytes;
       for (int64_t t = 0; t < T; ++t) y(t, o) = kernel(wo, a + size_t(t) * a_bytes, in);
     }
@@ -139,6 +154,24 @@ void rms_norm(Matrix& x, int64_t dim, const Tensor* weight, double eps) {
 float gelu_tanh(float x) {
   const double v = x;
   return float(0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v))));
+}
+
+namespace {
+std::vector<uint16_t> ggml_gelu_table() {
+  std::vector<uint16_t> t(size_t(1) << 16);
+  for (size_t h = 0; h < t.size(); ++h) {
+    const float x = f16_to_f32(uint16_t(h));
+    t[h] = f32_to_f16(0.5f * x * (1.0f + std::tanh(0.79788456080286535587989211986876f * x * (1.0f + 0.044715f * x * x))));
+  }
+  return t;
+}
+}  // namespace
+
+float gelu_tanh_f16_table(float x) {
+  static const std::vector<uint16_t> table = ggml_gelu_table();
+  if (x <= -10.0f) return 0.0f;
+  if (x >= 10.0f) return x;
+  return f16_to_f32(table[f32_to_f16(x)]);
 }
 
 }  // namespace gq::engine

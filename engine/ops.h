@@ -29,5 +29,12 @@ void rms_norm(Matrix& x, int64_t dim, const Tensor* weight, double eps);
 
 // gelu_pytorch_tanh.
 float gelu_tanh(float x);
+// ggml's GELU (GGML_GELU_FP16, what llama.cpp's CPU backend computes): 0 below -10, x above 10,
+// else a table of fp16(gelu(fp16(x))) (the float tanh formula), 128 KB built once. Fast mode's.
+float gelu_tanh_f16_table(float x);
+
+// Σ a_i b_i in a fixed order (16 interleaved partial sums, then a pairwise reduction): the result
+// depends on the two rows alone.
+float fixed_order_dot(const float* a, const float* b, int64_t n);
 
 }  // namespace gq::engine

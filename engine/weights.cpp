@@ -51,6 +51,7 @@ ModelWeights ModelWeights::from_gguf(const GgufFile& file, const Gemma4Config& c
   ModelWeights w;
   w.config_ = cfg;
   w.source_ = file.source();
+  w.form_ = form;
   const std::string& path = file.source();
   if (const GgufValue* arch = file.find("general.architecture"); arch && arch->type() == GgufType::STRING &&
                                                                   arch->as_str() != "gemma4")

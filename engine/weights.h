@@ -62,6 +62,8 @@ class ModelWeights {
 
   const Gemma4Config& config() const { return config_; }
   const std::string& source() const { return source_; }
+  // Fast: loaded with WeightForm::Fast (the decoder then also takes ggml's GELU table).
+  WeightForm form() const { return form_; }
   // By spec name (no checkpoint prefix): "layers.0.mlp.up_proj.weight".
   bool has(const std::string& name) const { return tensors_.count(name) != 0; }
   const Tensor* find(const std::string& name) const;
@@ -76,6 +78,7 @@ class ModelWeights {
  private:
   Gemma4Config config_;
   std::string source_;
+  WeightForm form_ = WeightForm::Exact;
   std::map<std::string, Tensor> tensors_;
 };
 
