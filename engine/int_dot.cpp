@@ -12,6 +12,7 @@
 
 // GCC 12's avx512fintrin.h inserts into an undefined register and warns about it.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 // Built for the baseline x86-64 target: the SIMD kernels are compiled for their instruction sets
 // by attribute and chosen at run time, so the binary runs anywhere. This file is compiled with
