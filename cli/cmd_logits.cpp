@@ -12,6 +12,7 @@
 #include "cli/options.h"
 #include "engine/decode.h"
 #include "engine/forward.h"
+#include "engine/thread_pool.h"
 #include "engine/weights.h"
 #include "io/error.h"
 #include "formats/safetensors.h"
@@ -26,6 +27,7 @@ struct ModelArgs {
   std::string model, ids;
   int threads = 0;
   QuantArgs quant;
+  bool fast = false, exact = false;  // a GGUF file on the engine: its mode (logits: exact, generate: fast)
 };
 
 void add_model_args(CLI::App* cmd, ModelArgs& a) {
@@ -49,10 +51,17 @@ at::Tensor checked_ids(const std::vector<int64_t>& ids, const Gemma4Config& cfg)
 }
 
 // The engine runs a GGUF file as it is: a recipe or calibration would have nothing to apply to.
-engine::ModelWeights load_gguf_for(const ModelArgs& a) {
+engine::ModelWeights load_gguf_for(const ModelArgs& a, engine::WeightForm form) {
   if (!a.quant.recipe.empty() || !a.quant.calib.empty())
     throw FormatError(a.model + ": --recipe / --calib apply to checkpoints and runs; a GGUF file is run as it is");
-  return engine::ModelWeights::load_gguf(a.model);
+  engine::set_engine_threads(a.threads);
+  return engine::ModelWeights::load_gguf(a.model, form);
+}
+
+// --fast / --exact name the engine's mode; on a checkpoint or run they would mean nothing.
+void check_mode_flags(const ModelArgs& a, bool gguf) {
+  if (!gguf && (a.fast || a.exact))
+    throw FormatError(a.model + ": --fast / --exact choose the reference engine's mode and apply to .gguf files only");
 }
 
 std::vector<int32_t> engine_ids(const std::vector<int64_t>& ids, const Gemma4Config& cfg) {
@@ -73,16 +82,21 @@ void add_logits_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("logits", "Write float32 logits [T, V] of one forward pass over --ids");
   add_model_args(cmd, *a);
   cmd->add_option("--out", *out, "output .safetensors file (tensor 'logits')")->required();
+  cmd->add_flag("--fast", a->fast,
+                "a .gguf file: the engine's fast mode (Q8_0 activations, integer dot products, as llama.cpp) instead of exact");
   cmd->callback([a, out] {
     set_torch_threads(a->threads);
     const std::vector<int64_t> ids = parse_ids(a->ids);
-    if (is_gguf_file(a->model)) {  // the torch-free reference engine computes on what the file holds
-      const engine::ModelWeights w = load_gguf_for(*a);
+    const bool gguf = is_gguf_file(a->model);
+    check_mode_flags(*a, gguf);
+    if (gguf) {  // the torch-free reference engine computes on what the file holds
+      const engine::ModelWeights w = load_gguf_for(*a, a->fast ? engine::WeightForm::Fast : engine::WeightForm::Exact);
       const std::vector<int32_t> ids32 = engine_ids(ids, w.config());
       const std::vector<float> y = engine::logits(w, ids32);
       const std::vector<int64_t> shape = {int64_t(ids32.size()), w.config().vocab_size};
+      const std::string mode = a->fast ? "reference (fast: Q8_0 activations, integer dot products)" : "reference (float32, exact)";
       write_safetensors(*out, {TensorToWrite{"logits", DType::F32, shape, y.data(), y.size() * sizeof(float)}},
-                        {{"model", a->model}, {"ids", a->ids}, {"engine", "reference (float32, exact)"}});
+                        {{"model", a->model}, {"ids", a->ids}, {"engine", mode}});
       return;
     }
     Gemma4Model model = load_model(a->model);
@@ -105,11 +119,15 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("-n,--new-tokens", *n, "number of tokens to generate")->check(CLI::Range(1, 1 << 20));
   cmd->add_flag("--ignore-eos", *ignore_eos,
                 "keep EOS out of the argmax and always generate -n tokens (HF's min_new_tokens)");
+  cmd->add_flag("--exact", a->exact,
+                "a .gguf file: the engine's exact mode (float32 on the dequantized weights) instead of fast");
   cmd->callback([a, n, ignore_eos] {
     set_torch_threads(a->threads);
     const std::vector<int64_t> ids = parse_ids(a->ids);
-    if (is_gguf_file(a->model)) {  // the engine's KV-cache decode on what the file holds
-      const engine::ModelWeights w = load_gguf_for(*a);
+    const bool gguf = is_gguf_file(a->model);
+    check_mode_flags(*a, gguf);
+    if (gguf) {  // the engine's KV-cache decode on what the file holds
+      const engine::ModelWeights w = load_gguf_for(*a, a->exact ? engine::WeightForm::Exact : engine::WeightForm::Fast);
       const int32_t eos = int32_t(w.config().eos_token_id);
       const std::vector<int32_t> out = engine::greedy(w, engine_ids(ids, w.config()), *n, !*ignore_eos,
                                                       *ignore_eos ? std::vector<int32_t>{eos} : std::vector<int32_t>{});

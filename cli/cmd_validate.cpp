@@ -18,6 +18,7 @@
 #include "cli/options.h"
 #include "engine/decode.h"
 #include "engine/forward.h"
+#include "engine/thread_pool.h"
 #include "engine/weights.h"
 #include "io/error.h"
 #include "qat/checkpoint_loader.h"
@@ -136,6 +137,7 @@ void add_validate_command(CLI::App& app) {
   add_quant_args(cmd, a->quant);
   cmd->callback([a] {
     set_torch_threads(a->threads);
+    engine::set_engine_threads(a->threads);
     if (a->file.size() < 5 || a->file.compare(a->file.size() - 5, 5, ".gguf") != 0)
       throw FormatError(a->file + ": EXPORT must be a .gguf file (the engine reads GGUF exports)");
     const engine::ModelWeights w = engine::ModelWeights::load_gguf(a->file);

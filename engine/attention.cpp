@@ -21,10 +21,7 @@ Matrix attend(const MatrixRef& q, const MatrixRef& k, const MatrixRef& v, const 
       const float* qv = q.row(t).data() + h * hd;
       double mx = -INFINITY;
       for (int64_t j = first; j <= last; ++j) {
-        const float* kv = k.row(j).data() + g * hd;
-        float s = 0;
-        for (int64_t i = 0; i < hd; ++i) s += qv[i] * kv[i];
-        p[size_t(j)] = s;
+        p[size_t(j)] = fixed_order_dot(qv, k.row(j).data() + g * hd, hd);
         mx = std::max(mx, p[size_t(j)]);
       }
       double sum = 0;

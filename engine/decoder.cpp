@@ -18,8 +18,9 @@ Matrix gather_rows(const Tensor& table, const std::vector<int32_t>& ids, float s
   const int64_t cols = table.shape[1];
   Matrix out(int64_t(ids.size()), cols);
   for (size_t t = 0; t < ids.size(); ++t) {
-    const float* src = table.ptr() + int64_t(ids[t]) * cols;
-    for (int64_t i = 0; i < cols; ++i) out(int64_t(t), i) = src[i] * scale;
+    float* row = out.row(int64_t(t)).data();
+    tensor_row(table, int64_t(ids[t]), row);  // a packed table's row dequantized as exact mode's
+    for (int64_t i = 0; i < cols; ++i) row[i] *= scale;
   }
   return out;
 }
@@ -47,10 +48,14 @@ Matrix per_layer_inputs(const ModelWeights& w, const std::vector<int32_t>& ids, 
   return (proj + tok) * float(std::pow(2.0, -0.5));
 }
 
-Matrix gelu_times(const Matrix& gate, const Matrix& up) {
+// Exact mode: gelu_pytorch_tanh; fast mode: ggml's fp16 table, as llama.cpp computes it.
+using Gelu = float (*)(float);
+Gelu gelu_of(const ModelWeights& w) { return w.form() == WeightForm::Fast ? gelu_tanh_f16_table : gelu_tanh; }
+
+Matrix gelu_times(Gelu gelu, const Matrix& gate, const Matrix& up) {
   Matrix out(gate.rows(), gate.cols());
   for (int64_t r = 0; r < gate.rows(); ++r)
-    for (int64_t i = 0; i < gate.cols(); ++i) out(r, i) = gelu_tanh(gate(r, i)) * up(r, i);
+    for (int64_t i = 0; i < gate.cols(); ++i) out(r, i) = gelu(gate(r, i)) * up(r, i);
   return out;
 }
 
@@ -93,7 +98,8 @@ void decoder_layer(const ModelWeights& w, int64_t il, Matrix& x, const Matrix* p
   // Feed-forward: the dense GeGLU MLP, plus on MoE layers the expert branch, each post-normed.
   Matrix hm = x;
   rms_norm(hm, H, &w.get(p + "pre_feedforward_layernorm.weight"), eps);
-  Matrix f = linear(gelu_times(linear(hm, w.get(p + "mlp.gate_proj.weight")), linear(hm, w.get(p + "mlp.up_proj.weight"))),
+  const Gelu gelu = gelu_of(w);
+  Matrix f = linear(gelu_times(gelu, linear(hm, w.get(p + "mlp.gate_proj.weight")), linear(hm, w.get(p + "mlp.up_proj.weight"))),
                     w.get(p + "mlp.down_proj.weight"));
   if (c.enable_moe_block) {
     rms_norm(f, H, &w.get(p + "post_feedforward_layernorm_1.weight"), eps);
@@ -108,7 +114,7 @@ void decoder_layer(const ModelWeights& w, int64_t il, Matrix& x, const Matrix* p
     const Matrix gate = linear(x, w.get(p + "per_layer_input_gate.weight"));
     Matrix g(gate.rows(), P);
     for (int64_t t = 0; t < gate.rows(); ++t)
-      for (int64_t i = 0; i < P; ++i) g(t, i) = gelu_tanh(gate(t, i)) * (*ple)(t, il * P + i);
+      for (int64_t i = 0; i < P; ++i) g(t, i) = gelu(gate(t, i)) * (*ple)(t, il * P + i);
     Matrix back = linear(g, w.get(p + "per_layer_projection.weight"));
     rms_norm(back, H, &w.get(p + "post_per_layer_input_norm.weight"), eps);
     x += back;

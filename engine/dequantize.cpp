@@ -41,7 +41,54 @@ void dequantize_q2_0(const uint8_t* data, int64_t blocks, float* out) {
   }
 }
 
+// block_q4_1: fp16 d, fp16 m, then 16 bytes as Q4_0's; y = q * d + m.
+void dequantize_q4_1(const uint8_t* data, int64_t blocks, float* out) {
+  for (int64_t b = 0; b < blocks; ++b, data += 20, out += 32) {
+    const float d = f16_to_f32(u16_at(data)), m = f16_to_f32(u16_at(data + 2));
+    for (int j = 0; j < 16; ++j) {
+      const uint8_t q = data[4 + j];
+      out[j] = float(q & 0x0f) * d + m;
+      out[j + 16] = float(q >> 4) * d + m;
+    }
+  }
+}
+
+// block_q6_K (256 values, 210 bytes): ql[128] low nibbles, qh[64] high 2-bit pairs, 16 int8 scales
+// (one per 16 values), fp16 d last; y = d * scale * (q - 32), in two halves of 128 values.
+void dequantize_q6_k(const uint8_t* data, int64_t blocks, float* out) {
+  for (int64_t b = 0; b < blocks; ++b, data += 210) {
+    const uint8_t* ql = data;
+    const uint8_t* qh = data + 128;
+    const int8_t* sc = reinterpret_cast<const int8_t*>(data + 192);
+    const float d = f16_to_f32(u16_at(data + 208));
+    for (int half = 0; half < 2; ++half, ql += 64, qh += 32, sc += 8, out += 128)
+      for (int l = 0; l < 32; ++l) {
+        const int is = l / 16;
+        const int q1 = int((ql[l] & 0xf) | ((qh[l] & 3) << 4)) - 32;
+        const int q2 = int((ql[l + 32] & 0xf) | (((qh[l] >> 2) & 3) << 4)) - 32;
+        const int q3 = int((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+        const int q4 = int((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+        out[l] = d * float(sc[is]) * float(q1);
+        out[l + 32] = d * float(sc[is + 2]) * float(q2);
+        out[l + 64] = d * float(sc[is + 4]) * float(q3);
+        out[l + 96] = d * float(sc[is + 6]) * float(q4);
+      }
+  }
+}
+
 }  // namespace
+
+bool engine_decodes(GgmlType type) {
+  switch (type) {
+    case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: case GgmlType::Q8_0: case GgmlType::Q4_0:
+    case GgmlType::Q4_1: case GgmlType::Q2_0: case GgmlType::Q6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_block_quantized(GgmlType type) { return engine_decodes(type) && ggml_type_info(uint32_t(type))->block > 1; }
 
 void dequantize(GgmlType type, const uint8_t* data, int64_t n, float* out, const std::string& what) {
   switch (type) {
@@ -54,22 +101,23 @@ void dequantize(GgmlType type, const uint8_t* data, int64_t n, float* out, const
     case GgmlType::BF16:
       for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(u16_at(data + 2 * i));
       return;
-    case GgmlType::Q8_0:
-    case GgmlType::Q4_0:
-      if (n % 32 != 0)
-        throw FormatError(what + ": " + std::to_string(n) + " values are not whole blocks of 32 for " + ggml_type_name(type));
-      if (type == GgmlType::Q8_0)
-        dequantize_q8_0(data, n / 32, out);
-      else
-        dequantize_q4_0(data, n / 32, out);
-      return;
-    case GgmlType::Q2_0:
-      if (n % 64 != 0) throw FormatError(what + ": " + std::to_string(n) + " values are not whole blocks of 64 for Q2_0");
-      dequantize_q2_0(data, n / 64, out);
-      return;
     default:
-      throw FormatError(what + ": type " + ggml_type_name(type) +
-                        " is not supported by the reference engine (F32, F16, BF16, Q8_0, Q4_0, Q2_0)");
+      break;
+  }
+  if (!engine_decodes(type))
+    throw FormatError(what + ": type " + ggml_type_name(type) +
+                      " is not supported by the reference engine (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q2_0, Q6_K)");
+  const int64_t block = ggml_type_info(uint32_t(type))->block;
+  if (n % block != 0)
+    throw FormatError(what + ": " + std::to_string(n) + " values are not whole blocks of " + std::to_string(block) + " for " +
+                      ggml_type_name(type));
+  switch (type) {
+    case GgmlType::Q8_0: return dequantize_q8_0(data, n / block, out);
+    case GgmlType::Q4_0: return dequantize_q4_0(data, n / block, out);
+    case GgmlType::Q4_1: return dequantize_q4_1(data, n / block, out);
+    case GgmlType::Q2_0: return dequantize_q2_0(data, n / block, out);
+    case GgmlType::Q6_K: return dequantize_q6_k(data, n / block, out);
+    default: throw FormatError("internal: no dequantizer for " + std::string(ggml_type_name(type)));
   }
 }
 

@@ -1,6 +1,6 @@
 // GGUF tensor data -> float32, bit for bit as ggml's reference dequantizers (ggml-quants.c) do it.
-// The engine runs in float32, so every stored type is widened on load; the types are the ones our
-// exporter writes.
+// Exact mode widens every stored tensor on load; fast mode widens only rows it has no integer
+// kernel for (engine/int_dot.h).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -10,7 +10,13 @@
 
 namespace gq::engine {
 
-// F32, F16, BF16, Q8_0 and Q4_0. `n` values (a multiple of the type's block) from `data`.
+// The stored types the engine reads: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q2_0 and Q6_K (the last two
+// of them so that llama.cpp-made Gemma 4 files load).
+bool engine_decodes(GgmlType type);
+// One of those stored in blocks of several values (the quantized ones, kept packed in fast mode).
+bool is_block_quantized(GgmlType type);
+
+// `n` values (a multiple of the type's block) from `data`.
 // FormatError naming `what` (file and tensor) and the type for any other type.
 void dequantize(GgmlType type, const uint8_t* data, int64_t n, float* out, const std::string& what);
 

@@ -28,6 +28,7 @@ Matrix moe_block(const ModelWeights& w, const std::string& p, const Matrix& resi
   const Tensor& down = w.get(p + "experts.down_proj");        // [E, H, Ie]
   const int64_t Ie = gate_up.shape[1] / 2;
 
+  float (*const gelu)(float) = w.form() == WeightForm::Fast ? gelu_tanh_f16_table : gelu_tanh;  // as decoder.cpp
   Matrix out = Matrix::Zero(T, H);
   std::vector<double> prob(static_cast<size_t>(E));
   std::vector<int64_t> order(static_cast<size_t>(E));
@@ -49,7 +50,7 @@ Matrix moe_block(const ModelWeights& w, const std::string& p, const Matrix& resi
       const float weight = float(prob[size_t(e)] / chosen) * per_expert.data[size_t(e)];
       const Eigen::VectorXf y = expert_linear(x, gate_up, e);
       Eigen::VectorXf hidden(Ie);
-      for (int64_t i = 0; i < Ie; ++i) hidden[i] = gelu_tanh(y[i]) * y[Ie + i];
+      for (int64_t i = 0; i < Ie; ++i) hidden[i] = gelu(y[i]) * y[Ie + i];
       out.row(t) += weight * expert_linear(hidden, down, e).transpose();
     }
   }

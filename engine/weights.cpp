@@ -38,19 +38,20 @@ ModelWeights ModelWeights::load_safetensors(const std::string& dir) {
   return w;
 }
 
-ModelWeights ModelWeights::load_gguf(const std::string& path, const Gemma4Config& cfg) {
-  return from_gguf(GgufFile::open(path), cfg);
+ModelWeights ModelWeights::load_gguf(const std::string& path, const Gemma4Config& cfg, WeightForm form) {
+  return from_gguf(GgufFile::open(path), cfg, form);
 }
 
-ModelWeights ModelWeights::load_gguf(const std::string& path) {
+ModelWeights ModelWeights::load_gguf(const std::string& path, WeightForm form) {
   const GgufFile file = GgufFile::open(path);
-  return from_gguf(file, gemma4_config_from_gguf(file));
+  return from_gguf(file, gemma4_config_from_gguf(file), form);
 }
 
-ModelWeights ModelWeights::from_gguf(const GgufFile& file, const Gemma4Config& cfg) {
+ModelWeights ModelWeights::from_gguf(const GgufFile& file, const Gemma4Config& cfg, WeightForm form) {
   ModelWeights w;
   w.config_ = cfg;
   w.source_ = file.source();
+  w.form_ = form;
   const std::string& path = file.source();
   if (const GgufValue* arch = file.find("general.architecture"); arch && arch->type() == GgufType::STRING &&
                                                                   arch->as_str() != "gemma4")
@@ -59,6 +60,14 @@ ModelWeights ModelWeights::from_gguf(const GgufFile& file, const Gemma4Config& c
     if (torch_shape(t) != shape)
       throw FormatError(path + ": tensor '" + t.name + "' (" + hf_name + ") has shape " + shape_str(torch_shape(t)) +
                         ", but the config implies " + shape_str(shape));
+    if (form == WeightForm::Fast && is_block_quantized(t.type)) {
+      Tensor& packed = w.tensors_[hf_name];
+      packed.shape = shape;
+      packed.packed_type = t.type;
+      const uint8_t* bytes = file.tensor_data(t);
+      packed.packed.assign(bytes, bytes + size_t(ggml_row_bytes(t.type, shape.back())) * size_t(t.numel() / shape.back()));
+      return;
+    }
     w.tensors_[hf_name] = Tensor{shape, dequantize_tensor(file, t)};
   };
   for (const TensorSpec& spec : gemma4_tensor_specs(cfg)) {
@@ -86,6 +95,12 @@ ModelWeights ModelWeights::from_tensors(Gemma4Config cfg, std::string source, st
   w.source_ = std::move(source);
   w.tensors_ = std::move(tensors);
   return w;
+}
+
+size_t ModelWeights::bytes() const {
+  size_t n = 0;
+  for (const auto& [name, t] : tensors_) n += t.bytes();
+  return n;
 }
 
 const Tensor* ModelWeights::find(const std::string& name) const {

@@ -1,14 +1,17 @@
-// Every Gemma 4 text tensor a forward pass reads, as float32: from a Hugging Face safetensors
-// checkpoint (any float dtype) or from one of our GGUF files (F32/F16/BF16/Q8_0/Q4_0/Q2_0, dequantized
-// as ggml does). The engine computes on the stored values exactly, so a quantized file is judged on
-// what it holds and nothing else.
+// Every Gemma 4 text tensor a forward pass reads: from a Hugging Face safetensors checkpoint (any
+// float dtype) or from a GGUF file (F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q2_0/Q6_K). In exact mode every
+// tensor is float32, dequantized as ggml does, and the engine computes on the stored values exactly,
+// so a quantized file is judged on what it holds and nothing else. In fast mode the quantized
+// tensors stay in their stored blocks (no float copy) for the integer kernels (engine/int_dot.h).
 #pragma once
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/gemma4_config.h"
+#include "quant/ggml_types.h"
 
 namespace gq {
 class GgufFile;
@@ -16,12 +19,28 @@ class GgufFile;
 
 namespace gq::engine {
 
-// A dense float32 tensor, row-major in the PyTorch shape ([out, in] for a Linear).
+// A tensor row-major in the PyTorch shape ([out, in] for a Linear): float32 values in `data`, or
+// (fast mode, a quantized GGUF tensor) its GGUF blocks in `packed`, rows of shape.back() values,
+// with `data` empty.
 struct Tensor {
+  Tensor() = default;
+  Tensor(std::vector<int64_t> shape_, std::vector<float> data_) : shape(std::move(shape_)), data(std::move(data_)) {}
+
   std::vector<int64_t> shape;
   std::vector<float> data;
+  GgmlType packed_type = GgmlType::F32;
+  std::vector<uint8_t> packed;
   const float* ptr() const { return data.data(); }
+  bool is_packed() const { return !packed.empty(); }
+  int64_t row_size() const { return shape.back(); }
+  size_t packed_row_bytes() const { return size_t(ggml_row_bytes(packed_type, shape.back())); }
+  // Bytes held (values or blocks).
+  size_t bytes() const { return data.size() * sizeof(float) + packed.size(); }
 };
+
+// How GGUF tensors are held: Exact widens all to float32 (what the fake-quant model computes),
+// Fast keeps quantized ones packed for the integer kernels.
+enum class WeightForm { Exact, Fast };
 
 class ModelWeights {
  public:
@@ -32,17 +51,19 @@ class ModelWeights {
   // A GGUF written by our exporter, read against `cfg` (the config.json of the checkpoint it was
   // exported from). FormatError naming the file and tensor when a tensor is missing, its shape is
   // not the config's, or its type is not one the engine decodes.
-  static ModelWeights load_gguf(const std::string& path, const Gemma4Config& cfg);
+  static ModelWeights load_gguf(const std::string& path, const Gemma4Config& cfg, WeightForm form = WeightForm::Exact);
   // The same with the config rebuilt from the file's gemma4.* keys and tensors (engine/gguf_config.h).
-  static ModelWeights load_gguf(const std::string& path);
+  static ModelWeights load_gguf(const std::string& path, WeightForm form = WeightForm::Exact);
 
   // load_gguf on a file already open.
-  static ModelWeights from_gguf(const GgufFile& file, const Gemma4Config& cfg);
+  static ModelWeights from_gguf(const GgufFile& file, const Gemma4Config& cfg, WeightForm form = WeightForm::Exact);
   // Tensors a loader of another format has decoded, by spec name; `source` names them in errors.
   static ModelWeights from_tensors(Gemma4Config cfg, std::string source, std::map<std::string, Tensor> tensors);
 
   const Gemma4Config& config() const { return config_; }
   const std::string& source() const { return source_; }
+  // Fast: loaded with WeightForm::Fast (the decoder then also takes ggml's GELU table).
+  WeightForm form() const { return form_; }
   // By spec name (no checkpoint prefix): "layers.0.mlp.up_proj.weight".
   bool has(const std::string& name) const { return tensors_.count(name) != 0; }
   const Tensor* find(const std::string& name) const;
@@ -51,10 +72,13 @@ class ModelWeights {
   // stores output.weight beside a tied table), else the embedding table.
   const Tensor& head() const;
   size_t size() const { return tensors_.size(); }
+  // Bytes of all tensors held.
+  size_t bytes() const;
 
  private:
   Gemma4Config config_;
   std::string source_;
+  WeightForm form_ = WeightForm::Exact;
   std::map<std::string, Tensor> tensors_;
 };
 

@@ -33,13 +33,21 @@ out=$("$BIN" validate "$W/run.gguf" --against "$W/run" --data "$DATA" --threads 
 check "validate --data passes" $? "$out"
 grep -q "over 128 tokens: .*top-1 agreement 128/128, greedy 16/16$" <<<"$out"; check "on the text's first 128 tokens" $? "$out"
 
-# ---- generate on the file: the engine's greedy equals the run's ----
+# ---- generate on the file: the engine's exact-mode greedy equals the run's ----
 from_run=$("$BIN" generate "$W/run" --ids 2,17,5,99 -n 8 --ignore-eos --threads 1 2>&1)
 check "generate RUN" $? "$from_run"
-from_file=$("$BIN" generate "$W/run.gguf" --ids 2,17,5,99 -n 8 --ignore-eos 2>&1)
-check "generate FILE.gguf" $? "$from_file"
+from_file=$("$BIN" generate "$W/run.gguf" --ids 2,17,5,99 -n 8 --ignore-eos --exact 2>&1)
+check "generate FILE.gguf --exact" $? "$from_file"
 [ "$(tr ',' '\n' <<<"$from_file" | grep -c '^[0-9][0-9]*$')" -eq 8 ]; check "8 comma-separated ids" $? "$from_file"
-[ "$from_file" = "$from_run" ]; check "the file's greedy ids are the run's" $? "file $from_file, run $from_run"
+[ "$from_file" = "$from_run" ]; check "the file's exact greedy ids are the run's" $? "file $from_file, run $from_run"
+# Fast mode (the default: Q8_0 activations, integer kernels) on 1 and 2 threads gives the same ids.
+fast1=$("$BIN" generate "$W/run.gguf" --ids 2,17,5,99 -n 8 --ignore-eos --threads 1 2>&1)
+check "generate FILE.gguf (fast)" $? "$fast1"
+[ "$(tr ',' '\n' <<<"$fast1" | grep -c '^[0-9][0-9]*$')" -eq 8 ]; check "fast: 8 comma-separated ids" $? "$fast1"
+[ "$fast1" = "$("$BIN" generate "$W/run.gguf" --ids 2,17,5,99 -n 8 --ignore-eos --threads 2 2>&1)" ]
+check "fast greedy ids do not depend on --threads" $? "$fast1"
+expect_error "generate RUN refuses --exact" "apply to .gguf files only" \
+  "$BIN" generate "$W/run" --ids 2,17 --exact
 expect_error "generate FILE.gguf refuses --recipe" "a GGUF file is run as it is" \
   "$BIN" generate "$W/run.gguf" --ids 2,17 --recipe q4_0
 expect_error "generate FILE.gguf refuses an id outside the vocabulary" "token id 4096" \

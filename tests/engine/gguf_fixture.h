@@ -64,8 +64,8 @@ inline void encode(GgmlType type, const float* x, int64_t n, std::vector<uint8_t
     case GgmlType::Q8_0:
       encode_q8_0(x, n, out);
       return;
-    case GgmlType::Q4_1:  // refused by the engine: any bytes of the right size
-      out.resize(out.size() + size_t(n / 32) * 20, 0x11);
+    case GgmlType::Q5_0:  // refused by the engine: any bytes of the right size
+      out.resize(out.size() + size_t(n / 32) * 22, 0x11);
       return;
     default:
       throw FormatError("test: no encoder for " + std::string(ggml_type_name(type)));

@@ -176,12 +176,14 @@ TEST(Gguf, RefusesATypeTheEngineDoesNotDecode) {
   const ModelWeights st = ModelWeights::load_safetensors(test::fixture("dense_keqv"));
   test::TempDir dir;
   test::GgufModelOptions o;
-  o.type_of = [](const std::string& n) { return n == "layers.0.self_attn.q_proj.weight" ? GgmlType::Q4_1 : GgmlType::F32; };
+  o.type_of = [](const std::string& n) { return n == "layers.0.self_attn.q_proj.weight" ? GgmlType::Q5_0 : GgmlType::F32; };
   test::write_model_gguf(dir.file("m.gguf"), st, o);
-  const std::string msg = test::error_of([&] { ModelWeights::load_gguf(dir.file("m.gguf")); });
-  EXPECT_CONTAINS(msg, dir.file("m.gguf"));
-  EXPECT_CONTAINS(msg, "'blk.0.attn_q.weight'");
-  EXPECT_CONTAINS(msg, "Q4_1");
+  for (WeightForm form : {WeightForm::Exact, WeightForm::Fast}) {
+    const std::string msg = test::error_of([&] { ModelWeights::load_gguf(dir.file("m.gguf"), form); });
+    EXPECT_CONTAINS(msg, dir.file("m.gguf"));
+    EXPECT_CONTAINS(msg, "'blk.0.attn_q.weight'");
+    EXPECT_CONTAINS(msg, "Q5_0");
+  }
 }
 
 TEST(Gguf, MissingTensorNamesFileAndTensor) {

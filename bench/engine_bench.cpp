@@ -1,0 +1,245 @@
+// The reference engine against upstream llama.cpp on the same GGUF Q4_0 file, same threads, same
+// run: prefill and decode tokens/s and peak RSS, printed as ratios (engine / llama.cpp). Two
+// models: examples/models/tiny-e2b, and an E2B-width stack with random weights (the released E2B
+// text config with 10 layers, 5 of them KV-shared, and a 16384-token synthesized vocabulary).
+// Each measurement runs in a fresh process (this binary with --child, or node
+// bench/llama_bench.mjs), so its peak RSS is its own; every figure is the best of --repeat runs.
+//
+//   engine_bench [--threads 1,2] [--prompt 64] [--gen 128] [--repeat 3] [--models tiny,e2b-width]
+//                [--work DIR] [--mode fast|exact|both]
+//   engine_bench --child FILE.gguf --mode fast --threads N --ids .. --gen G --repeat R   (one run)
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "engine/decode.h"
+#include "engine/int_dot.h"
+#include "engine/thread_pool.h"
+#include "engine/weights.h"
+#include "export/gemma4_gguf.h"
+#include "formats/safetensors.h"
+#include "io/error.h"
+#include "io/half.h"
+#include "model/checkpoint_layout.h"
+#include "model/gemma4_tensors.h"
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using namespace gq;
+
+namespace {
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::vector<int32_t> parse_ids(const std::string& s) {
+  std::vector<int32_t> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(int32_t(std::stol(item)));
+  return out;
+}
+
+std::string join_ids(const std::vector<int32_t>& ids) {
+  std::string s;
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? "," : "") + std::to_string(ids[i]);
+  return s;
+}
+
+// --child: one engine measurement, one JSON line on stdout.
+int run_child(const std::string& file, const std::string& mode, int threads, const std::vector<int32_t>& ids, int gen,
+              int repeat) {
+  engine::set_engine_threads(threads);
+  const auto t0 = Clock::now();
+  const engine::ModelWeights w =
+      engine::ModelWeights::load_gguf(file, mode == "exact" ? engine::WeightForm::Exact : engine::WeightForm::Fast);
+  const double load_s = seconds_since(t0);
+  double prefill = 1e30, decode = 1e30;
+  const std::vector<int32_t> prompt(ids.begin(), ids.end() - 1);
+  for (int r = 0; r < repeat; ++r) {
+    engine::Session s(w);
+    auto tp = Clock::now();
+    s.prefill(prompt);
+    prefill = std::min(prefill, seconds_since(tp));
+    // gen decode steps, the first on the prompt's last token, each next token the argmax.
+    auto td = Clock::now();
+    int32_t next = ids.back();
+    for (int i = 0; i < gen; ++i) {
+      const std::vector<float> logits = s.step(next);
+      next = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    }
+    decode = std::min(decode, seconds_since(td));
+  }
+  nlohmann::json j = {{"engine", "gemma-qat " + mode},
+                      {"isa", engine::isa_name(engine::selected_isa())},
+                      {"load_s", load_s},
+                      {"prefill_tokens", prompt.size()},
+                      {"prefill_tps", double(prompt.size()) / prefill},
+                      {"decode_tokens", gen},
+                      {"decode_tps", double(gen) / decode},
+                      {"weight_bytes", w.bytes()}};
+  std::printf("%s\n", j.dump().c_str());
+  return 0;
+}
+
+// Runs argv, returns its stdout's last line as JSON with "peak_rss_kb" (wait4's ru_maxrss) added.
+nlohmann::json run_measured(const std::vector<std::string>& argv) {
+  int fd[2];
+  if (pipe(fd) != 0) throw FormatError("engine_bench: pipe failed");
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fd[1], 1);
+    close(fd[0]);
+    close(fd[1]);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    std::fprintf(stderr, "engine_bench: cannot run %s\n", args[0]);
+    _exit(127);
+  }
+  close(fd[1]);
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd[0], buf, sizeof buf)) > 0;) out.append(buf, size_t(n));
+  close(fd[0]);
+  int status = 0;
+  struct rusage ru {};
+  wait4(pid, &status, 0, &ru);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw FormatError("engine_bench: " + argv[0] + " " + argv[1] + " failed");
+  const size_t cut = out.find_last_of('\n', out.size() >= 2 ? out.size() - 2 : 0);
+  nlohmann::json j = nlohmann::json::parse(cut == std::string::npos ? out : out.substr(cut + 1));
+  j["peak_rss_kb"] = ru.ru_maxrss;
+  return j;
+}
+
+// The released E2B text config with 10 layers (its first ten layer types; the last five KV-shared,
+// their donors layers 3 and 4) and a 16384-token vocabulary, as a Gemma4ForCausalLM checkpoint of
+// random bf16 weights (no tokenizer: the exporter synthesizes a vocabulary).
+void write_e2b_width_checkpoint(const std::string& dir) {
+  std::ifstream in(std::string(GQ_SOURCE_DIR) + "/examples/configs/e2b.json");
+  nlohmann::json full = nlohmann::json::parse(in);
+  nlohmann::json c = full["text_config"];
+  c["architectures"] = {"Gemma4ForCausalLM"};
+  c["num_hidden_layers"] = 10;
+  c["num_kv_shared_layers"] = 5;
+  c["vocab_size"] = 16384;
+  c["vocab_size_per_layer_input"] = 16384;
+  std::vector<std::string> types = c["layer_types"];
+  types.resize(10);
+  c["layer_types"] = types;
+  fs::create_directories(dir);
+  std::ofstream(dir + "/config.json") << c.dump(2);
+  const Gemma4Config cfg = Gemma4Config::load(dir);
+  std::mt19937 rng(1234);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  std::vector<std::vector<uint16_t>> store;
+  std::vector<TensorToWrite> tensors;
+  for (const TensorSpec& s : gemma4_tensor_specs(cfg)) {
+    if (s.unused) continue;
+    std::vector<uint16_t> v(size_t(s.numel()));
+    const bool norm_like = s.shape.size() == 1;  // norms, layer_scalar: 1 (Gemma 4 norms scale by w)
+    for (uint16_t& x : v) x = f32_to_bf16(norm_like ? 1.0f : normal(rng));
+    store.push_back(std::move(v));
+    tensors.push_back(TensorToWrite{stored_name(kTextPrefix, s.name), DType::BF16, s.shape, store.back().data(),
+                                    store.back().size() * 2});
+  }
+  write_safetensors(dir + "/model.safetensors", tensors);
+}
+
+std::string q4_0_gguf(const std::string& checkpoint, const std::string& out) {
+  if (fs::exists(out)) return out;
+  GgufExportOptions opt;
+  opt.type = GgmlType::Q4_0;
+  export_gemma4_gguf(checkpoint, out, opt);
+  return out;
+}
+
+std::vector<int> parse_list(const std::string& s) {
+  std::vector<int> out;
+  for (int32_t v : parse_ids(s)) out.push_back(v);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    std::map<std::string, std::string> a = {{"--threads", "1,2"}, {"--prompt", "64"}, {"--gen", "128"},
+                                            {"--repeat", "3"},    {"--models", "tiny,e2b-width"},
+                                            {"--work", (fs::temp_directory_path() / "gq-engine-bench").string()},
+                                            {"--mode", "fast"}};
+    std::string child;
+    for (int i = 1; i < argc; ++i) {
+      const std::string k = argv[i];
+      if (i + 1 >= argc) throw FormatError("engine_bench: " + k + " needs a value");
+      if (k == "--child") child = argv[++i];
+      else if (k == "--ids" || a.count(k)) a[k] = argv[++i];
+      else throw FormatError("engine_bench: unknown option " + k);
+    }
+    if (!child.empty())
+      return run_child(child, a["--mode"], std::stoi(a["--threads"]), parse_ids(a["--ids"]), std::stoi(a["--gen"]),
+                       std::stoi(a["--repeat"]));
+
+    const std::string work = a["--work"];
+    fs::create_directories(work);
+    std::vector<std::pair<std::string, std::string>> models;  // name, gguf
+    for (const std::string& m : {std::string("tiny"), std::string("e2b-width")}) {
+      if (a["--models"].find(m) == std::string::npos) continue;
+      if (m == "tiny") {
+        models.emplace_back(m, q4_0_gguf(std::string(GQ_SOURCE_DIR) + "/examples/models/tiny-e2b", work + "/tiny-e2b-q4_0.gguf"));
+      } else {
+        const std::string ckpt = work + "/e2b-width-10l";
+        if (!fs::exists(work + "/e2b-width-10l-q4_0.gguf")) write_e2b_width_checkpoint(ckpt);
+        models.emplace_back(m, q4_0_gguf(ckpt, work + "/e2b-width-10l-q4_0.gguf"));
+      }
+    }
+    const std::string self = fs::canonical("/proc/self/exe").string();
+    const std::string llama_script = std::string(GQ_SOURCE_DIR) + "/bench/llama_bench.mjs";
+    std::vector<std::string> modes;
+    if (a["--mode"] == "both") modes = {"fast", "exact"};
+    else modes = {a["--mode"]};
+    for (const auto& [name, file] : models) {
+      const engine::ModelWeights probe = engine::ModelWeights::load_gguf(file, engine::WeightForm::Fast);
+      const int64_t vocab = probe.config().vocab_size;
+      std::vector<int32_t> ids;
+      for (int i = 0; i <= std::stoi(a["--prompt"]); ++i) ids.push_back(int32_t(3 + (int64_t(i) * 7919) % (vocab - 3)));
+      std::printf("%s: %s (%.1f MB)\n", name.c_str(), file.c_str(), double(fs::file_size(file)) / 1e6);
+      for (int threads : parse_list(a["--threads"])) {
+        const nlohmann::json llama = run_measured({"node", llama_script, file, "--ids", join_ids(ids), "--gen", a["--gen"],
+                                                   "--threads", std::to_string(threads), "--repeat", a["--repeat"]});
+        std::printf("  threads %d  llama.cpp      prefill %8.1f tok/s  decode %8.1f tok/s  peak RSS %7.1f MB (node included)\n",
+                    threads, llama["prefill_tps"].get<double>(), llama["decode_tps"].get<double>(),
+                    llama["peak_rss_kb"].get<double>() / 1024);
+        for (const std::string& mode : modes) {
+          const nlohmann::json ours = run_measured({self, "--child", file, "--mode", mode, "--threads", std::to_string(threads),
+                                                    "--ids", join_ids(ids), "--gen", a["--gen"], "--repeat", a["--repeat"]});
+          std::printf("  threads %d  gemma-qat %-5s prefill %8.1f tok/s  decode %8.1f tok/s  peak RSS %7.1f MB  [%s]\n",
+                      threads, mode.c_str(), ours["prefill_tps"].get<double>(), ours["decode_tps"].get<double>(),
+                      ours["peak_rss_kb"].get<double>() / 1024, ours["isa"].get<std::string>().c_str());
+          std::printf("  threads %d  ratio %-5s     prefill %7.2fx        decode %7.2fx        peak RSS %6.2fx\n", threads,
+                      mode.c_str(), ours["prefill_tps"].get<double>() / llama["prefill_tps"].get<double>(),
+                      ours["decode_tps"].get<double>() / llama["decode_tps"].get<double>(),
+                      ours["peak_rss_kb"].get<double>() / llama["peak_rss_kb"].get<double>());
+        }
+        std::fflush(stdout);
+      }
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+}
