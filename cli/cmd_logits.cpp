@@ -12,6 +12,7 @@
 #include "cli/options.h"
 #include "engine/decode.h"
 #include "engine/forward.h"
+#include "engine/native_weights.h"
 #include "engine/weights.h"
 #include "io/error.h"
 #include "formats/safetensors.h"
@@ -35,9 +36,11 @@ void add_model_args(CLI::App* cmd, ModelArgs& a) {
   add_quant_args(cmd, a.quant);
 }
 
-bool is_gguf_file(const std::string& path) {
+// A file the engine runs: a .gguf, or a native .gqn.
+bool is_engine_file(const std::string& path) {
   std::error_code ec;
-  return path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0 && std::filesystem::is_regular_file(path, ec);
+  const bool gguf = path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0;
+  return (gguf || engine::is_native_path(path)) && std::filesystem::is_regular_file(path, ec);
 }
 
 at::Tensor checked_ids(const std::vector<int64_t>& ids, const Gemma4Config& cfg) {
@@ -48,11 +51,12 @@ at::Tensor checked_ids(const std::vector<int64_t>& ids, const Gemma4Config& cfg)
   return at::tensor(ids, at::kLong).unsqueeze(0);
 }
 
-// The engine runs a GGUF file as it is: a recipe or calibration would have nothing to apply to.
-engine::ModelWeights load_gguf_for(const ModelArgs& a) {
+// The engine runs a GGUF or native file as it is: a recipe or calibration would have nothing to
+// apply to (a native file states its own activation scales and KV scheme).
+engine::ModelWeights load_engine_file(const ModelArgs& a) {
   if (!a.quant.recipe.empty() || !a.quant.calib.empty())
-    throw FormatError(a.model + ": --recipe / --calib apply to checkpoints and runs; a GGUF file is run as it is");
-  return engine::ModelWeights::load_gguf(a.model);
+    throw FormatError(a.model + ": --recipe / --calib apply to checkpoints and runs; a GGUF or native file is run as it is");
+  return engine::is_native_path(a.model) ? engine::load_native(a.model) : engine::ModelWeights::load_gguf(a.model);
 }
 
 std::vector<int32_t> engine_ids(const std::vector<int64_t>& ids, const Gemma4Config& cfg) {
@@ -76,8 +80,8 @@ void add_logits_command(CLI::App& app) {
   cmd->callback([a, out] {
     set_torch_threads(a->threads);
     const std::vector<int64_t> ids = parse_ids(a->ids);
-    if (is_gguf_file(a->model)) {  // the torch-free reference engine computes on what the file holds
-      const engine::ModelWeights w = load_gguf_for(*a);
+    if (is_engine_file(a->model)) {  // the torch-free reference engine computes on what the file holds
+      const engine::ModelWeights w = load_engine_file(*a);
       const std::vector<int32_t> ids32 = engine_ids(ids, w.config());
       const std::vector<float> y = engine::logits(w, ids32);
       const std::vector<int64_t> shape = {int64_t(ids32.size()), w.config().vocab_size};
@@ -99,7 +103,7 @@ void add_generate_command(CLI::App& app) {
   auto a = std::make_shared<ModelArgs>();
   auto n = std::make_shared<int>(16);
   CLI::App* cmd = app.add_subcommand(
-      "generate", "Greedy continuation of --ids with the KV cache (a .gguf file: on the reference engine); prints the new ids");
+      "generate", "Greedy continuation of --ids with the KV cache (a .gguf or .gqn file: on the reference engine); prints the new ids");
   add_model_args(cmd, *a);
   auto ignore_eos = std::make_shared<bool>(false);
   cmd->add_option("-n,--new-tokens", *n, "number of tokens to generate")->check(CLI::Range(1, 1 << 20));
@@ -108,8 +112,8 @@ void add_generate_command(CLI::App& app) {
   cmd->callback([a, n, ignore_eos] {
     set_torch_threads(a->threads);
     const std::vector<int64_t> ids = parse_ids(a->ids);
-    if (is_gguf_file(a->model)) {  // the engine's KV-cache decode on what the file holds
-      const engine::ModelWeights w = load_gguf_for(*a);
+    if (is_engine_file(a->model)) {  // the engine's KV-cache decode on what the file holds
+      const engine::ModelWeights w = load_engine_file(*a);
       const int32_t eos = int32_t(w.config().eos_token_id);
       const std::vector<int32_t> out = engine::greedy(w, engine_ids(ids, w.config()), *n, !*ignore_eos,
                                                       *ignore_eos ? std::vector<int32_t>{eos} : std::vector<int32_t>{});

@@ -11,6 +11,7 @@
 
 #include "cli/export_rounding.h"
 #include "engine/forward.h"
+#include "engine/native_weights.h"
 #include "engine/weights.h"
 #include "io/error.h"
 #include "model/gemma4_tensors.h"
@@ -100,6 +101,25 @@ std::string validate_gguf_export(const GgufExportResult& r, const std::string& c
   if (recovered > 0)
     return kValidated + f + " (" + std::to_string(recovered) +
            " blocks hold recovered grids, which the fake-quant model's RTN does not reproduce: not a failure)";
+  if (!(ag.max_abs <= kExportTolerance)) throw FormatError(r.path + ": the written file does not compute what the model does: " + f);
+  return kValidated + f;
+}
+
+std::string validate_native_export(const NativeExportResult& r, const std::string& calibration) {
+  const ResolvedRecipe& rr = r.deployed;
+  if (const std::string big = too_large(Gemma4Config::load(r.checkpoint)); !big.empty()) return big;
+  const engine::ModelWeights w = engine::load_native(r.path);
+  const std::vector<int64_t> ids = probe_ids(w.config());
+  const bool learned = r.from_run && run_folder::QuantParams::open_if_present(r.checkpoint) != nullptr;
+  std::optional<Calibration> cal =
+      calibration.empty() ? run_folder::read_calibration(r.checkpoint) : std::optional<Calibration>(Calibration::load(calibration));
+  const std::vector<float> want = fake_quant_logits(r.checkpoint, rr, learned, cal, ids);
+  const std::vector<float> got = engine::logits(w, std::vector<int32_t>(ids.begin(), ids.end()));
+  if (got.size() != want.size())
+    throw FormatError(r.path + ": the reference engine gives " + std::to_string(got.size()) + " logits, the model " +
+                      std::to_string(want.size()));
+  const Agreement ag = agreement(want, got, w.config().vocab_size);
+  const std::string f = figures(ag, "the fake-quant model (recipe " + rr.name + ")");
   if (!(ag.max_abs <= kExportTolerance)) throw FormatError(r.path + ": the written file does not compute what the model does: " + f);
   return kValidated + f;
 }

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,8 @@ class GgufFile;
 }
 
 namespace gq::engine {
+
+struct ActivationQuantization;  // engine/activation_quant.h
 
 // A dense float32 tensor, row-major in the PyTorch shape ([out, in] for a Linear).
 struct Tensor {
@@ -52,10 +55,16 @@ class ModelWeights {
   const Tensor& head() const;
   size_t size() const { return tensors_.size(); }
 
+  // The static activation and KV-cache fake quantization the source states (a native file's); null
+  // for none: the forward then runs in plain float32.
+  const ActivationQuantization* activation_quantization() const { return activation_quant_.get(); }
+  void set_activation_quantization(std::shared_ptr<const ActivationQuantization> a) { activation_quant_ = std::move(a); }
+
  private:
   Gemma4Config config_;
   std::string source_;
   std::map<std::string, Tensor> tensors_;
+  std::shared_ptr<const ActivationQuantization> activation_quant_;
 };
 
 }  // namespace gq::engine
