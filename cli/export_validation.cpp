@@ -120,6 +120,16 @@ std::string validate_native_export(const NativeExportResult& r, const std::strin
                       std::to_string(want.size()));
   const Agreement ag = agreement(want, got, w.config().vocab_size);
   const std::string f = figures(ag, "the fake-quant model (recipe " + rr.name + ")");
+  // Quantized activations or KV cache: float32 noise between the engine's and LibTorch's matmuls
+  // moves the odd value across a rounding boundary (an int8 step, a bf16 ulp), which propagates, so
+  // max |Δlogit| is not held to 1e-3; the top-1 token must still agree everywhere.
+  if (rr.has_static_activations() || rr.kv_cache) {
+    if (ag.top1 != kTokens) throw FormatError(r.path + ": the written file does not compute what the model does: " + f);
+    if (!(ag.max_abs <= kExportTolerance))
+      return kValidated + f + " (quantized activations: float32 noise between the engine and LibTorch flips the odd rounding; "
+                              "the tensors are bit-exact, tests/contract)";
+    return kValidated + f;
+  }
   if (!(ag.max_abs <= kExportTolerance)) throw FormatError(r.path + ": the written file does not compute what the model does: " + f);
   return kValidated + f;
 }

@@ -20,7 +20,8 @@ constexpr double kExportTolerance = 1e-3;
 std::string validate_gguf_export(const GgufExportResult& r, const std::string& calibration);
 
 // The same for a native file, which states its static activation scales and KV scheme: the engine
-// applies them, so every recipe is checked (FormatError past kExportTolerance).
+// applies them, so every recipe is checked: FormatError past kExportTolerance, or, for quantized
+// activations / KV cache (where float32 noise flips the odd rounding), for any top-1 disagreement.
 std::string validate_native_export(const NativeExportResult& r, const std::string& calibration);
 
 // The same for an hf export: the engine on the written folder against `model` (the model the

@@ -88,7 +88,7 @@ class Exporter {
     const bool asym = !s.symmetric, gguf = s.is_gguf();
     // The run's learned scales (rounded to the scale dtype on use, as its fake quant does), or RTN.
     const bool learned = in_.from_run && in_.has_learned_scales(p.weight_module);
-    if (in_.from_run && !learned && dep_.deployed.learnable_scales)
+    if (in_.from_run && !learned && dep_.deployed.learns_scale(p.weight_module, cfg_.tie_word_embeddings))
       throw FormatError(run_folder::file_in(in_.checkpoint, run_folder::kQuantParams) + ": tensor '" + p.weight_module +
                         ".weight.scale' is missing (the recipe has learnable_scales)");
     std::vector<float> lscales;
