@@ -410,6 +410,7 @@ uint64_t NativeFile::file_size() const { return map_->size(); }
 NativeWriter::NativeWriter(const std::string& path, Metadata meta, std::vector<TensorDesc> tensors)
     : path_(path), meta_(std::move(meta)) {
   std::set<std::string> names;
+  for (const TensorDesc& t : tensors) blob_sizes(t, path + ": tensor '" + t.name + "'");  // before the header names its dtypes
   for (int pass = 0; pass < 2; ++pass)
     for (TensorDesc& t : tensors)
       if ((t.section == Section::Main) == (pass == 0)) {
