@@ -472,5 +472,47 @@ TEST(DeploymentContract, EveryBuiltinRecipeFromAShortQatRun) {
   EXPECT_EQ(checked.size(), 7u);
 }
 
+// A real export (mobile from tiny-e2b: channel int2/4/8 levels, bf16 scales, static activations, the
+// per-layer section) corrupted at a dense sample of bytes across the preamble, the header (config,
+// tokenizer, tensor table), the main data and the per-layer section, and truncated at many lengths:
+// the engine's loader refuses each copy with one line, so no logits ever come from a damaged file.
+TEST(NativeFile, CorruptedExportIsRejected) {
+  test::TempDir d;
+  Gemma4Model model = load_model(kModel);
+  const Recipe r = Recipe::load("mobile");
+  const ResolvedRecipe rr = resolve_recipe(r, gemma4_quant_targets(model->config()), DType::BF16);
+  calibrate(model, rr).save(d.file("calibration.json"));
+  NativeExportOptions o = native_options(d.file("calibration.json"));
+  o.recipe = r;
+  export_native(kModel, d.file("m.gqn"), o);
+  const std::string good = test::read_file(d.file("m.gqn"));
+  ASSERT_NO_THROW(engine::load_native(d.file("m.gqn")));
+  const native::NativeFile f = native::NativeFile::open(d.file("m.gqn"));
+  const uint64_t data0 = f.tensors().front().data.offset, ple0 = f.per_layer_section().offset;
+  std::vector<size_t> at;
+  for (size_t i = 0; i < 64; ++i) at.push_back(i);                                      // preamble, start of header
+  for (size_t i = 64; i < data0; i += std::max<size_t>(1, size_t(data0) / 400)) at.push_back(i);  // header: config, tokenizer, table
+  for (size_t i = size_t(data0); i < ple0; i += size_t(ple0 - data0) / 300) at.push_back(i);        // main data and padding
+  for (size_t i = size_t(ple0); i < good.size(); i += (good.size() - size_t(ple0)) / 100) at.push_back(i);  // per-layer section
+  at.push_back(good.size() - 1);
+  size_t rejected = 0;
+  for (size_t i : at) {
+    std::string bad = good;
+    bad[i] = char(bad[i] ^ (i % 2 ? 0x01 : 0x80));
+    test::write_file(d.file("bad.gqn"), bad);
+    const std::string e = test::error_of([&] { engine::load_native(d.file("bad.gqn")); });
+    ASSERT_FALSE(e.empty()) << "byte " << i << " flipped was accepted";
+    ++rejected;
+  }
+  std::vector<size_t> cuts = {0, 1, 31, 32, 33, size_t(data0) - 1, size_t(data0), size_t(ple0), good.size() - 1};
+  for (size_t k = 1; k < 60; ++k) cuts.push_back(good.size() * k / 60);
+  for (size_t n : cuts) {
+    test::write_file(d.file("cut.gqn"), good.substr(0, n));
+    ASSERT_FALSE(test::error_of([&] { engine::load_native(d.file("cut.gqn")); }).empty()) << "truncated at " << n;
+    ++rejected;
+  }
+  std::printf("%zu corrupted or truncated copies of a %zu-byte export rejected\n", rejected, good.size());
+}
+
 }  // namespace
 }  // namespace gq
