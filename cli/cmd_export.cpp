@@ -130,19 +130,25 @@ void export_hf(const ExportArgs& a) {
   }
 }
 
-// compressed-tensors (vLLM): a QAT run's own recipe and learned scales, or a recipe's RTN.
-void export_ct(const ExportArgs& a) {
-  if (!a.type.empty()) throw FormatError("--type is for gguf: a compressed-tensors export takes a recipe (--recipe)");
-  if (a.nearest) throw FormatError("--nearest is for gguf: compressed-tensors refuses what it cannot hold");
-  CompressedTensorsExportOptions opt;
+// What the compressed-tensors and native exporters take alike: recipe, dtypes, rounding, static scales.
+template <class Options>
+void set_recipe_options(const ExportArgs& a, Options& opt) {
   if (!a.recipe.empty()) opt.recipe = Recipe::load(a.recipe);
   if (!a.scale_dtype.empty()) opt.scale_dtype = dtype_flag(a.scale_dtype);
   if (a.dtype_given) opt.float_dtype = dtype_flag(a.dtype);
   opt.allow_rounding = a.allow_rounding;
   opt.rounding_effect = logit_rounding_effect(a.calib);
   opt.calibration = a.calib;
-  opt.max_shard_bytes = uint64_t(a.shard_mb) * 1000 * 1000;
   opt.threads = a.threads;
+}
+
+// compressed-tensors (vLLM): a QAT run's own recipe and learned scales, or a recipe's RTN.
+void export_ct(const ExportArgs& a) {
+  if (!a.type.empty()) throw FormatError("--type is for gguf: a compressed-tensors export takes a recipe (--recipe)");
+  if (a.nearest) throw FormatError("--nearest is for gguf: compressed-tensors refuses what it cannot hold");
+  CompressedTensorsExportOptions opt;
+  set_recipe_options(a, opt);
+  opt.max_shard_bytes = uint64_t(a.shard_mb) * 1000 * 1000;
   const CompressedTensorsExportResult r = export_compressed_tensors(a.model, a.out, opt);
   std::string s;
   for (const auto& [k, n] : r.modules_by_scheme) s += (s.empty() ? "" : ", ") + std::to_string(n) + " " + k;
@@ -157,13 +163,7 @@ void export_native_file(const ExportArgs& a) {
   if (!a.type.empty()) throw FormatError("--type is for gguf: a native export takes a recipe (--recipe q4_0)");
   if (a.nearest) throw FormatError("--nearest is for gguf: the native format holds every recipe's schemes");
   NativeExportOptions opt;
-  if (!a.recipe.empty()) opt.recipe = Recipe::load(a.recipe);
-  if (!a.scale_dtype.empty()) opt.scale_dtype = dtype_flag(a.scale_dtype);
-  if (a.dtype_given) opt.float_dtype = dtype_flag(a.dtype);
-  opt.allow_rounding = a.allow_rounding;
-  opt.rounding_effect = logit_rounding_effect(a.calib);
-  opt.calibration = a.calib;
-  opt.threads = a.threads;
+  set_recipe_options(a, opt);
   const NativeExportResult r = export_native(a.model, a.out, opt);
   std::string s;
   for (const auto& [k, n] : r.tensors_by_scheme) s += (s.empty() ? "" : ", ") + std::to_string(n) + " " + k;

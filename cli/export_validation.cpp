@@ -77,6 +77,21 @@ std::string figures(const Agreement& a, const std::string& against) {
 
 constexpr char kValidated[] = "validated on the reference engine: ";
 
+// The engine on `w` (read from `path`) against the fake-quant model of `checkpoint` under `rr`, on
+// the probe tokens: with the run's learned parameters (`from_run` and present), else the recipe's
+// RTN with static scales from `cal`.
+Agreement engine_agreement(const engine::ModelWeights& w, const std::string& path, const std::string& checkpoint,
+                           const ResolvedRecipe& rr, bool from_run, const std::optional<Calibration>& cal) {
+  const std::vector<int64_t> ids = probe_ids(w.config());
+  const bool learned = from_run && run_folder::QuantParams::open_if_present(checkpoint) != nullptr;
+  const std::vector<float> want = fake_quant_logits(checkpoint, rr, learned, cal, ids);
+  const std::vector<float> got = engine::logits(w, std::vector<int32_t>(ids.begin(), ids.end()));
+  if (got.size() != want.size())
+    throw FormatError(path + ": the reference engine gives " + std::to_string(got.size()) + " logits, the model " +
+                      std::to_string(want.size()));
+  return agreement(want, got, w.config().vocab_size);
+}
+
 std::string validate_gguf_export(const GgufExportResult& r, const std::string& calibration) {
   const ResolvedRecipe& rr = r.deployed;
   if (rr.has_static_activations() || rr.kv_cache)
@@ -85,17 +100,9 @@ std::string validate_gguf_export(const GgufExportResult& r, const std::string& c
   int64_t recovered = 0;
   for (const auto& [type, g] : r.grid_recovery) recovered += g.recovered;
 
-  const engine::ModelWeights w = engine::ModelWeights::load_gguf(r.path);
-  const std::vector<int64_t> ids = probe_ids(w.config());
-  const bool learned = r.from_run && run_folder::QuantParams::open_if_present(r.checkpoint) != nullptr;
   const std::optional<Calibration> cal =
       calibration.empty() ? std::nullopt : std::optional<Calibration>(Calibration::load(calibration));
-  const std::vector<float> want = fake_quant_logits(r.checkpoint, rr, learned, cal, ids);
-  const std::vector<float> got = engine::logits(w, std::vector<int32_t>(ids.begin(), ids.end()));
-  if (got.size() != want.size())
-    throw FormatError(r.path + ": the reference engine gives " + std::to_string(got.size()) + " logits, the model " +
-                      std::to_string(want.size()));
-  const Agreement ag = agreement(want, got, w.config().vocab_size);
+  const Agreement ag = engine_agreement(engine::ModelWeights::load_gguf(r.path), r.path, r.checkpoint, rr, r.from_run, cal);
   const std::string f =
       figures(ag, "the fake-quant model (" + (rr.name.empty() ? std::string("unquantized") : "recipe " + rr.name) + ")");
   if (recovered > 0)
@@ -108,17 +115,9 @@ std::string validate_gguf_export(const GgufExportResult& r, const std::string& c
 std::string validate_native_export(const NativeExportResult& r, const std::string& calibration) {
   const ResolvedRecipe& rr = r.deployed;
   if (const std::string big = too_large(Gemma4Config::load(r.checkpoint)); !big.empty()) return big;
-  const engine::ModelWeights w = engine::load_native(r.path);
-  const std::vector<int64_t> ids = probe_ids(w.config());
-  const bool learned = r.from_run && run_folder::QuantParams::open_if_present(r.checkpoint) != nullptr;
-  std::optional<Calibration> cal =
+  const std::optional<Calibration> cal =
       calibration.empty() ? run_folder::read_calibration(r.checkpoint) : std::optional<Calibration>(Calibration::load(calibration));
-  const std::vector<float> want = fake_quant_logits(r.checkpoint, rr, learned, cal, ids);
-  const std::vector<float> got = engine::logits(w, std::vector<int32_t>(ids.begin(), ids.end()));
-  if (got.size() != want.size())
-    throw FormatError(r.path + ": the reference engine gives " + std::to_string(got.size()) + " logits, the model " +
-                      std::to_string(want.size()));
-  const Agreement ag = agreement(want, got, w.config().vocab_size);
+  const Agreement ag = engine_agreement(engine::load_native(r.path), r.path, r.checkpoint, rr, r.from_run, cal);
   const std::string f = figures(ag, "the fake-quant model (recipe " + rr.name + ")");
   // Quantized activations or KV cache: float32 noise between the engine's and LibTorch's matmuls
   // moves the odd value across a rounding boundary (an int8 step, a bf16 ulp), which propagates, so

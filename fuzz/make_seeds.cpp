@@ -171,6 +171,7 @@ void native_seeds(const fs::path& dir) {
     const BlobSizes b = blob_sizes(d, d.name);
     for (const auto& [part, n] : {std::pair<Part, uint64_t>{Part::Data, b.data}, {Part::Scales, b.scales}, {Part::ZeroPoints, b.zero_points}}) {
       // Small valid-looking values: fp16 / bf16 scales of 1.0 are 0x3C00 / 0x3F80; levels and ggml codes 0x11.
+      if (n == 0) continue;
       std::vector<uint8_t> v(size_t(n), part == Part::ZeroPoints ? 0 : 0x11);
       if (part == Part::Scales)
         for (size_t i = 0; i + 1 < v.size(); i += 2) v[i] = 0, v[i + 1] = 0x3F;

@@ -63,7 +63,7 @@ check "validate under a KV-cache recipe runs" $? "$out"
 grep -q "warning: recipe q4_0-kv8 quantizes the KV cache, which the engine does not yet" <<<"$out"
 check "and warns that the engine does not quantize the KV cache" $? "$out"
 
-expect_error "EXPORT must be a .gguf file" "must be a .gguf file" \
+expect_error "EXPORT must be a .gguf or .gqn file" "must be a .gguf or .gqn file" \
   "$BIN" validate "$MODEL/config.json" --against "$MODEL"
 expect_error "--ids and --data exclude each other" "excludes" \
   "$BIN" validate "$W/run.gguf" --against "$W/run" --ids 2,17 --data "$DATA"

@@ -264,19 +264,25 @@ void expect_contract(Gemma4Model& model, const ResolvedRecipe& rr, const std::op
   EXPECT_LE(diff, 1e-4) << what << ": max |logit difference| between the fake-quant model and the file";
 }
 
+// Logits over sample_ids of the engine on `w` and of the fake-quant model.
+void engine_and_model_logits(const engine::ModelWeights& w, Gemma4Model& model, std::vector<float>& got, std::vector<float>& want) {
+  const at::Tensor ids = sample_ids(model->config().vocab_size);
+  std::vector<int32_t> ids32;
+  for (int64_t i = 0; i < ids.size(1); ++i) ids32.push_back(int32_t(ids[0][i].item<int64_t>()));
+  got = engine::logits(w, ids32);
+  at::NoGradGuard ng;
+  model->eval();
+  want = values_of(model->forward(ids).logits[0]);
+}
+
 // The torch-free reference engine on the written GGUF (its own decoding and forward) against the
 // fake-quant model: what llama.cpp's float path would compute from the file. Recipes whose
 // activations or KV cache the engine does not quantize yet are left to expect_contract.
 void expect_engine_agrees(Gemma4Model& model, const ResolvedRecipe& rr, const std::string& gguf, const std::string& what) {
   if (rr.has_static_activations() || rr.kv_cache) return;
   const engine::ModelWeights w = engine::ModelWeights::load_gguf(gguf);
-  const at::Tensor ids = sample_ids(model->config().vocab_size);
-  std::vector<int32_t> ids32;
-  for (int64_t i = 0; i < ids.size(1); ++i) ids32.push_back(int32_t(ids[0][i].item<int64_t>()));
-  const std::vector<float> got = engine::logits(w, ids32);
-  at::NoGradGuard ng;
-  model->eval();
-  const std::vector<float> want = values_of(model->forward(ids).logits[0]);
+  std::vector<float> got, want;
+  engine_and_model_logits(w, model, got, want);
   ASSERT_EQ(got.size(), want.size()) << what;
   double diff = 0;
   for (size_t i = 0; i < got.size(); ++i) diff = std::max(diff, double(std::fabs(got[i] - want[i])));
@@ -294,15 +300,10 @@ void expect_engine_agrees(Gemma4Model& model, const ResolvedRecipe& rr, const st
 void expect_native_engine_agrees(Gemma4Model& model, const ResolvedRecipe& rr, const std::string& file, const std::string& what) {
   const engine::ModelWeights w = engine::load_native(file);
   EXPECT_EQ(w.activation_quantization() != nullptr, rr.has_static_activations() || rr.kv_cache.has_value()) << what;
-  const at::Tensor ids = sample_ids(model->config().vocab_size);
-  std::vector<int32_t> ids32;
-  for (int64_t i = 0; i < ids.size(1); ++i) ids32.push_back(int32_t(ids[0][i].item<int64_t>()));
-  const std::vector<float> got = engine::logits(w, ids32);
-  at::NoGradGuard ng;
-  model->eval();
-  const std::vector<float> want = values_of(model->forward(ids).logits[0]);
+  std::vector<float> got, want;
+  engine_and_model_logits(w, model, got, want);
   ASSERT_EQ(got.size(), want.size()) << what;
-  const int64_t V = model->config().vocab_size, T = int64_t(ids32.size());
+  const int64_t V = model->config().vocab_size, T = int64_t(got.size()) / V;
   double diff = 0;
   int64_t top1 = 0;
   for (size_t i = 0; i < got.size(); ++i) diff = std::max(diff, double(std::fabs(got[i] - want[i])));
