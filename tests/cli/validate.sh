@@ -40,7 +40,7 @@ from_file=$("$BIN" generate "$W/run.gguf" --ids 2,17,5,99 -n 8 --ignore-eos 2>&1
 check "generate FILE.gguf" $? "$from_file"
 [ "$(tr ',' '\n' <<<"$from_file" | grep -c '^[0-9][0-9]*$')" -eq 8 ]; check "8 comma-separated ids" $? "$from_file"
 [ "$from_file" = "$from_run" ]; check "the file's greedy ids are the run's" $? "file $from_file, run $from_run"
-expect_error "generate FILE.gguf refuses --recipe" "a GGUF file is run as it is" \
+expect_error "generate FILE.gguf refuses --recipe" "a GGUF or native file is run as it is" \
   "$BIN" generate "$W/run.gguf" --ids 2,17 --recipe q4_0
 expect_error "generate FILE.gguf refuses an id outside the vocabulary" "token id 4096" \
   "$BIN" generate "$W/run.gguf" --ids 2,4096
