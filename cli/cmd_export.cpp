@@ -14,6 +14,7 @@
 #include "cli/options.h"
 #include "export/compressed_tensors.h"
 #include "export/gemma4_gguf.h"
+#include "export/native_writer.h"
 #include "formats/gguf.h"
 #include "io/error.h"
 #include "model/checkpoint_layout.h"
@@ -129,19 +130,25 @@ void export_hf(const ExportArgs& a) {
   }
 }
 
-// compressed-tensors (vLLM): a QAT run's own recipe and learned scales, or a recipe's RTN.
-void export_ct(const ExportArgs& a) {
-  if (!a.type.empty()) throw FormatError("--type is for gguf: a compressed-tensors export takes a recipe (--recipe)");
-  if (a.nearest) throw FormatError("--nearest is for gguf: compressed-tensors refuses what it cannot hold");
-  CompressedTensorsExportOptions opt;
+// What the compressed-tensors and native exporters take alike: recipe, dtypes, rounding, static scales.
+template <class Options>
+void set_recipe_options(const ExportArgs& a, Options& opt) {
   if (!a.recipe.empty()) opt.recipe = Recipe::load(a.recipe);
   if (!a.scale_dtype.empty()) opt.scale_dtype = dtype_flag(a.scale_dtype);
   if (a.dtype_given) opt.float_dtype = dtype_flag(a.dtype);
   opt.allow_rounding = a.allow_rounding;
   opt.rounding_effect = logit_rounding_effect(a.calib);
   opt.calibration = a.calib;
-  opt.max_shard_bytes = uint64_t(a.shard_mb) * 1000 * 1000;
   opt.threads = a.threads;
+}
+
+// compressed-tensors (vLLM): a QAT run's own recipe and learned scales, or a recipe's RTN.
+void export_ct(const ExportArgs& a) {
+  if (!a.type.empty()) throw FormatError("--type is for gguf: a compressed-tensors export takes a recipe (--recipe)");
+  if (a.nearest) throw FormatError("--nearest is for gguf: compressed-tensors refuses what it cannot hold");
+  CompressedTensorsExportOptions opt;
+  set_recipe_options(a, opt);
+  opt.max_shard_bytes = uint64_t(a.shard_mb) * 1000 * 1000;
   const CompressedTensorsExportResult r = export_compressed_tensors(a.model, a.out, opt);
   std::string s;
   for (const auto& [k, n] : r.modules_by_scheme) s += (s.empty() ? "" : ", ") + std::to_string(n) + " " + k;
@@ -150,30 +157,50 @@ void export_ct(const ExportArgs& a) {
               r.shards, r.from_run ? ", the run's trained integers" : "");
 }
 
+// The native runtime format: one file, any recipe; a QAT run's own recipe and learned scales, or a
+// recipe's RTN. Validated on the engine, activation and KV quantization included.
+void export_native_file(const ExportArgs& a) {
+  if (!a.type.empty()) throw FormatError("--type is for gguf: a native export takes a recipe (--recipe q4_0)");
+  if (a.nearest) throw FormatError("--nearest is for gguf: the native format holds every recipe's schemes");
+  NativeExportOptions opt;
+  set_recipe_options(a, opt);
+  const NativeExportResult r = export_native(a.model, a.out, opt);
+  std::string s;
+  for (const auto& [k, n] : r.tensors_by_scheme) s += (s.empty() ? "" : ", ") + std::to_string(n) + " " + k;
+  std::printf("wrote %s: native, %s (per-layer embedding section %s), %zu tensors (%s), recipe %s, %zu modules with static "
+              "activation scales%s%s, tokenizer: %s%s\n",
+              r.path.c_str(), human_bytes(double(r.bytes)).c_str(), human_bytes(double(r.ple_bytes)).c_str(), r.tensors, s.c_str(),
+              r.deployed.name.c_str(), r.activation_modules, r.deployed.kv_cache ? ", KV cache " : "",
+              r.deployed.kv_cache ? quant::kv_scheme_name(*r.deployed.kv_cache).c_str() : "", r.tokenizer.c_str(),
+              r.from_run ? ", the run's trained integers" : "");
+  if (!a.no_validate) std::printf("%s\n", validate_native_export(r, a.calib).c_str());
+}
+
 }  // namespace
 
 void add_export_command(CLI::App& app) {
   auto a = std::make_shared<ExportArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "export", "Export a QAT run or a checkpoint: GGUF (llama.cpp), compressed-tensors (vLLM), unquantized HF checkpoint (hf)");
+      "export", "Export a QAT run or a checkpoint: GGUF (llama.cpp), compressed-tensors (vLLM), native (.gqn, the reference "
+      "engine's runtime format), unquantized HF checkpoint (hf)");
   cmd->add_option("MODEL", a->model, "run folder or checkpoint folder")->required();
-  cmd->add_option("--format", a->format, "output format")->required()->check(CLI::IsMember({"gguf", "compressed-tensors", "hf"}));
-  cmd->add_option("--out", a->out, "output file (gguf) or folder (hf)")->required();
+  cmd->add_option("--format", a->format, "output format")->required()->check(CLI::IsMember({"gguf", "compressed-tensors", "native", "hf"}));
+  cmd->add_option("--out", a->out, "output file (gguf, native: FILE.gqn) or folder (hf, compressed-tensors)")->required();
   add_gguf_type_option(cmd, a->type, "gguf: type of the 2-D weights (on a run: refused unless --allow-rounding)");
   cmd->add_option("--recipe", a->recipe,
-                  "gguf, compressed-tensors: quantize with this recipe (RTN scales); on a run, instead of its own "
+                  "gguf, compressed-tensors, native: quantize with this recipe (RTN scales); on a run, instead of its own "
                   "(refused unless --allow-rounding)");
   cmd->add_option("--scale-dtype", a->scale_dtype,
-                  "compressed-tensors: every scale in this dtype instead of the recipe's (refused unless --allow-rounding)")
+                  "compressed-tensors, native: every scale in this dtype instead of the recipe's (refused unless --allow-rounding)")
       ->check(CLI::IsMember({"bf16", "f16", "f32"}));
   cmd->add_flag("--allow-rounding", a->allow_rounding,
-                "gguf, compressed-tensors: write what --type / --recipe on a run, --dtype or --scale-dtype change instead "
+                "gguf, compressed-tensors, native: write what --type / --recipe on a run, --dtype or --scale-dtype change instead "
                 "of refusing, with a warning stating the measured max |Δlogit|");
-  cmd->add_option("--calib", a->calib, "compressed-tensors: calibration.json for static input / KV scales");
+  cmd->add_option("--calib", a->calib, "compressed-tensors, native: calibration.json for static input / output / KV scales");
   cmd->add_flag("--no-validate", a->no_validate,
-                "gguf, hf: do not run the written file on the reference engine against the (fake-quant) model");
+                "gguf, native, hf: do not run the written file on the reference engine against the (fake-quant) model");
   cmd->add_flag("--nearest", a->nearest, "gguf: map schemes GGUF lacks to the nearest type, with a warning");
-  add_threads_option(cmd, a->threads, "gguf, compressed-tensors: quantization threads");
+  add_threads_option(cmd, a->threads, "gguf, compressed-tensors, native: quantization threads");
   cmd->add_option("--dtype", a->dtype, "hf: weight dtype (default: f32 for a QAT run's fake-quant weights, else the checkpoint's)")->check(CLI::IsMember({"bf16", "f16", "f32"}));
   cmd->add_option("--weights", a->weights,
                   "hf, QAT runs: fake-quant (default: each quantized weight as the run computes with it, on its trained "
@@ -190,6 +217,7 @@ void add_export_command(CLI::App& app) {
     a->dtype_given = cmd->count("--dtype") > 0;
     if (a->format == "hf") export_hf(*a);
     else if (a->format == "compressed-tensors") export_ct(*a);
+    else if (a->format == "native") export_native_file(*a);
     else export_gguf(*a);
   });
 }

@@ -13,6 +13,7 @@
 #include "engine/decode.h"
 #include "engine/forward.h"
 #include "engine/thread_pool.h"
+#include "engine/native_weights.h"
 #include "engine/weights.h"
 #include "io/error.h"
 #include "formats/safetensors.h"
@@ -37,9 +38,11 @@ void add_model_args(CLI::App* cmd, ModelArgs& a) {
   add_quant_args(cmd, a.quant);
 }
 
-bool is_gguf_file(const std::string& path) {
+// A file the engine runs: a .gguf, or a native .gqn.
+bool is_engine_file(const std::string& path) {
   std::error_code ec;
-  return path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0 && std::filesystem::is_regular_file(path, ec);
+  const bool gguf = path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0;
+  return (gguf || engine::is_native_path(path)) && std::filesystem::is_regular_file(path, ec);
 }
 
 at::Tensor checked_ids(const std::vector<int64_t>& ids, const Gemma4Config& cfg) {
@@ -50,18 +53,20 @@ at::Tensor checked_ids(const std::vector<int64_t>& ids, const Gemma4Config& cfg)
   return at::tensor(ids, at::kLong).unsqueeze(0);
 }
 
-// The engine runs a GGUF file as it is: a recipe or calibration would have nothing to apply to.
-engine::ModelWeights load_gguf_for(const ModelArgs& a, engine::WeightForm form) {
+// The engine runs a GGUF or native file as it is: a recipe or calibration would have nothing to
+// apply to (a native file states its own activation scales and KV scheme). A native file is read
+// as its simulated floats (exact mode) whatever `form` asks: its integer kernels are not written yet.
+engine::ModelWeights load_engine_file(const ModelArgs& a, engine::WeightForm form) {
   if (!a.quant.recipe.empty() || !a.quant.calib.empty())
-    throw FormatError(a.model + ": --recipe / --calib apply to checkpoints and runs; a GGUF file is run as it is");
+    throw FormatError(a.model + ": --recipe / --calib apply to checkpoints and runs; a GGUF or native file is run as it is");
   engine::set_engine_threads(a.threads);
-  return engine::ModelWeights::load_gguf(a.model, form);
+  return engine::is_native_path(a.model) ? engine::load_native(a.model) : engine::ModelWeights::load_gguf(a.model, form);
 }
 
 // --fast / --exact name the engine's mode; on a checkpoint or run they would mean nothing.
-void check_mode_flags(const ModelArgs& a, bool gguf) {
-  if (!gguf && (a.fast || a.exact))
-    throw FormatError(a.model + ": --fast / --exact choose the reference engine's mode and apply to .gguf files only");
+void check_mode_flags(const ModelArgs& a, bool engine_file) {
+  if (!engine_file && (a.fast || a.exact))
+    throw FormatError(a.model + ": --fast / --exact choose the reference engine's mode and apply to .gguf and .gqn files only");
 }
 
 std::vector<int32_t> engine_ids(const std::vector<int64_t>& ids, const Gemma4Config& cfg) {
@@ -87,14 +92,14 @@ void add_logits_command(CLI::App& app) {
   cmd->callback([a, out] {
     set_torch_threads(a->threads);
     const std::vector<int64_t> ids = parse_ids(a->ids);
-    const bool gguf = is_gguf_file(a->model);
-    check_mode_flags(*a, gguf);
-    if (gguf) {  // the torch-free reference engine computes on what the file holds
-      const engine::ModelWeights w = load_gguf_for(*a, a->fast ? engine::WeightForm::Fast : engine::WeightForm::Exact);
+    const bool engine_file = is_engine_file(a->model);
+    check_mode_flags(*a, engine_file);
+    if (engine_file) {  // the torch-free reference engine computes on what the file holds
+      const engine::ModelWeights w = load_engine_file(*a, a->fast ? engine::WeightForm::Fast : engine::WeightForm::Exact);
       const std::vector<int32_t> ids32 = engine_ids(ids, w.config());
       const std::vector<float> y = engine::logits(w, ids32);
       const std::vector<int64_t> shape = {int64_t(ids32.size()), w.config().vocab_size};
-      const std::string mode = a->fast ? "reference (fast: Q8_0 activations, integer dot products)" : "reference (float32, exact)";
+      const std::string mode = a->fast && !engine::is_native_path(a->model) ? "reference (fast: Q8_0 activations, integer dot products)" : "reference (float32, exact)";
       write_safetensors(*out, {TensorToWrite{"logits", DType::F32, shape, y.data(), y.size() * sizeof(float)}},
                         {{"model", a->model}, {"ids", a->ids}, {"engine", mode}});
       return;
@@ -113,7 +118,7 @@ void add_generate_command(CLI::App& app) {
   auto a = std::make_shared<ModelArgs>();
   auto n = std::make_shared<int>(16);
   CLI::App* cmd = app.add_subcommand(
-      "generate", "Greedy continuation of --ids with the KV cache (a .gguf file: on the reference engine); prints the new ids");
+      "generate", "Greedy continuation of --ids with the KV cache (a .gguf or .gqn file: on the reference engine); prints the new ids");
   add_model_args(cmd, *a);
   auto ignore_eos = std::make_shared<bool>(false);
   cmd->add_option("-n,--new-tokens", *n, "number of tokens to generate")->check(CLI::Range(1, 1 << 20));
@@ -124,10 +129,10 @@ void add_generate_command(CLI::App& app) {
   cmd->callback([a, n, ignore_eos] {
     set_torch_threads(a->threads);
     const std::vector<int64_t> ids = parse_ids(a->ids);
-    const bool gguf = is_gguf_file(a->model);
-    check_mode_flags(*a, gguf);
-    if (gguf) {  // the engine's KV-cache decode on what the file holds
-      const engine::ModelWeights w = load_gguf_for(*a, a->exact ? engine::WeightForm::Exact : engine::WeightForm::Fast);
+    const bool engine_file = is_engine_file(a->model);
+    check_mode_flags(*a, engine_file);
+    if (engine_file) {  // the engine's KV-cache decode on what the file holds
+      const engine::ModelWeights w = load_engine_file(*a, a->exact ? engine::WeightForm::Exact : engine::WeightForm::Fast);
       const int32_t eos = int32_t(w.config().eos_token_id);
       const std::vector<int32_t> out = engine::greedy(w, engine_ids(ids, w.config()), *n, !*ignore_eos,
                                                       *ignore_eos ? std::vector<int32_t>{eos} : std::vector<int32_t>{});

@@ -19,6 +19,7 @@
 #include "engine/decode.h"
 #include "engine/forward.h"
 #include "engine/thread_pool.h"
+#include "engine/native_weights.h"
 #include "engine/weights.h"
 #include "io/error.h"
 #include "qat/checkpoint_loader.h"
@@ -101,9 +102,10 @@ Comparison compare(const float* model, const std::vector<float>& file, int64_t T
   return r;
 }
 
-// What the file cannot show: the engine computes in float32 on the stored weights only.
-std::string engine_gaps(const std::optional<ResolvedRecipe>& rr) {
-  if (!rr) return "";
+// What a GGUF file cannot show: the engine computes in float32 on its stored weights only (a native
+// file states its activation scales and KV scheme, which the engine applies).
+std::string engine_gaps(const std::optional<ResolvedRecipe>& rr, bool native) {
+  if (!rr || native) return "";
   std::string what;
   if (rr->has_static_activations()) what = "activations";
   if (rr->kv_cache) what += std::string(what.empty() ? "" : " and ") + "the KV cache";
@@ -125,8 +127,9 @@ void check_same_shape(const ValidateArgs& a, const Gemma4Config& file, const Gem
 void add_validate_command(CLI::App& app) {
   auto a = std::make_shared<ValidateArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "validate", "Compare an exported GGUF file (on the reference engine) with the model it exports: logits and greedy tokens");
-  cmd->add_option("EXPORT", a->file, "the exported .gguf file")->required()->check(CLI::ExistingFile);
+      "validate",
+      "Compare an exported GGUF or native file (on the reference engine) with the model it exports: logits and greedy tokens");
+  cmd->add_option("EXPORT", a->file, "the exported .gguf or .gqn file")->required()->check(CLI::ExistingFile);
   cmd->add_option("--against", a->against, std::string("the model it should match: ") + kModelHelp)->required();
   CLI::Option* ids = cmd->add_option("--ids", a->ids, "comma-separated token ids (default: a fixed sequence of 32)");
   cmd->add_option("--data", a->data, "text file/folder, .jsonl or .ids: its first 128 tokens")->excludes(ids);
@@ -138,9 +141,10 @@ void add_validate_command(CLI::App& app) {
   cmd->callback([a] {
     set_torch_threads(a->threads);
     engine::set_engine_threads(a->threads);
-    if (a->file.size() < 5 || a->file.compare(a->file.size() - 5, 5, ".gguf") != 0)
-      throw FormatError(a->file + ": EXPORT must be a .gguf file (the engine reads GGUF exports)");
-    const engine::ModelWeights w = engine::ModelWeights::load_gguf(a->file);
+    const bool native = engine::is_native_path(a->file);
+    if (!native && (a->file.size() < 5 || a->file.compare(a->file.size() - 5, 5, ".gguf") != 0))
+      throw FormatError(a->file + ": EXPORT must be a .gguf or .gqn file (the engine reads GGUF and native exports)");
+    const engine::ModelWeights w = native ? engine::load_native(a->file) : engine::ModelWeights::load_gguf(a->file);
     Gemma4Model model = load_model(a->against);
     const std::optional<ResolvedRecipe> rr = apply_quant_args(model, a->quant, a->against);
     const Gemma4Config& c = model->config();
@@ -177,7 +181,7 @@ void add_validate_command(CLI::App& app) {
                   (long long)r.top1, (long long)r.positions, greedy_text.c_str());
     std::snprintf(tol, sizeof tol, "%.3g", a->tolerance);
     const std::string against = a->against + (rr ? " (" + rr->name + ")" : "");
-    const std::string gaps = engine_gaps(rr);
+    const std::string gaps = engine_gaps(rr, native);
     std::printf("%s vs %s over %lld tokens: %s, %s%s\n", a->file.c_str(), against.c_str(), (long long)T, delta, rest,
                 gaps.c_str());
     std::fflush(stdout);

@@ -11,6 +11,7 @@
 
 #include "cli/export_rounding.h"
 #include "engine/forward.h"
+#include "engine/native_weights.h"
 #include "engine/weights.h"
 #include "io/error.h"
 #include "model/gemma4_tensors.h"
@@ -76,6 +77,21 @@ std::string figures(const Agreement& a, const std::string& against) {
 
 constexpr char kValidated[] = "validated on the reference engine: ";
 
+// The engine on `w` (read from `path`) against the fake-quant model of `checkpoint` under `rr`, on
+// the probe tokens: with the run's learned parameters (`from_run` and present), else the recipe's
+// RTN with static scales from `cal`.
+Agreement engine_agreement(const engine::ModelWeights& w, const std::string& path, const std::string& checkpoint,
+                           const ResolvedRecipe& rr, bool from_run, const std::optional<Calibration>& cal) {
+  const std::vector<int64_t> ids = probe_ids(w.config());
+  const bool learned = from_run && run_folder::QuantParams::open_if_present(checkpoint) != nullptr;
+  const std::vector<float> want = fake_quant_logits(checkpoint, rr, learned, cal, ids);
+  const std::vector<float> got = engine::logits(w, std::vector<int32_t>(ids.begin(), ids.end()));
+  if (got.size() != want.size())
+    throw FormatError(path + ": the reference engine gives " + std::to_string(got.size()) + " logits, the model " +
+                      std::to_string(want.size()));
+  return agreement(want, got, w.config().vocab_size);
+}
+
 std::string validate_gguf_export(const GgufExportResult& r, const std::string& calibration) {
   const ResolvedRecipe& rr = r.deployed;
   if (rr.has_static_activations() || rr.kv_cache)
@@ -84,22 +100,35 @@ std::string validate_gguf_export(const GgufExportResult& r, const std::string& c
   int64_t recovered = 0;
   for (const auto& [type, g] : r.grid_recovery) recovered += g.recovered;
 
-  const engine::ModelWeights w = engine::ModelWeights::load_gguf(r.path);
-  const std::vector<int64_t> ids = probe_ids(w.config());
-  const bool learned = r.from_run && run_folder::QuantParams::open_if_present(r.checkpoint) != nullptr;
   const std::optional<Calibration> cal =
       calibration.empty() ? std::nullopt : std::optional<Calibration>(Calibration::load(calibration));
-  const std::vector<float> want = fake_quant_logits(r.checkpoint, rr, learned, cal, ids);
-  const std::vector<float> got = engine::logits(w, std::vector<int32_t>(ids.begin(), ids.end()));
-  if (got.size() != want.size())
-    throw FormatError(r.path + ": the reference engine gives " + std::to_string(got.size()) + " logits, the model " +
-                      std::to_string(want.size()));
-  const Agreement ag = agreement(want, got, w.config().vocab_size);
+  const Agreement ag = engine_agreement(engine::ModelWeights::load_gguf(r.path), r.path, r.checkpoint, rr, r.from_run, cal);
   const std::string f =
       figures(ag, "the fake-quant model (" + (rr.name.empty() ? std::string("unquantized") : "recipe " + rr.name) + ")");
   if (recovered > 0)
     return kValidated + f + " (" + std::to_string(recovered) +
            " blocks hold recovered grids, which the fake-quant model's RTN does not reproduce: not a failure)";
+  if (!(ag.max_abs <= kExportTolerance)) throw FormatError(r.path + ": the written file does not compute what the model does: " + f);
+  return kValidated + f;
+}
+
+std::string validate_native_export(const NativeExportResult& r, const std::string& calibration) {
+  const ResolvedRecipe& rr = r.deployed;
+  if (const std::string big = too_large(Gemma4Config::load(r.checkpoint)); !big.empty()) return big;
+  const std::optional<Calibration> cal =
+      calibration.empty() ? run_folder::read_calibration(r.checkpoint) : std::optional<Calibration>(Calibration::load(calibration));
+  const Agreement ag = engine_agreement(engine::load_native(r.path), r.path, r.checkpoint, rr, r.from_run, cal);
+  const std::string f = figures(ag, "the fake-quant model (recipe " + rr.name + ")");
+  // Quantized activations or KV cache: float32 noise between the engine's and LibTorch's matmuls
+  // moves the odd value across a rounding boundary (an int8 step, a bf16 ulp), which propagates, so
+  // max |Δlogit| is not held to 1e-3; the top-1 token must still agree everywhere.
+  if (rr.has_static_activations() || rr.kv_cache) {
+    if (ag.top1 != kTokens) throw FormatError(r.path + ": the written file does not compute what the model does: " + f);
+    if (!(ag.max_abs <= kExportTolerance))
+      return kValidated + f + " (quantized activations: float32 noise between the engine and LibTorch flips the odd rounding; "
+                              "the tensors are bit-exact, tests/contract)";
+    return kValidated + f;
+  }
   if (!(ag.max_abs <= kExportTolerance)) throw FormatError(r.path + ": the written file does not compute what the model does: " + f);
   return kValidated + f;
 }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "export/gemma4_gguf.h"
+#include "export/native_writer.h"
 #include "qat/gemma4_model.h"
 
 namespace gq::cli {
@@ -17,6 +18,11 @@ constexpr double kExportTolerance = 1e-3;
 // not the file's reference and the line says so: blocks on recovered grids (a QAT checkpoint's,
 // which RTN does not reproduce), static activations or a KV-cache scheme (not in the engine yet).
 std::string validate_gguf_export(const GgufExportResult& r, const std::string& calibration);
+
+// The same for a native file, which states its static activation scales and KV scheme: the engine
+// applies them, so every recipe is checked: FormatError past kExportTolerance, or, for quantized
+// activations / KV cache (where float32 noise flips the odd rounding), for any top-1 disagreement.
+std::string validate_native_export(const NativeExportResult& r, const std::string& calibration);
 
 // The same for an hf export: the engine on the written folder against `model` (the model the
 // folder was written from: a run's fake-quant model, or the checkpoint as loaded). `exact`: the

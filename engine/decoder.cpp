@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "engine/activation_quant.h"
 #include "engine/attention.h"
 #include "engine/moe.h"
 #include "engine/rope.h"
@@ -43,7 +44,7 @@ Matrix per_layer_inputs(const ModelWeights& w, const std::vector<int32_t>& ids, 
   const Gemma4Config& c = w.config();
   const int64_t P = c.hidden_size_per_layer_input;
   const Matrix tok = gather_rows(w.get("embed_tokens_per_layer.weight"), ids, float(std::sqrt(double(P))));
-  Matrix proj = linear(embedded, w.get("per_layer_model_projection.weight")) * float(std::pow(double(c.hidden_size), -0.5));
+  Matrix proj = quantized_linear(w, embedded, "per_layer_model_projection") * float(std::pow(double(c.hidden_size), -0.5));
   rms_norm(proj, P, &w.get("per_layer_projection_norm.weight"), c.rms_norm_eps);
   return (proj + tok) * float(std::pow(2.0, -0.5));
 }
@@ -73,17 +74,19 @@ void decoder_layer(const ModelWeights& w, int64_t il, Matrix& x, const Matrix* p
   // Attention.
   Matrix h = x;
   rms_norm(h, H, &w.get(p + "input_layernorm.weight"), eps);
-  Matrix q = linear(h, w.get(p + "self_attn.q_proj.weight"));
+  Matrix q = quantized_linear(w, h, p + "self_attn.q_proj");
   rms_norm(q, hd, &w.get(p + "self_attn.q_norm.weight"), eps);
   apply_rope(q, hd, inv, pos);
   const int donor = c.kv_donor[size_t(il)];
   if (donor < 0) {
-    Matrix k = linear(h, w.get(p + "self_attn.k_proj.weight"));
+    Matrix k = quantized_linear(w, h, p + "self_attn.k_proj");
     // K=V full layers have no v_proj: V is the raw K projection, before k_norm and RoPE.
-    Matrix v = c.has_v_proj(il) ? linear(h, w.get(p + "self_attn.v_proj.weight")) : k;
+    Matrix v = c.has_v_proj(il) ? quantized_linear(w, h, p + "self_attn.v_proj") : k;
     rms_norm(k, hd, &w.get(p + "self_attn.k_norm.weight"), eps);
     apply_rope(k, hd, inv, pos);
     rms_norm(v, hd, nullptr, eps);  // v_norm: RMSNorm without a weight
+    quantize_kv(w, k, hd);
+    quantize_kv(w, v, hd);
     state.kv[size_t(il)].append(k, v);
   }
   const LayerKV& kv = state.kv[size_t(donor < 0 ? il : int64_t(donor))];
@@ -91,7 +94,7 @@ void decoder_layer(const ModelWeights& w, int64_t il, Matrix& x, const Matrix* p
     throw FormatError(w.source() + ": layer " + std::to_string(il) + " shares K/V of layer " + std::to_string(donor) +
                       ", which has not computed them for this chunk");
   const AttentionShape shape{c.num_attention_heads, nkv, hd, c.is_sliding(il) ? c.sliding_window : 0};
-  Matrix a = linear(attend(q, kv.k(), kv.v(), shape, pos, kv.first_position()), w.get(p + "self_attn.o_proj.weight"));
+  Matrix a = quantized_linear(w, attend(q, kv.k(), kv.v(), shape, pos, kv.first_position()), p + "self_attn.o_proj");
   rms_norm(a, H, &w.get(p + "post_attention_layernorm.weight"), eps);
   x += a;
 
@@ -99,8 +102,8 @@ void decoder_layer(const ModelWeights& w, int64_t il, Matrix& x, const Matrix* p
   Matrix hm = x;
   rms_norm(hm, H, &w.get(p + "pre_feedforward_layernorm.weight"), eps);
   const Gelu gelu = gelu_of(w);
-  Matrix f = linear(gelu_times(gelu, linear(hm, w.get(p + "mlp.gate_proj.weight")), linear(hm, w.get(p + "mlp.up_proj.weight"))),
-                    w.get(p + "mlp.down_proj.weight"));
+  Matrix f = quantized_linear(w, gelu_times(gelu, quantized_linear(w, hm, p + "mlp.gate_proj"), quantized_linear(w, hm, p + "mlp.up_proj")),
+                              p + "mlp.down_proj");
   if (c.enable_moe_block) {
     rms_norm(f, H, &w.get(p + "post_feedforward_layernorm_1.weight"), eps);
     f += moe_block(w, p, x);
@@ -111,11 +114,11 @@ void decoder_layer(const ModelWeights& w, int64_t il, Matrix& x, const Matrix* p
   // Per-layer embedding: a gated P-wide slice of the PLE mixed back into the stream.
   if (ple) {
     const int64_t P = c.hidden_size_per_layer_input;
-    const Matrix gate = linear(x, w.get(p + "per_layer_input_gate.weight"));
+    const Matrix gate = quantized_linear(w, x, p + "per_layer_input_gate");
     Matrix g(gate.rows(), P);
     for (int64_t t = 0; t < gate.rows(); ++t)
       for (int64_t i = 0; i < P; ++i) g(t, i) = gelu(gate(t, i)) * (*ple)(t, il * P + i);
-    Matrix back = linear(g, w.get(p + "per_layer_projection.weight"));
+    Matrix back = quantized_linear(w, g, p + "per_layer_projection");
     rms_norm(back, H, &w.get(p + "post_per_layer_input_norm.weight"), eps);
     x += back;
   }
@@ -142,7 +145,7 @@ Matrix decode_chunk(const ModelWeights& w, const std::vector<int32_t>& ids, Deco
 
   if (rows == LogitRows::Last) x = Matrix(x.bottomRows(1));
   rms_norm(x, c.hidden_size, &w.get("norm.weight"), c.rms_norm_eps);
-  Matrix out = linear(x, w.head());
+  Matrix out = quantized_linear(w, x, "lm_head", w.head());
   if (c.final_logit_softcapping && *c.final_logit_softcapping > 0) {
     const double cap = *c.final_logit_softcapping;
     for (int64_t t = 0; t < out.rows(); ++t)

@@ -5,6 +5,8 @@
 #include <numeric>
 #include <vector>
 
+#include "engine/activation_quant.h"
+
 namespace gq::engine {
 
 Matrix moe_block(const ModelWeights& w, const std::string& p, const Matrix& residual) {
@@ -19,7 +21,7 @@ Matrix moe_block(const ModelWeights& w, const std::string& p, const Matrix& resi
   const float root = float(std::pow(double(H), -0.5));
   for (int64_t t = 0; t < T; ++t)
     for (int64_t i = 0; i < H; ++i) z(t, i) = z(t, i) * scale.data[size_t(i)] * root;
-  const Matrix logits = linear(z, w.get(p + "router.proj.weight"));
+  const Matrix logits = quantized_linear(w, z, p + "router.proj");
   const Tensor& per_expert = w.get(p + "router.per_expert_scale");
 
   Matrix u = residual;

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +19,8 @@ class GgufFile;
 }
 
 namespace gq::engine {
+
+struct ActivationQuantization;  // engine/activation_quant.h
 
 // A tensor row-major in the PyTorch shape ([out, in] for a Linear): float32 values in `data`, or
 // (fast mode, a quantized GGUF tensor) its GGUF blocks in `packed`, rows of shape.back() values,
@@ -75,11 +78,17 @@ class ModelWeights {
   // Bytes of all tensors held.
   size_t bytes() const;
 
+  // The static activation and KV-cache fake quantization the source states (a native file's); null
+  // for none: the forward then runs in plain float32.
+  const ActivationQuantization* activation_quantization() const { return activation_quant_.get(); }
+  void set_activation_quantization(std::shared_ptr<const ActivationQuantization> a) { activation_quant_ = std::move(a); }
+
  private:
   Gemma4Config config_;
   std::string source_;
   WeightForm form_ = WeightForm::Exact;
   std::map<std::string, Tensor> tensors_;
+  std::shared_ptr<const ActivationQuantization> activation_quant_;
 };
 
 }  // namespace gq::engine

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "formats/gguf.h"
+#include "formats/native_format.h"
 #include "formats/safetensors.h"
 #include "io/error.h"
 #include "recipes/calibration.h"
@@ -141,6 +142,47 @@ void corpus_seeds(const fs::path& dir) {
   write(dir / "ids", std::string(1, '\2') + "2 10 11 12\n2,5,6\n");
 }
 
+// A native file with every encoding and both sections, and one with no tensors.
+void native_seeds(const fs::path& dir) {
+  using namespace gq::native;
+  Metadata m;
+  m.config_json = "{\"model_type\": \"gemma4_text\"}";
+  m.recipe = "seed";
+  m.float_dtype = gq::DType::BF16;
+  m.kv_cache = gq::quant::parse_kv_scheme("kv_int8");
+  m.tokenizer_json = "{}";
+  m.activations["a.q_proj"].input = ActivationQuant{gq::quant::parse_activation_scheme("int8_sym@bf16"), {0.125f, 0}};
+  m.activations["a.q_proj"].output = ActivationQuant{gq::quant::parse_activation_scheme("int8_asym"), {0.5f, 3}};
+  auto q = [](const std::string& name, std::vector<int64_t> shape, const std::string& scheme, Section s) {
+    TensorDesc d;
+    d.name = name, d.module = "a", d.shape = std::move(shape), d.section = s;
+    d.scheme = gq::quant::parse_weight_scheme(scheme);
+    d.encoding = encoding_of(d.scheme);
+    return d;
+  };
+  TensorDesc f;
+  f.name = "norm.weight", f.shape = {4}, f.dtype = gq::DType::F32;
+  std::vector<TensorDesc> t = {f, q("a.q_proj.weight", {2, 32}, "q4_0", Section::Main), q("a.k.weight", {2, 32}, "q8_0", Section::Main),
+                               q("a.v.weight", {2, 8}, "int4_channel@bf16", Section::Main),
+                               q("a.o.weight", {2, 64}, "int4_g32_asym", Section::Main),
+                               q("embed_tokens_per_layer.weight", {3, 8}, "int2_channel@f16", Section::PerLayerEmbedding)};
+  NativeWriter w((dir / "small.gqn").string(), m, t);
+  for (const TensorDesc& d : w.tensors()) {
+    const BlobSizes b = blob_sizes(d, d.name);
+    for (const auto& [part, n] : {std::pair<Part, uint64_t>{Part::Data, b.data}, {Part::Scales, b.scales}, {Part::ZeroPoints, b.zero_points}}) {
+      // Small valid-looking values: fp16 / bf16 scales of 1.0 are 0x3C00 / 0x3F80; levels and ggml codes 0x11.
+      if (n == 0) continue;
+      std::vector<uint8_t> v(size_t(n), part == Part::ZeroPoints ? 0 : 0x11);
+      if (part == Part::Scales)
+        for (size_t i = 0; i + 1 < v.size(); i += 2) v[i] = 0, v[i + 1] = 0x3F;
+      w.write(d.name, part, v.data(), v.size());
+    }
+  }
+  w.finish();
+  NativeWriter e((dir / "empty.gqn").string(), m, {});
+  e.finish();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -151,7 +193,7 @@ int main(int argc, char** argv) {
   const fs::path out = argv[1];
   try {
     for (const auto& [name, make] : std::vector<std::pair<std::string, void (*)(const fs::path&)>>{
-             {"safetensors", safetensors_seeds}, {"sharded_index", sharded_index_seeds}, {"gguf", gguf_seeds},
+             {"safetensors", safetensors_seeds}, {"sharded_index", sharded_index_seeds}, {"gguf", gguf_seeds}, {"native", native_seeds},
              {"calibration", calibration_seeds}, {"tokenizer", tokenizer_seeds}, {"corpus", corpus_seeds}}) {
       fs::create_directories(out / name);
       make(out / name);

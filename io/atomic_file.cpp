@@ -51,6 +51,15 @@ void AtomicFile::pad_to(size_t alignment, char fill) {
   write(pad.data(), n);
 }
 
+void AtomicFile::write_at(size_t offset, const void* data, size_t n) {
+  if (!f_) throw FormatError(path_ + ": write after commit");
+  if (offset > pos_ || n > pos_ - offset) throw FormatError(path_ + ": internal: write_at past the written bytes");
+  int err = 0;
+  if (std::fseek(f_, long(offset), SEEK_SET) != 0 || std::fwrite(data, 1, n, f_) != n) err = errno;
+  if (std::fseek(f_, long(pos_), SEEK_SET) != 0 && err == 0) err = errno;
+  if (err != 0) fail(path_, "cannot write " + tmp_, err);
+}
+
 void AtomicFile::commit() {
   if (!f_) throw FormatError(path_ + ": committed twice");
   // The data must be on disk before the rename publishes the name, or a crash could leave a

@@ -15,6 +15,9 @@ class AtomicFile {
 
   void write(const void* data, size_t n);        // throws FormatError on a short write
   void pad_to(size_t alignment, char fill = 0);  // pads the current position to a multiple
+  // Overwrites `n` bytes already written at `offset` (a header completed after its data); the next
+  // write() still appends.
+  void write_at(size_t offset, const void* data, size_t n);
   size_t position() const { return pos_; }
   void commit();                                 // flush, fsync, close, rename
 

@@ -11,7 +11,7 @@ SECONDS_EACH=${1:-10}
 shift || true
 BUILD=${BUILD:-$ROOT/build-fuzz}
 JOBS=${JOBS:-2}
-ALL=(safetensors_fuzz sharded_index_fuzz gguf_fuzz config_fuzz recipe_fuzz calibration_fuzz tokenizer_fuzz corpus_fuzz)
+ALL=(safetensors_fuzz sharded_index_fuzz gguf_fuzz native_fuzz config_fuzz recipe_fuzz calibration_fuzz tokenizer_fuzz corpus_fuzz)
 [ $# -gt 0 ] && HARNESSES=("$@") || HARNESSES=("${ALL[@]}")
 
 bash "$ROOT/scripts/setup-clang.sh"

@@ -46,9 +46,9 @@ check "generate FILE.gguf (fast)" $? "$fast1"
 [ "$(tr ',' '\n' <<<"$fast1" | grep -c '^[0-9][0-9]*$')" -eq 8 ]; check "fast: 8 comma-separated ids" $? "$fast1"
 [ "$fast1" = "$("$BIN" generate "$W/run.gguf" --ids 2,17,5,99 -n 8 --ignore-eos --threads 2 2>&1)" ]
 check "fast greedy ids do not depend on --threads" $? "$fast1"
-expect_error "generate RUN refuses --exact" "apply to .gguf files only" \
+expect_error "generate RUN refuses --exact" "apply to .gguf and .gqn files only" \
   "$BIN" generate "$W/run" --ids 2,17 --exact
-expect_error "generate FILE.gguf refuses --recipe" "a GGUF file is run as it is" \
+expect_error "generate FILE.gguf refuses --recipe" "a GGUF or native file is run as it is" \
   "$BIN" generate "$W/run.gguf" --ids 2,17 --recipe q4_0
 expect_error "generate FILE.gguf refuses an id outside the vocabulary" "token id 4096" \
   "$BIN" generate "$W/run.gguf" --ids 2,4096
@@ -71,7 +71,7 @@ check "validate under a KV-cache recipe runs" $? "$out"
 grep -q "warning: recipe q4_0-kv8 quantizes the KV cache, which the engine does not yet" <<<"$out"
 check "and warns that the engine does not quantize the KV cache" $? "$out"
 
-expect_error "EXPORT must be a .gguf file" "must be a .gguf file" \
+expect_error "EXPORT must be a .gguf or .gqn file" "must be a .gguf or .gqn file" \
   "$BIN" validate "$MODEL/config.json" --against "$MODEL"
 expect_error "--ids and --data exclude each other" "excludes" \
   "$BIN" validate "$W/run.gguf" --against "$W/run" --ids 2,17 --data "$DATA"

@@ -1,0 +1,126 @@
+#include "engine/native_weights.h"
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <set>
+
+#include "engine/activation_quant.h"
+#include "engine/dequantize.h"
+#include "io/error.h"
+#include "io/half.h"
+#include "model/checkpoint_layout.h"
+#include "model/gemma4_tensors.h"
+#include "model/quant_targets.h"
+#include "quant/packing.h"
+#include "quant/weight.h"
+
+namespace gq::engine {
+namespace {
+
+float float_at(const uint8_t* p, DType t, int64_t i) {
+  if (t == DType::F32) {
+    float v;
+    std::memcpy(&v, p + 4 * i, 4);
+    return v;
+  }
+  uint16_t h;
+  std::memcpy(&h, p + 2 * i, 2);
+  return t == DType::BF16 ? bf16_to_f32(h) : f16_to_f32(h);
+}
+
+}  // namespace
+
+std::vector<float> decode_native_tensor(const native::NativeFile& file, const native::TensorEntry& t) {
+  const native::TensorDesc& d = t.desc;
+  const std::string what = file.source() + ": tensor '" + d.name + "'";
+  const int64_t n = d.numel(), rows = d.rows(), cols = d.cols();
+  std::vector<float> y(static_cast<size_t>(n));
+  switch (d.encoding) {
+    case native::Encoding::Float:
+      for (int64_t i = 0; i < n; ++i) y[size_t(i)] = float_at(t.data.data, d.dtype, i);
+      return y;
+    case native::Encoding::GgmlBlocks:
+      dequantize(GgmlType(d.scheme.ggml_type()), t.data.data, n, y.data(), what);
+      return y;
+    case native::Encoding::Channel:
+    case native::Encoding::Group: break;
+  }
+  const quant::WeightScheme& s = d.scheme;
+  quant::QuantizedWeight q;
+  q.scheme = s;
+  q.rows = rows;
+  q.cols = cols;
+  q.levels.resize(size_t(n));
+  const uint64_t row_bytes = native::packed_row_bytes(s.bits, cols);
+  for (int64_t r = 0; r < rows; ++r) quant::tflite_unpack(t.data.data + uint64_t(r) * row_bytes, q.levels.data() + r * cols, cols, s.bits);
+  for (int64_t i = 0; i < n; ++i)
+    if (q.levels[size_t(i)] < s.qmin() || q.levels[size_t(i)] > s.qmax())
+      throw FormatError(what + ": level " + std::to_string(q.levels[size_t(i)]) + " at element " + std::to_string(i) +
+                        " is outside " + quant::weight_scheme_name(s) + "'s [" + std::to_string(s.qmin()) + ", " +
+                        std::to_string(s.qmax()) + "]");
+  const int64_t ns = rows * quant::weight_scales_per_row(s, cols);
+  q.scales.resize(size_t(ns));
+  for (int64_t i = 0; i < ns; ++i) {
+    q.scales[size_t(i)] = float_at(t.scales.data, s.scale_dtype, i);
+    if (!std::isfinite(q.scales[size_t(i)])) throw FormatError(what + ": scale " + std::to_string(i) + " is not finite");
+  }
+  if (!s.symmetric) {
+    q.zero_points.resize(size_t(ns));
+    std::memcpy(q.zero_points.data(), t.zero_points.data, size_t(ns));
+    for (int64_t i = 0; i < ns; ++i)
+      if (q.zero_points[size_t(i)] < s.qmin() || q.zero_points[size_t(i)] > s.qmax())
+        throw FormatError(what + ": zero point " + std::to_string(q.zero_points[size_t(i)]) + " at " + std::to_string(i) +
+                          " is outside the scheme's levels");
+  }
+  quant::dequantize_weight(q, y.data());
+  return y;
+}
+
+ModelWeights from_native(const native::NativeFile& file) {
+  const std::string& path = file.source();
+  const native::Metadata& m = file.metadata();
+  Gemma4Config cfg = Gemma4Config::parse(m.config_json, path + ": header.config_json");
+  std::map<std::string, Tensor> tensors;
+  std::set<std::string> expected;
+  for (const TensorSpec& spec : gemma4_tensor_specs(cfg)) {
+    if (spec.unused) continue;  // k/v of KV-shared layers: never read, never written
+    expected.insert(spec.name);
+    const native::TensorEntry* t = file.find(spec.name);
+    if (!t) {
+      if (ends_with(spec.name, ".layer_scalar")) continue;  // absent = 1, as in HF
+      throw FormatError(path + ": missing tensor '" + spec.name + "'");
+    }
+    if (t->desc.shape != spec.shape)
+      throw FormatError(path + ": tensor '" + spec.name + "' has shape " + shape_str(t->desc.shape) +
+                        ", but header.config_json implies " + shape_str(spec.shape));
+    tensors[spec.name] = Tensor{spec.shape, decode_native_tensor(file, *t)};
+  }
+  for (const native::TensorEntry& t : file.tensors())
+    if (!expected.count(t.desc.name))
+      throw FormatError(path + ": tensor '" + t.desc.name + "' is not a tensor of the model header.config_json describes");
+
+  auto aq = std::make_shared<ActivationQuantization>();
+  std::set<std::string> linear_modules;
+  for (const QuantTarget& q : gemma4_quant_targets(cfg))
+    if (q.kind == TargetKind::Linear || q.kind == TargetKind::Router || q.kind == TargetKind::Head) linear_modules.insert(q.name);
+  for (const auto& [module, a] : m.activations)
+    if (!linear_modules.count(module))
+      throw FormatError(path + ": header.activations['" + module + "'] is not a Linear or the head of this model");
+  aq->modules = m.activations;
+  aq->kv_cache = m.kv_cache;
+  if (aq->kv_cache && aq->kv_cache->ggml_blocks)
+    for (int64_t hd : cfg.layer_head_dim)
+      if (hd % 32 != 0) throw FormatError(path + ": header.kv_cache " + quant::kv_scheme_name(*aq->kv_cache) + " needs head dims that divide by 32");
+  ModelWeights w = ModelWeights::from_tensors(std::move(cfg), path, std::move(tensors));
+  if (!aq->modules.empty() || aq->kv_cache) w.set_activation_quantization(std::move(aq));
+  return w;
+}
+
+ModelWeights load_native(const std::string& path, const native::ReadOptions& opt) {
+  return from_native(native::NativeFile::open(path, opt));
+}
+
+bool is_native_path(const std::string& path) { return ends_with(path, native::kExtension); }
+
+}  // namespace gq::engine

@@ -1,0 +1,26 @@
+// A native file (formats/native_format.h, docs/native-format.md) as engine weights: every tensor
+// decoded to the floats the fake-quant model computes with (ggml blocks as ggml dequantizes them,
+// channel / group levels times their scale in the scale's dtype, floats widened), checked against
+// the file's own config (every tensor of the model present, shaped as the config implies, nothing
+// else), with the file's static activation scales and KV-cache scheme attached
+// (engine/activation_quant.h), so that the forward computes what the fake-quant model computes.
+#pragma once
+#include <string>
+
+#include "engine/weights.h"
+#include "formats/native_format.h"
+
+namespace gq::engine {
+
+// FormatError naming the file and the field or tensor for anything the file gets wrong.
+ModelWeights load_native(const std::string& path, const native::ReadOptions& opt = {});
+ModelWeights from_native(const native::NativeFile& file);
+
+// One tensor's values, decoded. FormatError naming the file and tensor for a level outside its
+// scheme's range or a scale that is not finite.
+std::vector<float> decode_native_tensor(const native::NativeFile& file, const native::TensorEntry& t);
+
+// Whether `path` names a native file by its extension (".gqn").
+bool is_native_path(const std::string& path);
+
+}  // namespace gq::engine
