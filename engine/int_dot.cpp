@@ -1,5 +1,6 @@
 #include "engine/int_dot.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <cstdlib>
@@ -11,7 +12,9 @@
 #include "quant/q8_0.h"
 
 // GCC 12's avx512fintrin.h inserts into an undefined register and warns about it.
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 // Built for the baseline x86-64 target: the SIMD kernels are compiled for their instruction sets
@@ -275,9 +278,17 @@ const char* isa_name(Isa isa) {
   }
 }
 
+namespace {
+// CPUID leaf 1, ECX bit 29: clang's __builtin_cpu_supports has no "f16c".
+bool cpu_has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29)) != 0;
+}
+}  // namespace
+
 bool isa_supported(Isa isa) {
   switch (isa) {
-    case Isa::Avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+    case Isa::Avx2: return __builtin_cpu_supports("avx2") && cpu_has_f16c();
     case Isa::Avx512Vnni:
       return isa_supported(Isa::Avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");

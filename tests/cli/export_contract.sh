@@ -106,6 +106,6 @@ out=$("$BIN" logits "$W/run-engine.gguf" --ids 2,17,5,99 --out "$W/engine-logits
 check "logits FILE.gguf runs the engine" $? "$out"
 e=$(entry "$W/engine-logits.safetensors" logits)
 grep -q '"dtype":"F32","shape":\[4,4096\]' <<<"$e"; check "engine logits [T, V] float32" $? "$e"
-refused "--recipe on a GGUF file is refused" "a GGUF file is run as it is" -- \
+refused "--recipe on a GGUF file is refused" "a GGUF or native file is run as it is" -- \
   "$BIN" logits "$W/run-engine.gguf" --ids 2,17 --recipe q4_0 --out "$W/x.safetensors"
 finish
