@@ -14,7 +14,7 @@ JOBS=${JOBS:-2}
 ALL=(safetensors_fuzz sharded_index_fuzz gguf_fuzz native_fuzz config_fuzz recipe_fuzz calibration_fuzz tokenizer_fuzz corpus_fuzz)
 [ $# -gt 0 ] && HARNESSES=("$@") || HARNESSES=("${ALL[@]}")
 
-bash "$ROOT/scripts/setup-clang.sh"
+bash "$ROOT/scripts/setup.sh"  # clang and libFuzzer's runtime are among its packages
 
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)

@@ -7,7 +7,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build-sanitize}
-bash "$ROOT/scripts/setup-clang.sh"
+bash "$ROOT/scripts/setup.sh"  # clang and libFuzzer's runtime are among its packages
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then

@@ -9,6 +9,7 @@ PACKAGES=(
   libeigen3-dev libprotobuf-dev protobuf-compiler nlohmann-json3-dev
   libgtest-dev libgmock-dev libcli11-dev libsentencepiece-dev sentencepiece libre2-dev
   libgloo-dev
+  clang libclang-rt-14-dev
 )
 
 missing=()
