@@ -15,6 +15,7 @@
 #include "formats/safetensors.h"
 #include "io/error.h"
 #include "recipes/calibration.h"
+#include "tests/text/small_gemma_tokenizer.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -91,49 +92,9 @@ void calibration_seeds(const fs::path& dir) {
   c.save((dir / "calibration.json").string());
 }
 
-// Shaped like Gemma's tokenizer.json (tests/text/tokenizer_test.cpp, small_gemma_like): special
+// The tokenizer tests' small Gemma-shaped tokenizer.json (tests/text/small_gemma_tokenizer.h): special
 // tokens, byte fallback, a Replace normalizer, a Split pre-tokenizer, BOS post-processing.
-void tokenizer_seeds(const fs::path& dir) {
-  json vocab = json::object();
-  int id = 0;
-  for (const char* p : {"<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "\n", "\n\n"}) vocab[p] = id++;
-  for (int b = 0; b < 256; ++b) {
-    char name[8];
-    std::snprintf(name, sizeof name, "<0x%02X>", b);
-    vocab[name] = id++;
-  }
-  const std::string sp = "\xE2\x96\x81";
-  for (const std::string& p : {sp, std::string("h"), std::string("e"), std::string("l"), std::string("o"), std::string("w"),
-                              std::string("r"), std::string("d"), std::string("ll"), std::string("he"), std::string("hell"),
-                              std::string("hello"), sp + "w", std::string("or"), sp + "wor", sp + "worl", sp + "world", sp + sp})
-    vocab[p] = id++;
-  const json merges = json::array({{"l", "l"}, {"h", "e"}, {"he", "ll"}, {"hell", "o"}, {sp, "w"}, {"o", "r"}, {sp + "w", "or"},
-                                   {sp + "wor", "l"}, {sp + "worl", "d"}, {sp, sp}});
-  auto added = [](int i, const char* c, bool special) {
-    return json{{"id", i}, {"content", c}, {"single_word", false}, {"lstrip", false}, {"rstrip", false}, {"normalized", false}, {"special", special}};
-  };
-  const json tok = {
-      {"version", "1.0"},
-      {"added_tokens", json::array({added(0, "<pad>", true), added(1, "<eos>", true), added(2, "<bos>", true), added(3, "<unk>", true),
-                                    added(4, "<start_of_turn>", true), added(5, "\n", false), added(6, "\n\n", false)})},
-      {"normalizer", {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", sp}}},
-      {"pre_tokenizer", {{"type", "Split"}, {"pattern", {{"String", " "}}}, {"behavior", "MergedWithPrevious"}, {"invert", false}}},
-      {"post_processor",
-       {{"type", "TemplateProcessing"},
-        {"single", json::array({{{"SpecialToken", {{"id", "<bos>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
-        {"pair", json::array()},
-        {"special_tokens", {{"<bos>", {{"id", "<bos>"}, {"ids", {2}}, {"tokens", {"<bos>"}}}}}}}},
-      {"decoder",
-       {{"type", "Sequence"},
-        {"decoders", json::array({{{"type", "Replace"}, {"pattern", {{"String", sp}}}, {"content", " "}},
-                                  {{"type", "ByteFallback"}},
-                                  {{"type", "Fuse"}}})}}},
-      {"model",
-       {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", "<unk>"}, {"continuing_subword_prefix", nullptr},
-        {"end_of_word_suffix", nullptr}, {"fuse_unk", true}, {"byte_fallback", true}, {"ignore_merges", false},
-        {"vocab", vocab}, {"merges", merges}}}};
-  write(dir / "tokenizer.json", tok.dump(1));
-}
+void tokenizer_seeds(const fs::path& dir) { write(dir / "tokenizer.json", gq::test::small_gemma_like().dump(1)); }
 
 // corpus_fuzz.cpp: the first byte picks the file kind (0 text, 1 .jsonl, 2 .ids).
 void corpus_seeds(const fs::path& dir) {

@@ -22,7 +22,7 @@ export   io quant formats model recipes text run
 qat      io quant formats model recipes text run
 cli      io quant formats model recipes text run engine export qat
 bench    io quant formats model recipes text run engine export qat
-fuzz     io quant formats model recipes text run
+fuzz     io quant formats model recipes text run tests
 '
 declare -A ALLOWED=()
 while read -r layer deps; do
