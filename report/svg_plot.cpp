@@ -45,6 +45,8 @@ Axis make_axis(double mn, double mx, bool log) {
   a.log = log;
   if (!log) {
     if (mn == mx) mn -= std::max(1.0, std::fabs(mn) * 0.1), mx += std::max(1.0, std::fabs(mx) * 0.1);
+    const double pad = (mx - mn) * 0.04;  // points off the frame
+    mn -= pad, mx += pad;
     a.ticks = linear_ticks(mn, mx, 5);
     a.lo = a.ticks.front(), a.hi = a.ticks.back();
     return a;
