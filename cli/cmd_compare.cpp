@@ -186,7 +186,7 @@ json export_run(const std::string& label, const std::string& run, const Cell& ce
   json files = json::array();
   for (const std::string& f : rc.formats) {
     std::string path, validation;
-    bool validated = false;
+    bool written = true, validated = false;
     std::fprintf(stderr, "compare: %s: export %s\n", label.c_str(), f.c_str());
     try {
       if (f == "gguf") {
@@ -209,10 +209,11 @@ json export_run(const std::string& label, const std::string& run, const Cell& ce
                      "compressed-tensors bit for bit)";
       }
     } catch (const FormatError& e) {
+      written = validated = false;
       validation = std::string("FAILED: ") + e.what();
     }
     std::fprintf(stderr, "compare: %s: %s: %s\n", label.c_str(), f.c_str(), validation.c_str());
-    files.push_back({{"format", f}, {"path", path}, {"validated", validated}, {"validation", validation}});
+    files.push_back({{"format", f}, {"path", path}, {"written", written}, {"validated", validated}, {"validation", validation}});
   }
   return files;
 }
@@ -317,9 +318,9 @@ void run_compare(const CompareArgs& a) {
       }
       report::ResultRow row = row_from_eval(rc.name, m, run, cell.path("eval.json"), res.parameters);
       for (const json& f : cell.done().at("exports")) {
-        row.exports.push_back({f.at("format").get<std::string>(), f.at("path").get<std::string>(), f.at("validated").get<bool>(),
-                                f.at("validation").get<std::string>()});
-        if (f.at("validation").get<std::string>().rfind("FAILED", 0) == 0) ++failed_exports;
+        row.exports.push_back({f.at("format").get<std::string>(), f.at("path").get<std::string>(), f.at("written").get<bool>(),
+                               f.at("validated").get<bool>(), f.at("validation").get<std::string>()});
+        if (!row.exports.back().written) ++failed_exports;
       }
       res.rows.push_back(std::move(row));
       if (m == "qat") res.curves.push_back(read_curve(rc.name, run));
@@ -337,7 +338,7 @@ void run_compare(const CompareArgs& a) {
               (out / "results.json").c_str());
   if (failed_exports)
     throw FormatError(a.out + ": " + std::to_string(failed_exports) +
-                      " export(s) failed validation (the report lists them)");
+                      " export(s) failed (the report says how)");
 }
 
 }  // namespace

@@ -27,7 +27,7 @@ std::string md_cell(const std::string& s) {
 std::string exports_cell(const ResultRow& row) {
   std::string s;
   for (const ExportedFile& f : row.exports)
-    s += (s.empty() ? "" : ", ") + f.format + (f.validated ? " (validated)" : " (not validated)");
+    s += (s.empty() ? "" : ", ") + f.format + (!f.written ? " (FAILED)" : f.validated ? " (validated)" : " (not validated)");
   return s.empty() ? "-" : s;
 }
 

@@ -60,7 +60,7 @@ json to_json(const Results& r) {
   for (const ResultRow& row : r.rows) {
     json files = json::array();
     for (const ExportedFile& f : row.exports)
-      files.push_back({{"format", f.format}, {"path", f.path}, {"validated", f.validated}, {"validation", f.validation}});
+      files.push_back({{"format", f.format}, {"path", f.path}, {"written", f.written}, {"validated", f.validated}, {"validation", f.validation}});
     rows.push_back({{"recipe", row.recipe},
                     {"method", row.method},
                     {"run_dir", row.run_dir},
@@ -102,8 +102,8 @@ Results results_from_json(const json& j, const std::string& what) {
     x.mean_kl = get_optional(row, "mean_kl", w);
     x.top1 = get_optional(row, "top1_agreement", w);
     for (const json& f : get<json>(row, "exports", w))
-      x.exports.push_back({get<std::string>(f, "format", w), get<std::string>(f, "path", w), get<bool>(f, "validated", w),
-                           get<std::string>(f, "validation", w)});
+      x.exports.push_back({get<std::string>(f, "format", w), get<std::string>(f, "path", w), get<bool>(f, "written", w),
+                           get<bool>(f, "validated", w), get<std::string>(f, "validation", w)});
     r.rows.push_back(std::move(x));
   }
   for (const json& c : get<json>(j, "training_curves", what)) {

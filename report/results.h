@@ -16,8 +16,9 @@ namespace gq::report {
 struct ExportedFile {
   std::string format;      // "gguf", "compressed-tensors", "native"
   std::string path;
+  bool written = true;     // false: the export or its check failed (`validation` says how)
   bool validated = false;  // run on the reference engine against the fake-quant model and within tolerance
-  std::string validation;  // the check's line, or why the file was not checked
+  std::string validation;  // the check's line, why the file was not checked, or the failure
 };
 
 struct ResultRow {

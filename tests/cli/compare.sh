@@ -16,8 +16,9 @@ done
 head -c 40000 "$ROOT/data/gutenberg/valid.txt" >"$W/train.txt"
 head -c 20000 "$ROOT/data/gutenberg/test.txt" >"$W/eval.txt"
 OUT=$W/cmp
-cmp_args=(--model "$MODEL" --recipes q4_0 --methods rtn,gptq,qat --data-train "$W/train.txt" --data-eval "$W/eval.txt"
+base_args=(--model "$MODEL" --recipes q4_0 --data-train "$W/train.txt" --data-eval "$W/eval.txt"
   --seq-len 64 --samples 4 --batch-size 2 --ctx 64 --chunks 4 --threads 1 --out "$OUT")
+cmp_args=("${base_args[@]}" --methods rtn,gptq,qat)
 
 run_check "compare (q4_0: rtn, gptq, qat)" "$BIN" compare "${cmp_args[@]}" --steps 2
 [ -s "$OUT/report.md" ] && [ -s "$OUT/report.html" ] && [ -s "$OUT/results.json" ]
@@ -72,8 +73,8 @@ again=$("$BIN" compare "${cmp_args[@]}" --steps 3 2>&1)
   [ "$(grep -c '"step"' "$OUT/q4_0/qat/run/metrics.jsonl")" -eq 3 ]
 check "--steps 3 redoes only the QAT cell" $? "$again"
 
-expect_error "awq refused by name" "AWQ is not implemented yet" "$BIN" compare "${cmp_args[@]}" --methods rtn,awq
-expect_error "unknown method refused" "unknown method 'foo'" "$BIN" compare "${cmp_args[@]}" --methods foo
+expect_error "awq refused by name" "AWQ is not implemented yet" "$BIN" compare "${base_args[@]}" --methods rtn,awq
+expect_error "unknown method refused" "unknown method 'foo'" "$BIN" compare "${base_args[@]}" --methods foo
 
 # The page in a real browser. Chromium writes the screenshot even when it logs D-Bus complaints.
 CHROMIUM=$(command -v chromium || command -v chromium-browser || true)

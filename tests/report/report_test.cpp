@@ -76,7 +76,9 @@ Results sample() {
   r.rows = {row("", "float", 2000000, 10.0),   row("q4_0", "rtn", 560000, 14.0),  row("q4_0", "gptq", 560000, 12.5),
             row("q4_0", "qat", 560000, 11.0),  row("mobile", "rtn", 400000, 20.0), row("mobile", "gptq", 400000, 18.0),
             row("mobile", "qat", 400000, 12.0)};
-  r.rows[3].exports = {{"gguf", "q4_0/qat/model.gguf", true, "validated on the reference engine: max |Δlogit| 1e-05"}};
+  r.rows[3].exports = {{"gguf", "q4_0/qat/model.gguf", true, true, "validated on the reference engine: max |Δlogit| 1e-05"},
+                       {"native", "q4_0/qat/model.gqn", false, false, "FAILED: model.gqn: does not match"}};
+  r.rows[6].exports = {{"compressed-tensors", "mobile/qat/compressed-tensors", true, false, "written; not run here"}};
   r.curves = {{"q4_0", "qat", {{1, 3.5}, {2, 3.1}, {3, 2.9}}}, {"mobile", "qat", {{1, 4.0}, {2, 3.6}}}};
   fill_rtn_gap_recovered(r);
   return r;
@@ -227,7 +229,8 @@ TEST(Markdown, EveryColumnInEveryRowWithTheFigures) {
   for (const auto& cells : t) EXPECT_EQ(cells.size(), result_columns().size());
   EXPECT_EQ(t[2], (std::vector<std::string>{"-", "float", "2000000", "16.000", "10.0000", "-", "-", "-", "-", "-"}));
   EXPECT_EQ(t[5], (std::vector<std::string>{"q4_0", "qat", "560000", "4.480", "11.0000", "+1.0000", "75.0", "0.11000",
-                                            "90.00%", "gguf (validated)"}));
+                                            "90.00%", "gguf (validated), native (FAILED)"}));
+  EXPECT_EQ(t[8].back(), "compressed-tensors (not validated)");
   EXPECT_EQ(t[4][0], "a|b");
 }
 
