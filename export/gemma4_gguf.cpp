@@ -225,6 +225,8 @@ GgufExportResult export_gemma4_gguf(const std::string& model_dir, const std::str
       const int64_t n = std::min(chunk, rows - r0);
       uint8_t* const obuf = out.append(size_t(uint64_t(n) * row_bytes));
       parallel_rows(n, threads, [&](int64_t b, int64_t e) {
+        const TensorView mine_src = row_slice(tv, cols, r0 + b, e - b);
+        populate_pages(mine_src.data, mine_src.nbytes);
         // The thread's rows widened to float32 a few at a time, as the encoder asks for them.
         std::vector<float> xs;
         const FloatRows x = [&](int64_t i, int64_t m) {
