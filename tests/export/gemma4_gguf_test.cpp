@@ -403,14 +403,30 @@ TEST(Gemma4Gguf, KvSharingLayoutLlamaCppCannotExpressIsRefused) {
 
 TEST(Gemma4Gguf, NonFiniteWeightNamesTensorAndRow) {
   TempDir d;
-  const fs::path dir = model_dir(d, "nan", "dense_keqv", [](std::string&) {});
-  write_weights(dir, "dense_keqv", [](const std::string& n, std::vector<float>& v) {
-    if (n == "model.layers.1.mlp.gate_proj.weight") v[5 * 128 + 7] = std::nanf("");
-  });
-  const std::string msg = error_of([&] { export_gemma4_gguf(dir.string(), d.file("m.gguf"), quiet(with_type(GgmlType::F16))); });
-  EXPECT_NE(msg.find("tensor 'blk.1.ffn_gate.weight'"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("row 5, element 7"), std::string::npos) << msg;
-  EXPECT_FALSE(fs::exists(d.file("m.gguf")));
+  // Q4_0 both with grid recovery (row 5 is in its probe) and without (the fused RTN pass), NaN and
+  // -Inf, and a value in the second of two threads' ranges (row 200 of 256).
+  const struct {
+    GgmlType type;
+    bool recovery;
+    int64_t row;
+    float value;
+    const char* says;
+  } cases[] = {{GgmlType::F16, true, 5, std::nanf(""), "row 5, element 7"},
+               {GgmlType::Q4_0, true, 5, std::nanf(""), "input row 5, element 7 is NaN"},
+               {GgmlType::Q4_0, false, 5, -INFINITY, "input row 5, element 7 is -Inf"},
+               {GgmlType::Q4_0, false, 200, std::nanf(""), "is NaN"}};
+  for (const auto& c : cases) {
+    const fs::path dir = model_dir(d, "nan", "dense_keqv", [](std::string&) {});
+    write_weights(dir, "dense_keqv", [&](const std::string& n, std::vector<float>& v) {
+      if (n == "model.layers.1.mlp.gate_proj.weight") v[size_t(c.row * 128 + 7)] = c.value;
+    });
+    GgufExportOptions o = with_type(c.type);
+    o.grid_recovery = c.recovery;
+    const std::string msg = error_of([&] { export_gemma4_gguf(dir.string(), d.file("m.gguf"), quiet(o)); });
+    EXPECT_NE(msg.find("tensor 'blk.1.ffn_gate.weight'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(c.says), std::string::npos) << msg;
+    EXPECT_FALSE(fs::exists(d.file("m.gguf")));
+  }
 }
 
 // ---- tokenizers ----
