@@ -215,7 +215,9 @@ GgufVocab synthesize_vocab(const Gemma4Config& cfg) {
     if (v.types[size_t(i)] == 0) v.tokens[size_t(i)] = std::move(fill[f]), v.types[size_t(i)] = fill_t[f], ++f;
 
   // Views of the tokens, hashed: a std::set of copies was most of a conversion's setup (convert_bench).
-  const std::unordered_set<std::string_view> present(v.tokens.begin(), v.tokens.end());
+  std::unordered_set<std::string_view> present;
+  present.reserve(v.tokens.size());
+  present.insert(v.tokens.begin(), v.tokens.end());
   for (const std::string& s : v.tokens) {
     if (s.compare(0, kSpace.size(), kSpace) != 0 || s.size() <= kSpace.size()) continue;
     const size_t cut = last_code_point(s);
