@@ -276,6 +276,24 @@ TEST(Gemma4Gguf, QuantizedTensorsAreTheCodecBytes) {
   }
 }
 
+// The file does not depend on how the rows are cut: many small chunks on two threads (each written
+// behind the next one's encoding) give the bytes of one chunk per tensor on one thread.
+TEST(Gemma4Gguf, ChunksAndThreadsDoNotChangeTheFile) {
+  TempDir d;
+  for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::F16}) {
+    for (const char* fix : {"dense_ple", "dense_ple_mm_bf16"}) {
+      GgufExportOptions whole = with_type(type), cut = with_type(type);
+      whole.chunk_bytes = size_t(1) << 30;
+      cut.chunk_bytes = 4096;  // 8 rows of 128 values a chunk
+      GgufExportOptions one = quiet(whole), two = quiet(cut);
+      one.threads = 1;
+      export_gemma4_gguf(fixture(fix), d.file("one.gguf"), one);
+      export_gemma4_gguf(fixture(fix), d.file("two.gguf"), two);
+      EXPECT_EQ(read_file(d.file("one.gguf")), read_file(d.file("two.gguf"))) << fix << " " << ggml_type_name(type);
+    }
+  }
+}
+
 TEST(Gemma4Gguf, LearnedScalesGiveTheTrainedCodes) {
   TempDir d;
   const Checkpoint ck = Checkpoint::open(fixture("dense_keqv"));
