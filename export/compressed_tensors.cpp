@@ -95,7 +95,7 @@ CompressedTensorsExportResult export_compressed_tensors(const std::string& model
   res.unused_skipped = list.unused_skipped;
   res.other_towers_skipped = list.other_towers_skipped;
   ct::ItemWriter writer{in, out_dir, model, opt.threads > 0 ? opt.threads : default_threads(), opt.chunk_bytes, {}};
-  ct::precheck_learned_scales(list.items, rr, writer);
+  ct::precheck_learned_scales(list.items, rr, cfg.tie_word_embeddings, writer);
   res.learned_modules = writer.learned.size();
 
   std::vector<ct::TensorInfo> tensors;

@@ -11,7 +11,8 @@
 namespace gq::compressed_tensors {
 
 // Records in `writer.learned` the modules that the run's learned scales will be written for.
-// Nothing to do for a plain checkpoint or a run exported with other schemes.
-void precheck_learned_scales(const std::vector<Item>& items, const ResolvedRecipe& rr, ItemWriter& writer);
+// Nothing to do for a plain checkpoint or a run exported with other schemes. Only the modules whose
+// scales the fake-quant model learns (ResolvedRecipe::learns_scale) must have them.
+void precheck_learned_scales(const std::vector<Item>& items, const ResolvedRecipe& rr, bool tied_head, ItemWriter& writer);
 
 }  // namespace gq::compressed_tensors

@@ -27,4 +27,13 @@ run_check "export the GPTQ run to GGUF (validated on the engine)" "$BIN" export 
 run_check "validate the GGUF against the run" "$BIN" validate "$W/gptq.gguf" --against "$W/gptq" --threads 1
 e=$(ev "$W/gptq.gguf" --reference "$FIX") && grep -q "vs $FIX" <<<"$e"
 check "eval of the exported GGUF on the engine, against the source" $? "$e"
+# mobile: the embeddings (and a tied head) stay RTN in the fake-quant model, so a GPTQ run has no
+# scales for them and every exporter must write RTN there, not refuse the run.
+run_check "ptq --method gptq --recipe mobile" "$BIN" ptq --model "$FIX" --recipe mobile --data "$W/t.ids" --seq-len 32 \
+  --samples 8 --out "$W/gptq-mobile" --threads 1
+o=$("$BIN" export "$W/gptq-mobile" --format compressed-tensors --out "$W/gptq-mobile-ct" --threads 1 2>&1) &&
+  grep -q "the run's trained integers" <<<"$o"
+check "export the mobile GPTQ run to compressed-tensors" $? "$o"
+run_check "export the mobile GPTQ run to native (validated on the engine)" "$BIN" export "$W/gptq-mobile" --format native \
+  --out "$W/gptq-mobile.gqn" --threads 1
 finish
