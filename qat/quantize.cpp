@@ -4,6 +4,8 @@
 #include <regex>
 #include <set>
 
+#include <ATen/ATen.h>
+
 #include "io/error.h"
 #include "quant/activation.h"
 #include "qat/activation_quantizer.h"
@@ -195,6 +197,19 @@ void set_quantization_enabled(Gemma4Model& model, bool on) {
   });
 }
 
+void freeze_fake_quant(Gemma4Model& model) {
+  for (auto& [name, ts] : tensor_seams(model)) ts.seam->freeze(ts.tensor);
+  const at::Tensor table = model->lm_head ? model->lm_head->weight : model->embed_tokens->weight;
+  model->head_quant.freeze(table);
+  // A tied head on the table's grid is the table: one copy.
+  const at::Tensor head = model->head_quant.frozen_output(table), rows = model->embed_quant.frozen_output(table);
+  if (!model->lm_head && head.defined() && rows.defined() && at::equal(head, rows)) model->head_quant.freeze(table, rows);
+}
+
+void unfreeze_fake_quant(Gemma4Model& model) {
+  visit_seams(model, [](const std::string&, const std::string&, SeamKind, QuantSeam& s) { s.unfreeze(); });
+}
+
 std::map<std::string, at::Tensor> quantization_state(Gemma4Model& model) {
   std::map<std::string, at::Tensor> out;
   visit_seams(model, [&](const std::string& module, const std::string& seam, SeamKind, QuantSeam& s) {
@@ -206,6 +221,7 @@ std::map<std::string, at::Tensor> quantization_state(Gemma4Model& model) {
 
 void load_quantization_state(Gemma4Model& model, const std::map<std::string, at::Tensor>& state) {
   visit_seams(model, [&](const std::string& module, const std::string& seam, SeamKind, QuantSeam& s) {
+    s.unfreeze();  // the outputs change with the state
     if (!s.get()) return;
     const std::string prefix = module + "." + seam + ".";
     s.get()->load_saved_state(
@@ -251,7 +267,7 @@ std::map<std::string, at::Tensor> simulated_tensors(Gemma4Model& model) {
   std::map<std::string, at::Tensor> out;
   for (const auto& kv : model->named_parameters(true)) out[kv.key()] = kv.value();
   for (const auto& kv : model->named_buffers(true)) out[kv.key()] = kv.value();
-  for (const auto& [name, ts] : tensor_seams(model)) out[name] = ts.seam->uncached(ts.tensor);
+  for (const auto& [name, ts] : tensor_seams(model)) out[name] = (*ts.seam)(ts.tensor);
   for (auto& [name, t] : out) t = t.detach().to(at::kCPU).to(at::kFloat).contiguous();
   out["lm_head.weight"] = model->head_weight().detach().to(at::kCPU).to(at::kFloat).contiguous();
   return out;
