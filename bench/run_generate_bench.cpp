@@ -64,7 +64,9 @@ int main(int argc, char** argv) {
       double best = 1e30;
       std::vector<int64_t> tokens;
     };
-    std::vector<Case> cases = {{"float", &plain}, {"fake-quant, every forward", &live}, {"fake-quant, frozen", &frozen}};
+    std::vector<Case> cases = {{"float", &plain, 1e30, {}},
+                                {"fake-quant, every forward", &live, 1e30, {}},
+                                {"fake-quant, frozen", &frozen, 1e30, {}}};
     for (Case& c : cases) c.tokens = gq::greedy_generate(*c.model, prompt, 2);  // warm-up
     for (int i = 0; i < iters; ++i)
       for (Case& c : cases) {

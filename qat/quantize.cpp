@@ -198,6 +198,7 @@ void set_quantization_enabled(Gemma4Model& model, bool on) {
 }
 
 void freeze_fake_quant(Gemma4Model& model) {
+  at::NoGradGuard ng;
   for (auto& [name, ts] : tensor_seams(model)) ts.seam->freeze(ts.tensor);
   const at::Tensor table = model->lm_head ? model->lm_head->weight : model->embed_tokens->weight;
   model->head_quant.freeze(table);

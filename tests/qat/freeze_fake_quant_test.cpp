@@ -112,6 +112,7 @@ TEST(FreezeFakeQuant, TiedHeadOnTheTablesGridSharesItsCopy) {
   Gemma4Model m = fake_quant_model(kTinyE2b, "q4_0");
   ASSERT_FALSE(m->lm_head);
   freeze_fake_quant(m);
+  at::NoGradGuard ng;  // frozen outputs are for inference
   const at::Tensor table = m->embed_tokens->weight;
   const at::Tensor head = m->head_quant.frozen_output(table), rows = m->embed_quant.frozen_output(table);
   ASSERT_TRUE(head.defined() && rows.defined());
