@@ -72,17 +72,20 @@ TEST(FreezeFakeQuant, FrozenLogitsAreBitIdentical) {
     const at::Tensor ids = at::randint(m->config().vocab_size, {2, 20}, at::kLong);
     const std::vector<at::Tensor> live = logits_of(m, ids);
     freeze_fake_quant(m);
-    EXPECT_TRUE(m->embed_quant.frozen());
     EXPECT_TRUE(m->decoder_layers[0]->self_attn->q_proj->weight_quant.frozen());
+    EXPECT_EQ(m->head_quant.frozen(), m->head_quant.get() != nullptr);
+    EXPECT_FALSE(m->ple_embed_quant.frozen());  // rows quantized after the gather
     expect_equal(logits_of(m, ids), live);
     unfreeze_fake_quant(m);
-    EXPECT_FALSE(m->embed_quant.frozen());
+    EXPECT_FALSE(m->decoder_layers[0]->self_attn->q_proj->weight_quant.frozen());
+    EXPECT_FALSE(m->head_quant.frozen());
     expect_equal(logits_of(m, ids), live);
   }
 }
 
-// Source weights written after freezing are not seen: nothing is recomputed. Unfrozen, the model
-// follows them again (and would fail the first check if freezing did nothing).
+// Frozen weights written after freezing are not seen: nothing is recomputed. Unfrozen, the model
+// follows them again (and would fail the first check if freezing did nothing). The tied table on
+// the head's grid is read from the head's frozen copy, so writing it is not seen either.
 TEST(FreezeFakeQuant, FrozenModelDoesNotRecompute) {
   for (const std::string recipe : {"q4_0", "q4_0-lsq"}) {
     SCOPED_TRACE(recipe);
@@ -94,7 +97,6 @@ TEST(FreezeFakeQuant, FrozenModelDoesNotRecompute) {
     {
       at::NoGradGuard ng;
       m->embed_tokens->weight.mul_(1.5);
-      m->embed_tokens_per_layer->weight.mul_(-1.0);
       m->decoder_layers[0]->self_attn->q_proj->weight.mul_(2.0);
       m->decoder_layers[1]->mlp->down_proj->weight.add_(0.05);
       m->norm->weight.add_(0.5);
@@ -108,6 +110,25 @@ TEST(FreezeFakeQuant, FrozenModelDoesNotRecompute) {
   }
 }
 
+// The per-layer table is not copied: its gathered rows are quantized every forward, so a write to
+// it is seen by the frozen model (no stale rows, and no float copy of E2B's 9.4 GB table).
+TEST(FreezeFakeQuant, PerLayerTableStaysLive) {
+  Gemma4Model m = fake_quant_model(kTinyE2b, "q4_0");
+  ASSERT_TRUE(m->ple_embed_quant.get());
+  at::manual_seed(4);
+  const at::Tensor ids = at::randint(m->config().vocab_size, {1, 12}, at::kLong);
+  const std::vector<at::Tensor> before = logits_of(m, ids);
+  freeze_fake_quant(m);
+  {
+    at::NoGradGuard ng;
+    m->embed_tokens_per_layer->weight.mul_(-1.0);
+  }
+  const std::vector<at::Tensor> after = logits_of(m, ids);
+  EXPECT_GT(test::max_abs_diff(after[0], before[0]), 1e-2);
+  unfreeze_fake_quant(m);
+  expect_equal(logits_of(m, ids), after);
+}
+
 TEST(FreezeFakeQuant, TiedHeadOnTheTablesGridSharesItsCopy) {
   Gemma4Model m = fake_quant_model(kTinyE2b, "q4_0");
   ASSERT_FALSE(m->lm_head);
@@ -117,11 +138,12 @@ TEST(FreezeFakeQuant, TiedHeadOnTheTablesGridSharesItsCopy) {
   const at::Tensor head = m->head_quant.frozen_output(table), rows = m->embed_quant.frozen_output(table);
   ASSERT_TRUE(head.defined() && rows.defined());
   EXPECT_EQ(head.data_ptr(), rows.data_ptr());
-  // mobile gives the head its own (2-bit) grid: two tensors.
+  // mobile gives the head its own (2-bit) grid: the head is frozen, the table's rows stay live.
   Gemma4Model mobile = fake_quant_model(kTinyE2b, "mobile");
   freeze_fake_quant(mobile);
-  const at::Tensor t2 = mobile->embed_tokens->weight;
-  EXPECT_NE(mobile->head_quant.frozen_output(t2).data_ptr(), mobile->embed_quant.frozen_output(t2).data_ptr());
+  const at::Tensor t2 = mobile->lm_head ? mobile->lm_head->weight : mobile->embed_tokens->weight;
+  EXPECT_TRUE(mobile->head_quant.frozen_output(t2).defined());
+  EXPECT_FALSE(mobile->embed_quant.frozen());
 }
 
 TEST(FreezeFakeQuant, RefusesGradModeAndClearsOnNewState) {
