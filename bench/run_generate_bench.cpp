@@ -38,15 +38,23 @@ int main(int argc, char** argv) {
     else dir = a;
   }
   gq::Gemma4Model plain = gq::load_model(dir);
-  gq::Gemma4Model live = gq::load_model(dir);
-  const gq::ResolvedRecipe rr = gq::resolve_recipe(gq::Recipe::load(recipe), gq::gemma4_quant_targets(live->config()));
-  if (rr.has_static_activations()) {
-    std::fprintf(stderr, "run_generate_bench: recipe %s needs a calibration; use a weight-only recipe\n", recipe.c_str());
-    return 1;
-  }
-  gq::quantize_model(live, rr);
-  gq::Gemma4Model frozen = gq::load_model(dir);
-  gq::quantize_model(frozen, rr);
+  const gq::ResolvedRecipe rr = gq::resolve_recipe(gq::Recipe::load(recipe), gq::gemma4_quant_targets(plain->config()));
+  // The recipe's fake-quant model; static activation / KV scales calibrated on the same random ids
+  // for both copies (the bench times decoding, not what the scales are).
+  auto fake_quant = [&] {
+    gq::Gemma4Model m = gq::load_model(dir);
+    gq::quantize_model(m, rr);
+    if (rr.has_static_activations() || rr.kv_cache) {
+      gq::begin_calibration(m);
+      at::NoGradGuard ng;
+      at::manual_seed(1);
+      m->forward(at::randint(m->config().vocab_size, {2, 64}, at::kLong));
+      gq::finish_calibration(m, rr.name, rr.observer);
+    }
+    return m;
+  };
+  gq::Gemma4Model live = fake_quant();
+  gq::Gemma4Model frozen = fake_quant();
   gq::freeze_fake_quant(frozen);
 
   at::manual_seed(0);
