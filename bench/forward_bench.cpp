@@ -1,10 +1,9 @@
 // Forward throughput of a Gemma 4 checkpoint (default: the tiny E2B-like fixture).
 // Reports prefill tokens/s at two batch sizes and greedy decode tokens/s with the KV cache against
-// re-running the whole prefix each step (the baseline, measured in the same run), and decode through
-// the fake-quant model of a recipe (what generate / eval / logits on a QAT run compute) against the
-// float model, same run: each weight is quantized once (the seams' inference cache), target >= 0.9x.
+// re-running the whole prefix each step (the baseline, measured in the same run). Decoding through a
+// run's fake-quant model against the float model: run_generate_bench.
 //
-//   forward_bench [MODEL_DIR] [--threads N] [--seq T] [--iters K] [--recipe R]
+//   forward_bench [MODEL_DIR] [--threads N] [--seq T] [--iters K]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -13,10 +12,7 @@
 #include <ATen/ATen.h>
 #include <torch/types.h>
 
-#include "model/quant_targets.h"
 #include "qat/checkpoint_loader.h"
-#include "qat/quantize.h"
-#include "recipes/recipe.h"
 #include "qat/torch_threads.h"
 
 using Clock = std::chrono::steady_clock;
@@ -42,13 +38,11 @@ double best_of(int iters, F fn) {
 int main(int argc, char** argv) {
   std::string dir = std::string(GQ_SOURCE_DIR) + "/tests/data/gemma4-tiny/dense_ple";
   int threads = 0, seq = 128, iters = 5;
-  std::string recipe = "q4_0";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (a == "--seq" && i + 1 < argc) seq = std::atoi(argv[++i]);
     else if (a == "--iters" && i + 1 < argc) iters = std::atoi(argv[++i]);
-    else if (a == "--recipe" && i + 1 < argc) recipe = argv[++i];
     else dir = a;
   }
   const int nthreads = gq::set_torch_threads(threads);
@@ -82,12 +76,5 @@ int main(int argc, char** argv) {
   std::printf("decode %d tokens, recompute prefix   %12.0f\n", n_new, double(n_new) / recompute);
   std::printf("KV-cache speed-up over recompute: %.2fx\n", recompute / cached);
 
-  gq::Gemma4Model quantized = gq::load_model(dir);
-  gq::quantize_model(quantized, gq::resolve_recipe(gq::Recipe::load(recipe), gq::gemma4_quant_targets(quantized->config())));
-  const double fq = best_of(iters, [&] { decode(quantized); });
-  const double plain = best_of(iters, [&] { decode(model); });  // again, beside it
-  std::printf("decode %d tokens, fake-quant %-8s %12.0f\n", n_new, recipe.c_str(), double(n_new) / fq);
-  std::printf("decode %d tokens, float (same run)    %12.0f\n", n_new, double(n_new) / plain);
-  std::printf("fake-quant decode / float decode: %.2fx (target >= 0.90x)\n", plain / fq);
   return 0;
 }

@@ -25,8 +25,9 @@ std::optional<ResolvedRecipe> apply_quant_args(Gemma4Model& model, const QuantAr
     if (!q.calib.empty()) throw FormatError("--calib needs --recipe R (a recipe other than none)");
     if (q.recipe == kNoRecipe) return std::nullopt;
     auto rq = apply_run_quantization(model, run_folder::checkpoint_dir(model_path));
-    if (rq) return rq->recipe;
-    return std::nullopt;
+    if (!rq) return std::nullopt;
+    freeze_fake_quant(model);
+    return rq->recipe;
   }
   const ResolvedRecipe rr =
       resolve_recipe(Recipe::load(q.recipe), gemma4_quant_targets(model->config()), run_folder::source_float_dtype(model_path));
@@ -35,6 +36,7 @@ std::optional<ResolvedRecipe> apply_quant_args(Gemma4Model& model, const QuantAr
   std::optional<Calibration> cal;
   if (!q.calib.empty()) cal = Calibration::load(q.calib);
   quantize_model(model, rr, cal ? &*cal : nullptr);
+  freeze_fake_quant(model);
   return rr;
 }
 

@@ -98,7 +98,7 @@ void save_hf_checkpoint(Gemma4Model& model, const std::string& dir, const HfSave
     at::Tensor t;
     if (auto q = seamed.find(s.name); q != seamed.end()) {
       at::NoGradGuard ng;
-      t = q->second.seam->uncached(q->second.tensor);  // one tensor at a time: memory stays at one extra weight
+      t = (*q->second.seam)(q->second.tensor);  // one tensor at a time: memory stays at one extra weight
     } else {
       t = slots.at(s.name);
     }

@@ -21,6 +21,13 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
   return x * cos + rotate_half(x) * sin;
 }
 
+// Rows `ids` of a table through its seam: gathered from the frozen table (each row quantized on its
+// own, so the same numbers), else quantized after the gather.
+at::Tensor table_rows(const QuantSeam& seam, const at::Tensor& table, const at::Tensor& ids) {
+  if (at::Tensor frozen = seam.frozen_output(table); frozen.defined()) return frozen.index_select(0, ids);
+  return seam(table.index_select(0, ids));
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -274,12 +281,12 @@ ForwardResult Gemma4ModelImpl::forward(const at::Tensor& ids, KVCache* cache, co
 
   // HF: embed_scale = sqrt(H) as a float32 buffer (exact, not rounded to bf16, in a float32 model).
   const float embed_scale = float(std::sqrt(double(H)));
-  at::Tensor x = embed_quant(embed_tokens->weight.index_select(0, ids.reshape(-1))).view({B, T, H}) * embed_scale;
+  at::Tensor x = table_rows(embed_quant, embed_tokens->weight, ids.reshape(-1)).view({B, T, H}) * embed_scale;
 
   at::Tensor ple;
   if (c.has_ple()) {
     const int64_t P = c.hidden_size_per_layer_input;
-    at::Tensor tok = ple_embed_quant(embed_tokens_per_layer->weight.index_select(0, ids.reshape(-1))).view({B, T, L, P}) *
+    at::Tensor tok = table_rows(ple_embed_quant, embed_tokens_per_layer->weight, ids.reshape(-1)).view({B, T, L, P}) *
                      float(std::sqrt(double(P)));
     at::Tensor ctx = per_layer_model_projection(x) * std::pow(double(H), -0.5);
     ctx = per_layer_projection_norm(ctx.view({B, T, L, P}));

@@ -166,7 +166,7 @@ class Gemma4ModelImpl : public torch::nn::Module {
   torch::nn::ModuleList layers{nullptr};
   RMSNorm norm{nullptr};
   EmbeddingTable lm_head{nullptr};                 // only when tie_word_embeddings is false
-  QuantSeam embed_quant{this, "embed_fq"};       // applied to gathered token-embedding rows
+  QuantSeam embed_quant{this, "embed_fq"};       // applied to gathered token-embedding rows (frozen: to the table)
   QuantSeam ple_embed_quant{this, "ple_embed_fq"};  // applied to gathered PLE rows
   QuantSeam head_quant{this, "head_fq"};         // applied to the output head weight
   QuantSeam head_input_quant{this, "head_input_fq"};    // the head's input (the final normed hidden state)

@@ -1,8 +1,11 @@
 #include "qat/quantize.h"
 
+#include <algorithm>
 #include <map>
 #include <regex>
 #include <set>
+
+#include <ATen/ATen.h>
 
 #include "io/error.h"
 #include "quant/activation.h"
@@ -39,7 +42,8 @@ using SeamVisitor = std::function<void(const std::string& module, const std::str
 
 void visit_seams(Gemma4Model& model, const SeamVisitor& fn) {
   fn("embed_tokens", "rows", SeamKind::Tensor, model->embed_quant);
-  fn("embed_tokens_per_layer", "rows", SeamKind::Tensor, model->ple_embed_quant);
+  if (model->embed_tokens_per_layer)  // PLE only: a model without the table has nothing to round
+    fn("embed_tokens_per_layer", "rows", SeamKind::Tensor, model->ple_embed_quant);
   fn("lm_head", "weight", SeamKind::Tensor, model->head_quant);
   fn("lm_head", "input", SeamKind::Activation, model->head_input_quant);
   fn("lm_head", "output", SeamKind::Activation, model->head_output_quant);
@@ -195,6 +199,31 @@ void set_quantization_enabled(Gemma4Model& model, bool on) {
   });
 }
 
+void freeze_fake_quant(Gemma4Model& model) {
+  at::NoGradGuard ng;
+  unfreeze_fake_quant(model);
+  // The tables stay live: a forward quantizes only the rows it gathers, and a frozen copy would
+  // cost a whole float table (E2B's per-layer table alone: 9.4 GB of float32).
+  for (auto& [name, ts] : tensor_seams(model))
+    if (ts.seam != &model->embed_quant && ts.seam != &model->ple_embed_quant) ts.seam->freeze(ts.tensor);
+  const at::Tensor table = model->lm_head ? model->lm_head->weight : model->embed_tokens->weight;
+  model->head_quant.freeze(table);
+  // A tied head on the table's grid is the quantized table: the gather reads its rows from the
+  // head's copy (compared a block of rows at a time, each row quantized on its own).
+  const at::Tensor head = model->head_quant.frozen_output(table);
+  if (model->lm_head || !head.defined() || !model->embed_quant.get()) return;
+  constexpr int64_t kRows = 4096;
+  for (int64_t r = 0; r < table.size(0); r += kRows) {
+    const int64_t n = std::min(kRows, table.size(0) - r);
+    if (!at::equal(head.narrow(0, r, n), model->embed_quant(table.narrow(0, r, n)))) return;
+  }
+  model->embed_quant.freeze(table, head);
+}
+
+void unfreeze_fake_quant(Gemma4Model& model) {
+  visit_seams(model, [](const std::string&, const std::string&, SeamKind, QuantSeam& s) { s.unfreeze(); });
+}
+
 std::map<std::string, at::Tensor> quantization_state(Gemma4Model& model) {
   std::map<std::string, at::Tensor> out;
   visit_seams(model, [&](const std::string& module, const std::string& seam, SeamKind, QuantSeam& s) {
@@ -206,6 +235,7 @@ std::map<std::string, at::Tensor> quantization_state(Gemma4Model& model) {
 
 void load_quantization_state(Gemma4Model& model, const std::map<std::string, at::Tensor>& state) {
   visit_seams(model, [&](const std::string& module, const std::string& seam, SeamKind, QuantSeam& s) {
+    s.unfreeze();  // the outputs change with the state
     if (!s.get()) return;
     const std::string prefix = module + "." + seam + ".";
     s.get()->load_saved_state(
@@ -251,7 +281,7 @@ std::map<std::string, at::Tensor> simulated_tensors(Gemma4Model& model) {
   std::map<std::string, at::Tensor> out;
   for (const auto& kv : model->named_parameters(true)) out[kv.key()] = kv.value();
   for (const auto& kv : model->named_buffers(true)) out[kv.key()] = kv.value();
-  for (const auto& [name, ts] : tensor_seams(model)) out[name] = ts.seam->uncached(ts.tensor);
+  for (const auto& [name, ts] : tensor_seams(model)) out[name] = (*ts.seam)(ts.tensor);
   for (auto& [name, t] : out) t = t.detach().to(at::kCPU).to(at::kFloat).contiguous();
   out["lm_head.weight"] = model->head_weight().detach().to(at::kCPU).to(at::kFloat).contiguous();
   return out;

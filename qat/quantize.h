@@ -37,6 +37,18 @@ std::vector<SeamAssignment> describe_quantization(Gemma4Model& model);
 // Turns every quantizer on or off without removing it (learned parameters are kept).
 void set_quantization_enabled(Gemma4Model& model, bool on);
 
+// Inference on a fake-quant model (generate, logits, eval, validate): every weight-like tensor seam
+// (Linear and expert weights, the head, float tensors rounded to the float dtype) computes its
+// output once and forward reuses it, so decoding costs what the float model's does; activation and
+// KV seams still quantize every forward (they depend on the input). The embedding tables stay live
+// (a forward quantizes only the rows it gathers; a copy would cost a whole float table), except a
+// tied head on the table's grid, whose frozen copy the gather reads. The price is one float copy of
+// each other quantized tensor. Frozen until unfreeze_fake_quant, a second freeze_fake_quant,
+// quantize_model, remove_quantization or load_quantization_state: a frozen weight written in
+// between is not seen, and a forward in grad mode (training) is refused.
+void freeze_fake_quant(Gemma4Model& model);
+void unfreeze_fake_quant(Gemma4Model& model);
+
 // Every quantizer parameter and buffer (learned scales' init_scale / log_scale_ratio, zero points,
 // activation scales) plus each learned scale as used ("scale", what exporters read), keyed
 // "<module>.<seam>.<name>", e.g. "layers.0.mlp.up_proj.weight.scale"; and back (a state saved
@@ -51,7 +63,7 @@ std::vector<at::Tensor> learned_scale_parameters(Gemma4Model& model);
 // The tensor seams that hold a quantizer (weights, tables, float tensors rounded to the float
 // dtype), by the checkpoint tensor each reads (names as below); the head's is not among them.
 struct TensorSeam {
-  const QuantSeam* seam;
+  QuantSeam* seam;
   at::Tensor tensor;
 };
 std::map<std::string, TensorSeam> tensor_seams(Gemma4Model& model);

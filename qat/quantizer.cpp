@@ -1,5 +1,7 @@
 #include "qat/quantizer.h"
 
+#include <stdexcept>
+
 #include <ATen/ATen.h>
 
 #include "io/error.h"
@@ -25,34 +27,35 @@ void TensorQuantizer::load_saved_state(const StateLookup& saved, const std::stri
   for (const auto& b : named_buffers(true)) restore(b.key(), b.value());
 }
 
-namespace {
-
-// Changes whenever a parameter or buffer of the quantizer is written in place (optimizer steps,
-// calibration, loading a state).
-int64_t state_version(torch::nn::Module& q) {
-  int64_t v = 0;
-  for (const auto& p : q.named_parameters(true)) v += p.value()._version();
-  for (const auto& b : q.named_buffers(true)) v += b.value()._version();
-  return v;
-}
-
-}  // namespace
-
 at::Tensor QuantSeam::operator()(const at::Tensor& x) const {
   if (!q_ || !q_->enabled) return x;
-  if (at::GradMode::is_enabled() || !x.requires_grad()) {  // training, or an activation
-    if (cache_.y.defined()) cache_ = Cached{};
-    return q_->forward(x);
-  }
-  const int64_t qv = state_version(*q_);
-  if (cache_.y.defined() && cache_.x.is_same(x) && cache_.x_version == x._version() && cache_.q_version == qv)
-    return cache_.y;
-  cache_ = Cached{x, x._version(), qv, q_->forward(x)};
-  return cache_.y;
+  if (at::Tensor f = frozen_output(x); f.defined()) return f;
+  return q_->forward(x);
+}
+
+void QuantSeam::freeze(const at::Tensor& source, const at::Tensor& output) {
+  unfreeze();
+  if (!q_ || !q_->enabled) return;
+  at::NoGradGuard ng;
+  at::Tensor y = output.defined() ? output : q_->forward(source);
+  source_ = source;
+  frozen_ = y.detach();
+}
+
+void QuantSeam::unfreeze() {
+  source_ = at::Tensor();
+  frozen_ = at::Tensor();
+}
+
+at::Tensor QuantSeam::frozen_output(const at::Tensor& source) const {
+  if (!frozen_.defined() || !q_->enabled || !source.is_same(source_)) return {};
+  if (at::GradMode::is_enabled())
+    throw std::logic_error("fake-quant seam '" + name_ + "' is frozen for inference: unfreeze_fake_quant before training");
+  return frozen_;
 }
 
 void QuantSeam::set(QuantizerPtr q) {
-  cache_ = Cached{};
+  unfreeze();
   // Module::replace_module requires an existing child; unregister by swapping in the new one.
   if (q_ && !q) {
     owner_->unregister_module(name_);

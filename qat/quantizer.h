@@ -38,14 +38,20 @@ using QuantizerPtr = std::shared_ptr<TensorQuantizer>;
 class QuantSeam {
  public:
   QuantSeam(torch::nn::Module* owner, std::string name) : owner_(owner), name_(std::move(name)) {}
-  // The quantizer's output (x itself when unset or off). At inference (no grad mode) the output for
-  // a parameter (a weight, table or head) is kept and reused while neither the parameter nor the
-  // quantizer's state has changed (version counters): generate / eval / logits quantize each weight
-  // once, not once per forward. The cache is dropped as soon as grad mode is on (training).
+  // The quantizer's output (x itself when unset or off); for the tensor the seam was frozen on,
+  // the frozen output.
   at::Tensor operator()(const at::Tensor& x) const;
-  // The quantizer's output, neither read from nor kept in the cache: for a caller that visits each
-  // tensor once (the hf writer, simulated_tensors), so memory stays at one extra tensor.
-  at::Tensor uncached(const at::Tensor& x) const { return q_ && q_->enabled ? q_->forward(x) : x; }
+  // Inference (freeze_fake_quant in qat/quantize.h): the quantizer's output for `source` (the weight,
+  // table or head this seam reads) is computed once, or taken as `output` when the caller has it,
+  // and returned for `source` from then on, without recomputing, until unfreeze() or set(): a
+  // weight written after freezing is not seen. Only when the quantizer is set and on; activation and
+  // KV seams never see their source again, so freezing only ever applies to stored tensors.
+  void freeze(const at::Tensor& source, const at::Tensor& output = {});
+  void unfreeze();
+  // The frozen output for `source`; undefined when the seam is not frozen on it or is off. Throws
+  // in grad mode: a frozen seam would train nothing (unfreeze first).
+  at::Tensor frozen_output(const at::Tensor& source) const;
+  bool frozen() const { return frozen_.defined(); }
   void set(QuantizerPtr q);
   const QuantizerPtr& get() const { return q_; }
   const std::string& name() const { return name_; }
@@ -54,12 +60,7 @@ class QuantSeam {
   torch::nn::Module* owner_;
   std::string name_;
   QuantizerPtr q_;
-  struct Cached {
-    at::Tensor x;  // the parameter (held, so that its identity cannot pass to another tensor)
-    int64_t x_version = -1, q_version = -1;
-    at::Tensor y;
-  };
-  mutable Cached cache_;
+  at::Tensor source_, frozen_;  // the source is held so that its identity cannot pass to another tensor
 };
 
 }  // namespace gq
