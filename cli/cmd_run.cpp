@@ -2,6 +2,7 @@
 // it has one, Gemma's chat turn format (text/chat_format.h; no Jinja engine).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
