@@ -10,7 +10,7 @@ set -u
 BIN=$1 ROOT=$3
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 W=$WORK
-MODEL=$ROOT/examples/models/tiny-e2b
+MODEL=$(cd "$ROOT/examples/models/tiny-e2b" && pwd)  # absolute: the chat models below link to it
 [ -e "$MODEL/model.safetensors" ] || missing "$MODEL/model.safetensors"
 
 PROMPT="Once upon a time there was a little"
