@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <set>
@@ -13,6 +14,7 @@
 #include "export/gguf_vocab.h"
 #include "export/parallel_rows.h"
 #include "export/row_streaming.h"
+#include "export/write_behind.h"
 #include "formats/safetensors.h"
 #include "io/error.h"
 #include "model/checkpoint_layout.h"
@@ -180,8 +182,8 @@ GgufExportResult export_gemma4_gguf(const std::string& model_dir, const std::str
   res.tensors = plan.size();
 
   const int threads = opt.threads > 0 ? opt.threads : default_threads();
-  std::vector<float> xbuf;
-  std::vector<uint8_t> obuf;
+  // The encoded chunks are written behind the encoding of the next one, in order.
+  WriteBehind out([&w](const uint8_t* p, size_t n) { w.write(p, n); });
   for (size_t ti = 0; ti < plan.size(); ++ti) {
     const GgufTensorPlan& t = plan[ti];
     if (opt.on_tensor) opt.on_tensor(ti, plan.size(), t.name);
@@ -189,7 +191,7 @@ GgufExportResult export_gemma4_gguf(const std::string& model_dir, const std::str
     const std::string what = out_path + ": tensor '" + t.name + "'" + (t.source.empty() ? "" : " (from '" + t.source + "')");
     if (t.source.empty()) {  // rope_freqs
       const std::vector<float> rf = gemma4_rope_freqs(cfg);
-      w.write(rf.data(), rf.size() * sizeof(float));
+      std::memcpy(out.append(rf.size() * sizeof(float)), rf.data(), rf.size() * sizeof(float));
       continue;
     }
     const TensorView& tv = ck.tensor(t.source);
@@ -221,26 +223,34 @@ GgufExportResult export_gemma4_gguf(const std::string& model_dir, const std::str
     const int64_t chunk = chunk_rows(opt.chunk_bytes, cols);
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
       const int64_t n = std::min(chunk, rows - r0);
-      xbuf.resize(size_t(n * cols));
-      obuf.resize(size_t(uint64_t(n) * row_bytes));
+      uint8_t* const obuf = out.append(size_t(uint64_t(n) * row_bytes));
       parallel_rows(n, threads, [&](int64_t b, int64_t e) {
-        row_slice(tv, cols, r0 + b, e - b).to_f32(xbuf.data() + b * cols);
-        if (t.round_to != DType::F32) round_rows_to(t.round_to, xbuf.data() + b * cols, e - b, cols, what, r0 + b);
+        const TensorView mine_src = row_slice(tv, cols, r0 + b, e - b);
+        populate_pages(mine_src.data, mine_src.nbytes);
+        // The thread's rows widened to float32 a few at a time, as the encoder asks for them.
+        std::vector<float> xs;
+        const FloatRows x = [&](int64_t i, int64_t m) {
+          xs.resize(size_t(m * cols));
+          row_slice(tv, cols, r0 + b + i, m).to_f32(xs.data());
+          if (t.round_to != DType::F32) round_rows_to(t.round_to, xs.data(), m, cols, what, r0 + b + i);
+          return static_cast<const float*>(xs.data());
+        };
         quant::GridRecoveryCounts mine;
         const GridRecoveryRequest req{tv.dtype, &mine};
-        const float* given = learned ? scales.data() + (r0 + b) * (cols / block) : nullptr;
-        std::vector<float> rtn;
-        if (learned_rule_at_rtn) {
-          rtn.resize(size_t((e - b) * (cols / block)));
-          gguf_rtn_scales(t.type, xbuf.data() + b * cols, rtn.data(), e - b, cols, what);
-          given = rtn.data();
+        uint8_t* o = obuf + uint64_t(b) * row_bytes;
+        if (learned_rule_at_rtn) {  // RTN scales of the whole range first, then the rule at them
+          const float* xr = x(0, e - b);
+          std::vector<float> rtn(size_t((e - b) * (cols / block)));
+          gguf_rtn_scales(t.type, xr, rtn.data(), e - b, cols, what);
+          encode_rows(t.type, xr, e - b, cols, rtn.data(), o, what, r0 + b);
+          return;
         }
-        encode_rows(t.type, xbuf.data() + b * cols, e - b, cols, given, obuf.data() + uint64_t(b) * row_bytes,
-                    what, r0 + b, recover ? &req : nullptr);
+        const float* given = learned ? scales.data() + (r0 + b) * (cols / block) : nullptr;
+        encode_rows(t.type, x, e - b, cols, given, o, what, r0 + b, recover ? &req : nullptr);
         std::lock_guard<std::mutex> lock(grid_mu);
         grid += mine;
       });
-      w.write(obuf.data(), obuf.size());
+      out.flush();
       // The chunk's source pages are read: release them now, so memory stays at one chunk.
       const TensorView src = row_slice(tv, cols, r0, n);
       release_pages(src.data, size_t(n * cols) * dtype_size(tv.dtype));
@@ -251,6 +261,7 @@ GgufExportResult export_gemma4_gguf(const std::string& model_dir, const std::str
       warn(what + ": " + std::to_string(grid.scale_unstorable) +
            " blocks lie on a grid whose scale fp16 cannot hold; written with ggml's RTN instead");
   }
+  out.finish();
   w.finish();
   res.bytes = w.file_size();
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

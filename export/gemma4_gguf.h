@@ -56,7 +56,9 @@ struct GgufExportOptions {
   bool grid_recovery = true;
   std::string name;               // general.name; "" = the checkpoint folder's name
   int threads = 0;                // 0 = all cores
-  size_t chunk_bytes = size_t(64) << 20;  // float32 rows converted per step (bounds memory)
+  // float32 rows converted per step (bounds memory; convert_bench measured 64 MiB 16% slower in wall
+  // time and 10% in CPU time than 16 MiB)
+  size_t chunk_bytes = size_t(16) << 20;
   std::function<void(const std::string&)> on_warning;  // default: "gemma-qat: warning: ..." on stderr
   std::function<void(size_t done, size_t total, const std::string& tensor)> on_tensor;  // optional progress
 };

@@ -1,5 +1,6 @@
 #include "export/gguf_encode.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -89,20 +90,40 @@ quant::GridSpec gguf_grid_spec(GgmlType t) {
 
 void encode_rows(GgmlType type, const float* x, int64_t rows, int64_t cols, const float* scales, uint8_t* out,
                  const std::string& what, int64_t first_row, const GridRecoveryRequest* recovery) {
+  const FloatRows whole = [x, cols](int64_t r0, int64_t) { return x + r0 * cols; };
+  encode_rows(type, whole, rows, cols, scales, out, what, first_row, recovery);
+}
+
+void encode_rows(GgmlType type, const FloatRows& x, int64_t rows, int64_t cols, const float* scales, uint8_t* out,
+                 const std::string& what, int64_t first_row, const GridRecoveryRequest* recovery) {
   if (rows <= 0 || cols <= 0) return;
+  // Rows per request where each block (or value) is encoded on its own: ~64 KiB of floats, which
+  // the caller's widening writes and the codec reads back while they are still in cache.
+  const int64_t piece = std::max<int64_t>(1, int64_t(16384) / cols);
+  auto by_pieces = [&](int64_t r0, int64_t r1, auto&& encode_piece) {
+    for (int64_t r = r0; r < r1; r += piece) {
+      const int64_t n = std::min(piece, r1 - r);
+      encode_piece(x(r, n), r, n);
+    }
+  };
   switch (type) {
     case GgmlType::F32:
-      check_finite(x, rows, cols, what, first_row);
-      std::memcpy(out, x, size_t(rows * cols) * 4);
+      by_pieces(0, rows, [&](const float* xp, int64_t r, int64_t n) {
+        check_finite(xp, n, cols, what, first_row + r);
+        std::memcpy(out + size_t(r * cols) * 4, xp, size_t(n * cols) * 4);
+      });
       return;
     case GgmlType::F16:
-      check_finite(x, rows, cols, what, first_row);
-      cast16(x, rows, cols, out, f32_to_f16, 0x7c00, "overflows F16 (|x| >= 65520)", what, first_row);
+    case GgmlType::BF16: {
+      const bool bf = type == GgmlType::BF16;
+      by_pieces(0, rows, [&](const float* xp, int64_t r, int64_t n) {
+        check_finite(xp, n, cols, what, first_row + r);
+        uint8_t* o = out + size_t(r * cols) * 2;
+        if (bf) cast16(xp, n, cols, o, f32_to_bf16, 0x7f80, "overflows BF16", what, first_row + r);
+        else cast16(xp, n, cols, o, f32_to_f16, 0x7c00, "overflows F16 (|x| >= 65520)", what, first_row + r);
+      });
       return;
-    case GgmlType::BF16:
-      check_finite(x, rows, cols, what, first_row);
-      cast16(x, rows, cols, out, f32_to_bf16, 0x7f80, "overflows BF16", what, first_row);
-      return;
+    }
     default: break;
   }
   const BlockCodec* codec = block_codec(type);
@@ -110,54 +131,61 @@ void encode_rows(GgmlType type, const float* x, int64_t rows, int64_t cols, cons
   if (cols % codec->block)
     throw FormatError(what + ": " + ggml_type_name(type) + " needs rows that are a multiple of " +
                       std::to_string(codec->block) + " values, got " + std::to_string(cols));
+  const uint64_t row_bytes = ggml_row_bytes(type, cols);
+  const int64_t nb = cols / codec->block;
   // The codecs reject NaN / Inf themselves (naming row and element, counted from `at`). Scratch is
   // left uninitialized: every byte is written by the codec before it is read.
   int64_t at = first_row;
+  auto rtn_pieces = [&](int64_t r0, int64_t r1) {  // plain RTN: one fused pass, no scratch
+    by_pieces(r0, r1, [&](const float* xp, int64_t r, int64_t n) {
+      at = first_row + r;
+      codec->quantize_rtn(xp, out + uint64_t(r) * row_bytes, n, cols);
+    });
+  };
   try {
-    if (!scales && !recovery) {  // plain RTN: one fused pass, no scratch
-      codec->quantize_rtn(x, out, rows, cols);
-      return;
-    }
-    std::unique_ptr<int8_t[]> levels(new int8_t[size_t(rows * cols)]);
+    if (!scales && !recovery) return rtn_pieces(0, rows);
     if (scales) {
-      codec->encode(x, scales, levels.get(), rows, cols);
       // Given (learned) scales of a signed grid: zero-free blocks in their canonical sign, which
       // decodes to the same values and is what grid recovery finds again from them.
-      std::vector<float> d(scales, scales + rows * (cols / codec->block));
-      if (codec->grid.signed_scale)
-        for (size_t b = 0; b < d.size(); ++b) quant::canonical_block_sign(codec->grid, levels.get() + b * size_t(codec->block), &d[b]);
-      codec->pack(levels.get(), d.data(), out, rows, cols);
-    } else {
-      // Recovery (the only way here without scales): the probe's rows first (a few times its
-      // blocks); once it finds an ordinary tensor the rest takes the fused RTN pass, its blocks
-      // counted unsearched.
-      const int64_t nb = cols / codec->block;
-      const int64_t head = std::min(rows, (4 * quant::kGridProbeBlocks + nb) / nb);
-      std::unique_ptr<float[]> d(new float[size_t(rows * nb)]);
-      auto recover_range = [&](int64_t r0, int64_t n) {
-        at = first_row + r0;
-        const float* xr = x + r0 * cols;
-        int8_t* lr = levels.get() + r0 * cols;
-        float* dr = d.get() + r0 * nb;
-        codec->rtn_scales(xr, dr, n, cols);
-        codec->encode_rtn(xr, dr, lr, n, cols);
-        const quant::GridRecoveryCounts c = quant::recover_rows(codec->grid, xr, recovery->source, n, cols, lr, dr);
-        codec->pack(lr, dr, out + uint64_t(r0) * ggml_row_bytes(type, cols), n, cols);
-        if (recovery->counts) *recovery->counts += c;
-        return c;
-      };
-      const quant::GridRecoveryCounts probe = recover_range(0, head);
-      if (head < rows) {
-        if (probe.unsearched > 0) {  // an ordinary tensor
-          at = first_row + head;
-          codec->quantize_rtn(x + head * cols, out + uint64_t(head) * ggml_row_bytes(type, cols), rows - head, cols);
-          if (recovery->counts) {
-            recovery->counts->blocks += (rows - head) * nb;
-            recovery->counts->unsearched += (rows - head) * nb;
-          }
-        } else {
-          recover_range(head, rows - head);
+      std::unique_ptr<int8_t[]> levels(new int8_t[size_t(std::min(piece, rows) * cols)]);
+      std::vector<float> d;
+      by_pieces(0, rows, [&](const float* xp, int64_t r, int64_t n) {
+        at = first_row + r;
+        const float* s = scales + r * nb;
+        codec->encode(xp, s, levels.get(), n, cols);
+        d.assign(s, s + n * nb);
+        if (codec->grid.signed_scale)
+          for (size_t b = 0; b < d.size(); ++b) quant::canonical_block_sign(codec->grid, levels.get() + b * size_t(codec->block), &d[b]);
+        codec->pack(levels.get(), d.data(), out + uint64_t(r) * row_bytes, n, cols);
+      });
+      return;
+    }
+    // Recovery (the only way here without scales): the probe's rows first (a few times its
+    // blocks); once it finds an ordinary tensor the rest takes the fused RTN pass, its blocks
+    // counted unsearched.
+    const int64_t head = std::min(rows, (4 * quant::kGridProbeBlocks + nb) / nb);
+    auto recover_range = [&](int64_t r0, int64_t n) {
+      at = first_row + r0;
+      const float* xr = x(r0, n);
+      std::unique_ptr<int8_t[]> lr(new int8_t[size_t(n * cols)]);
+      std::unique_ptr<float[]> dr(new float[size_t(n * nb)]);
+      codec->rtn_scales(xr, dr.get(), n, cols);
+      codec->encode_rtn(xr, dr.get(), lr.get(), n, cols);
+      const quant::GridRecoveryCounts c = quant::recover_rows(codec->grid, xr, recovery->source, n, cols, lr.get(), dr.get());
+      codec->pack(lr.get(), dr.get(), out + uint64_t(r0) * row_bytes, n, cols);
+      if (recovery->counts) *recovery->counts += c;
+      return c;
+    };
+    const quant::GridRecoveryCounts probe = recover_range(0, head);
+    if (head < rows) {
+      if (probe.unsearched > 0) {  // an ordinary tensor
+        rtn_pieces(head, rows);
+        if (recovery->counts) {
+          recovery->counts->blocks += (rows - head) * nb;
+          recovery->counts->unsearched += (rows - head) * nb;
         }
+      } else {
+        recover_range(head, rows - head);
       }
     }
   } catch (const FormatError& e) {

@@ -3,6 +3,7 @@
 // with RTN where no grid is already there (quant/grid_recovery.h).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "formats/gguf.h"
@@ -31,6 +32,15 @@ struct GridRecoveryRequest {
 // types; nullptr means RTN, or RTN plus grid recovery with `recovery`. Throws FormatError naming
 // `what` and the row for NaN/Inf input, a value that overflows F16/BF16, or a block the codec rejects.
 void encode_rows(GgmlType type, const float* x, int64_t rows, int64_t cols, const float* scales, uint8_t* out,
+                 const std::string& what, int64_t first_row = 0, const GridRecoveryRequest* recovery = nullptr);
+
+// Rows of float32 values made on demand (a checkpoint's bf16 rows widened, say): rows(r0, n) gives
+// rows [r0, r0 + n) of the array being encoded, n * cols values, valid until the next call.
+using FloatRows = std::function<const float*(int64_t row0, int64_t n)>;
+// The same bytes and errors as encode_rows on the whole array, asking `x` for a few rows at a time
+// (about 64 KiB of floats, so that they stay in cache) where the encoding is per block; grid
+// recovery asks for its probe's rows and, on a tensor that lies on a grid, for the rest at once.
+void encode_rows(GgmlType type, const FloatRows& x, int64_t rows, int64_t cols, const float* scales, uint8_t* out,
                  const std::string& what, int64_t first_row = 0, const GridRecoveryRequest* recovery = nullptr);
 
 // ggml's RTN block scales d (float32, before fp16 storage) of x [rows, cols] for a block type:

@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <string_view>
+#include <unordered_set>
 
 #include "export/gguf_vocab_spm.h"
 #include "io/error.h"
@@ -189,8 +191,11 @@ GgufVocab synthesize_vocab(const Gemma4Config& cfg) {
   for (const auto& [id, text] : specials)
     if (id >= 0 && id < V) v.tokens[size_t(id)] = text, v.types[size_t(id)] = kTokControl;
 
+  size_t n_free = 0;
+  for (int64_t i = 0; i < V; ++i) n_free += v.types[size_t(i)] == 0;
   std::vector<std::string> fill;
   std::vector<int32_t> fill_t;
+  fill.reserve(n_free), fill_t.reserve(n_free);  // fresh pages are a conversion's setup (convert_bench)
   char buf[8];
   for (int b = 0; b < 256; ++b) {
     std::snprintf(buf, sizeof buf, "<0x%02X>", b);
@@ -198,24 +203,26 @@ GgufVocab synthesize_vocab(const Gemma4Config& cfg) {
     fill_t.push_back(kTokByte);
   }
   const std::string letters = "abcdefghijklmnopqrstuvwxyz";
-  std::vector<std::string> normal = {"\n", kSpace};
-  for (char c : letters) normal.push_back(kSpace + c);
-  for (char c : letters) normal.push_back(std::string(1, c));
-  size_t n_free = 0;
-  for (int64_t i = 0; i < V; ++i) n_free += v.types[size_t(i)] == 0;
-  for (int64_t k = 0; fill.size() + normal.size() < n_free; ++k)
-    normal.push_back(kSpace + letters[size_t(k % 26)] + letters[size_t((k / 26) % 26)] + (k < 676 ? "" : std::to_string(k / 676)));
-  for (const std::string& s : normal) fill.push_back(s), fill_t.push_back(kTokNormal);
+  auto normal = [&](std::string s) { fill.push_back(std::move(s)), fill_t.push_back(kTokNormal); };
+  normal("\n");
+  normal(kSpace);
+  for (char c : letters) normal(kSpace + c);
+  for (char c : letters) normal(std::string(1, c));
+  for (int64_t k = 0; fill.size() < n_free; ++k)
+    normal(kSpace + letters[size_t(k % 26)] + letters[size_t((k / 26) % 26)] + (k < 676 ? "" : std::to_string(k / 676)));
   size_t f = 0;
   for (int64_t i = 0; i < V; ++i)
-    if (v.types[size_t(i)] == 0) v.tokens[size_t(i)] = fill[f], v.types[size_t(i)] = fill_t[f], ++f;
+    if (v.types[size_t(i)] == 0) v.tokens[size_t(i)] = std::move(fill[f]), v.types[size_t(i)] = fill_t[f], ++f;
 
-  std::set<std::string> present(v.tokens.begin(), v.tokens.end());
+  // Views of the tokens, hashed: a std::set of copies was most of a conversion's setup (convert_bench).
+  std::unordered_set<std::string_view> present;
+  present.reserve(v.tokens.size());
+  present.insert(v.tokens.begin(), v.tokens.end());
   for (const std::string& s : v.tokens) {
     if (s.compare(0, kSpace.size(), kSpace) != 0 || s.size() <= kSpace.size()) continue;
     const size_t cut = last_code_point(s);
-    const std::string a = s.substr(0, cut), b = s.substr(cut);
-    if (present.count(a) && present.count(b)) v.merges.push_back(a + " " + b);
+    const std::string_view a = std::string_view(s).substr(0, cut), b = std::string_view(s).substr(cut);
+    if (present.count(a) && present.count(b)) v.merges.push_back(std::string(a) + " " + std::string(b));
   }
   if (v.merges.empty())
     throw FormatError(cfg.source + ": vocab_size " + std::to_string(V) + " leaves no room for a merge in a synthesized vocabulary");

@@ -17,4 +17,14 @@ void release_pages(const uint8_t* p, size_t n) {
   if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
 }
 
+void populate_pages(const uint8_t* p, size_t n) {
+#ifdef MADV_POPULATE_READ
+  static const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t b = uintptr_t(p) / page * page, e = (uintptr_t(p) + n + page - 1) / page * page;
+  if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_POPULATE_READ);  // advice: errors ignored
+#else
+  (void)p, (void)n;
+#endif
+}
+
 }  // namespace gq

@@ -14,4 +14,8 @@ int64_t chunk_rows(size_t chunk_bytes, int64_t cols);
 // to the whole checkpoint.
 void release_pages(const uint8_t* p, size_t n);
 
+// Maps the checkpoint pages of a range about to be read in one call (MADV_POPULATE_READ) rather
+// than a page fault every few pages; nothing where the kernel lacks it (before Linux 5.14).
+void populate_pages(const uint8_t* p, size_t n);
+
 }  // namespace gq

@@ -1,6 +1,10 @@
 // The loops of GgufBlockCodec (gguf_block.h), included only by the format files that instantiate
 // it (q4_0.cpp, q8_0.cpp, q2_0.cpp). The format is a template parameter so that its block size,
 // level range and rules are constants in the hot loops, as they were in three hand-written copies.
+// Besides the members gguf_block.h lists, a format gives quantize_rtn a vector kernel, or none:
+//   static int64_t rtn_blocks_fast(const float* x, uint8_t* out, int64_t blocks);
+// encodes whole blocks from the first on, returns how many (0: none), and leaves the block it
+// stops at to the portable loop, which is the definition of the bytes and of every error.
 #pragma once
 #include <cmath>
 #include <string>
@@ -110,8 +114,14 @@ template <class F>
 void GgufBlockCodec<F>::quantize_rtn(const float* x, uint8_t* out, int64_t rows, int64_t cols) {
   constexpr int64_t n = F::kLayout.block;
   check_shape(F::kLayout.codec, rows, cols, n, "block");
-  gguf_block_detail::for_each_block<F>(rows, cols, [=](int64_t r, int64_t b, int64_t i, int64_t o) {
-    const float* xb = x + o;
+  const int64_t nb = cols / n, total = rows * nb;
+  for (int64_t i = 0; i < total; ++i) {
+    // The format's vector kernel takes the ordinary blocks it can; the next one (a failure, a tiny
+    // scale) and every block on a CPU without the kernel go through the portable loop below.
+    i += F::rtn_blocks_fast(x + i * n, out + i * int64_t(F::kLayout.block_bytes), total - i);
+    if (i == total) break;
+    const int64_t r = i / nb, b = i % nb;
+    const float* xb = x + i * n;
     bool finite = true;
     for (int64_t j = 0; j < n; ++j) finite = finite & std::isfinite(xb[j]);
     if (!finite) check_finite(F::kLayout.codec, x, rows, cols);  // names the first bad value, as check_input does
@@ -123,10 +133,10 @@ void GgufBlockCodec<F>::quantize_rtn(const float* x, uint8_t* out, int64_t rows,
     } else {
       for (int64_t j = 0; j < n; ++j) lb[j] = int8_t(F::rtn_code(xb[j] * id));
     }
-    uint8_t* blk = out + i * F::kLayout.block_bytes;
+    uint8_t* blk = out + i * int64_t(F::kLayout.block_bytes);
     store_u16le(blk, f32_to_f16(d));
     F::pack_codes(lb, blk + 2);
-  });
+  }
 }
 
 template <class F>

@@ -19,6 +19,7 @@ struct Q2_0Format : RoundfRtnLevels<kQ2_0LevelMin, kQ2_0LevelMax> {
     return amax;
   }
   static float rtn_inverse(float d) { return d > 0.0f ? 1.0f / d : 0.0f; }
+  static int64_t rtn_blocks_fast(const float*, uint8_t*, int64_t) { return 0; }
 
   // Element j in byte j / 4 at bits 2 * (j % 4), as code level + 1.
   static void pack_codes(const int8_t* lb, uint8_t* qs) {

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "quant/gguf_block_impl.h"
+#include "quant/q4_0_avx2.h"
 
 namespace gq::quant {
 
@@ -23,6 +24,9 @@ struct Q4_0Format {
     return m / -8.0f;
   }
   static float rtn_inverse(float d) { return d != 0.0f ? 1.0f / d : 0.0f; }
+  static int64_t rtn_blocks_fast(const float* x, uint8_t* out, int64_t blocks) {
+    return q4_0_rtn_blocks_avx2(x, out, blocks);
+  }
   static int rtn_code(float p) {
     const float v = p + 8.5f;  // in [0.5 - eps, 16.5 + eps]
     int c = int(v);            // truncation, as ggml's (int8_t) cast

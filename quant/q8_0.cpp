@@ -16,6 +16,7 @@ struct Q8_0Format : RoundfRtnLevels<kQ8_0LevelMin, kQ8_0LevelMax> {
     return amax / 127.0f;
   }
   static float rtn_inverse(float d) { return d != 0.0f ? 1.0f / d : 0.0f; }
+  static int64_t rtn_blocks_fast(const float*, uint8_t*, int64_t) { return 0; }
 
   static void pack_codes(const int8_t* lb, uint8_t* qs) {
     for (int64_t j = 0; j < kQ8_0Block; ++j) qs[j] = uint8_t(lb[j]);

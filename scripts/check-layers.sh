@@ -16,12 +16,13 @@ formats  io quant
 model    io quant formats
 recipes  io quant formats model
 text     io
+report   io
 run      io quant formats model recipes
 engine   io quant formats model recipes text run
 export   io quant formats model recipes text run
 qat      io quant formats model recipes text run
-cli      io quant formats model recipes text run engine export qat
-bench    io quant formats model recipes text run engine export qat
+cli      io quant formats model recipes text run report engine export qat
+bench    io quant formats model recipes text run report engine export qat
 fuzz     io quant formats model recipes text run tests
 '
 declare -A ALLOWED=()
@@ -29,8 +30,8 @@ while read -r layer deps; do
   [ -n "$layer" ] && ALLOWED[$layer]=$deps
 done <<<"$LAYERS"
 # Folders that must stay torch-free (everything except qat, cli and bench, which link LibTorch).
-TORCH_FREE="io quant formats model recipes text run engine export fuzz"
-PROJECT_FOLDERS="io quant formats model recipes text run engine export qat cli bench fuzz tests"
+TORCH_FREE="io quant formats model recipes text report run engine export fuzz"
+PROJECT_FOLDERS="io quant formats model recipes text report run engine export qat cli bench fuzz tests"
 TORCH_HEADERS='^(torch|ATen|c10|caffe2)/'
 
 violations=0

@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libcli11-dev libsentencepiece-dev sentencepiece libre2-dev
   libgloo-dev
   clang libclang-rt-14-dev
+  chromium python3
 )
 
 missing=()

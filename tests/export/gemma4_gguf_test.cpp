@@ -276,6 +276,24 @@ TEST(Gemma4Gguf, QuantizedTensorsAreTheCodecBytes) {
   }
 }
 
+// The file does not depend on how the rows are cut: many small chunks on two threads (each written
+// behind the next one's encoding) give the bytes of one chunk per tensor on one thread.
+TEST(Gemma4Gguf, ChunksAndThreadsDoNotChangeTheFile) {
+  TempDir d;
+  for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::F16}) {
+    for (const char* fix : {"dense_ple", "dense_ple_mm_bf16"}) {
+      GgufExportOptions whole = with_type(type), cut = with_type(type);
+      whole.chunk_bytes = size_t(1) << 30;
+      cut.chunk_bytes = 4096;  // 8 rows of 128 values a chunk
+      GgufExportOptions one = quiet(whole), two = quiet(cut);
+      one.threads = 1;
+      export_gemma4_gguf(fixture(fix), d.file("one.gguf"), one);
+      export_gemma4_gguf(fixture(fix), d.file("two.gguf"), two);
+      EXPECT_EQ(read_file(d.file("one.gguf")), read_file(d.file("two.gguf"))) << fix << " " << ggml_type_name(type);
+    }
+  }
+}
+
 TEST(Gemma4Gguf, LearnedScalesGiveTheTrainedCodes) {
   TempDir d;
   const Checkpoint ck = Checkpoint::open(fixture("dense_keqv"));
@@ -403,14 +421,30 @@ TEST(Gemma4Gguf, KvSharingLayoutLlamaCppCannotExpressIsRefused) {
 
 TEST(Gemma4Gguf, NonFiniteWeightNamesTensorAndRow) {
   TempDir d;
-  const fs::path dir = model_dir(d, "nan", "dense_keqv", [](std::string&) {});
-  write_weights(dir, "dense_keqv", [](const std::string& n, std::vector<float>& v) {
-    if (n == "model.layers.1.mlp.gate_proj.weight") v[5 * 128 + 7] = std::nanf("");
-  });
-  const std::string msg = error_of([&] { export_gemma4_gguf(dir.string(), d.file("m.gguf"), quiet(with_type(GgmlType::F16))); });
-  EXPECT_NE(msg.find("tensor 'blk.1.ffn_gate.weight'"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("row 5, element 7"), std::string::npos) << msg;
-  EXPECT_FALSE(fs::exists(d.file("m.gguf")));
+  // Q4_0 both with grid recovery (row 5 is in its probe) and without (the fused RTN pass), NaN and
+  // -Inf, and a value in the second of two threads' ranges (row 200 of 256).
+  const struct {
+    GgmlType type;
+    bool recovery;
+    int64_t row;
+    float value;
+    const char* says;
+  } cases[] = {{GgmlType::F16, true, 5, std::nanf(""), "row 5, element 7"},
+               {GgmlType::Q4_0, true, 5, std::nanf(""), "input row 5, element 7 is NaN"},
+               {GgmlType::Q4_0, false, 5, -INFINITY, "input row 5, element 7 is -Inf"},
+               {GgmlType::Q4_0, false, 200, std::nanf(""), "is NaN"}};
+  for (const auto& c : cases) {
+    const fs::path dir = model_dir(d, "nan", "dense_keqv", [](std::string&) {});
+    write_weights(dir, "dense_keqv", [&](const std::string& n, std::vector<float>& v) {
+      if (n == "model.layers.1.mlp.gate_proj.weight") v[size_t(c.row * 128 + 7)] = c.value;
+    });
+    GgufExportOptions o = with_type(c.type);
+    o.grid_recovery = c.recovery;
+    const std::string msg = error_of([&] { export_gemma4_gguf(dir.string(), d.file("m.gguf"), quiet(o)); });
+    EXPECT_NE(msg.find("tensor 'blk.1.ffn_gate.weight'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(c.says), std::string::npos) << msg;
+    EXPECT_FALSE(fs::exists(d.file("m.gguf")));
+  }
 }
 
 // ---- tokenizers ----
