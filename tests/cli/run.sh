@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `run` through the real binary: text in, streamed text out, on GGUF exports of tiny-e2b (F32 and
 # Q4_0; its SentencePiece vocabulary as the file's tokenizer.ggml.* keys) and on a native file (the
-# tokenizer bytes it carries). The prompt's ids equal `tokenize` with the model's own tokenizer; the
-# streamed text equals the decoded ids `generate` gives for them (same greedy tokens, same text).
+# tokenizer bytes it carries), and on the checkpoint and an RTN run folder of it (the LibTorch model,
+# the same text as their GGUF exports in exact mode). The prompt's ids equal `tokenize` with the
+# model's own tokenizer; the streamed text equals the decoded ids `generate` gives for them (same
+# greedy tokens, same text).
 # A Gemma-4-shaped vocabulary with a chat template (a tokenizer.json written here, exported as a
 # "gemma4" BPE vocabulary) gets the turn format by default, --raw skips it, --system adds a turn;
 # a template that is not Gemma's warns and runs raw. Bad input fails in one line.
@@ -63,6 +65,32 @@ streamed=$("$BIN" run "$W/m.gqn" --prompt "$PROMPT" -n 12 --threads 1 2>/dev/nul
 [ -n "$streamed" ] && [ "$streamed" = "${full#"$pre"}" ]
 check "native: the streamed text is the decoded generate ids" $? "streamed '$streamed', decoded '${full#"$pre"}'"
 
+# ---- a checkpoint folder and a run folder: the LibTorch model, the tokenizer beside it ----
+# The same greedy tokens as the GGUF F32 export in exact mode, so the same text.
+f32_exact=$("$BIN" run "$W/f32.gguf" --prompt "$PROMPT" -n 24 --exact --threads 1 2>/dev/null)
+gen=$("$BIN" generate "$MODEL" --ids "${want_ids// /,}" -n 24 --threads 1 2>&1)
+gen_ids=$(tr ',' ' ' <<<"$gen" | sed 's/ 1$//')
+full=$("$BIN" tokenize "$MODEL" --text <(echo "$want_ids $gen_ids") --decode 2>&1)
+streamed=$("$BIN" run "$MODEL" --prompt "$PROMPT" -n 24 --threads 1 2>"$W/run.err")
+check "checkpoint: run streams" $? "$(cat "$W/run.err")"
+[ -n "$streamed" ] && [ "$streamed" = "${full#"$pre"}" ]
+check "checkpoint: the streamed text is the decoded generate ids" $? "streamed '$streamed', decoded '${full#"$pre"}'"
+[ "$streamed" = "$f32_exact" ]
+check "checkpoint: the same text as its F32 GGUF in exact mode" $? "checkpoint '$streamed', gguf '$f32_exact'"
+grep -q "new tokens: [0-9.]* tokens/s (LibTorch, raw prompt)$" "$W/run.err"; check "checkpoint: tokens/s on stderr" $? "$(cat "$W/run.err")"
+
+head -c 8000 "$ROOT/README.md" >"$W/calib.txt"  # RTN reads no data; ptq wants some
+out=$("$BIN" ptq --model "$MODEL" --recipe q4_0 --method rtn --data "$W/calib.txt" --seq-len 32 --samples 4 --out "$W/rtn" --threads 1 2>&1)
+check "an RTN run folder of tiny-e2b" $? "$out"
+out=$("$BIN" export "$W/rtn" --format gguf --out "$W/rtn.gguf" --no-validate --threads 1 2>&1)
+check "exports to GGUF" $? "$out"
+rtn_gguf=$("$BIN" run "$W/rtn.gguf" --prompt "$PROMPT" -n 24 --exact --threads 1 2>/dev/null)
+rtn_run=$("$BIN" run "$W/rtn" --prompt "$PROMPT" -n 24 --threads 1 2>"$W/run.err")
+check "run folder: run streams" $? "$(cat "$W/run.err")"
+[ -n "$rtn_run" ] && [ "$rtn_run" = "$rtn_gguf" ]
+check "run folder: its fake-quant model streams the text of its GGUF in exact mode" $? "run '$rtn_run', gguf '$rtn_gguf'"
+grep -q "(LibTorch, recipe q4_0, raw prompt)$" "$W/run.err"; check "run folder: the recipe on stderr" $? "$(cat "$W/run.err")"
+
 # ---- chat format: a Gemma 4 vocabulary and template ----
 # tokenizer.json: specials, <|turn> <turn|>, "\n", 256 byte tokens, "▁", a-z, "▁a".."▁z" (merges).
 make_chat_model() {  # DIR TEMPLATE
@@ -119,6 +147,9 @@ sys_want=$(tokenize_json "$W/chat" $'<|turn>system\nbe brief<turn|>\n<|turn>user
 check "run in chat format generates" $? "$(cat "$W/chat.err")"
 grep -q "Gemma 4 chat)$" "$W/chat.err"; check "and says so" $? "$(cat "$W/chat.err")"
 
+folder_got=$("$BIN" run "$W/chat" --prompt "hi there" --print-prompt-tokens 2>&1)
+[ "$folder_got" = "$chat_want" ]; check "a checkpoint folder's own template formats the prompt too" $? "got '$folder_got', want '$chat_want'"
+
 make_chat_model "$W/other" "{% for m in messages %}<|im_start|>{{ m['role'] }}{% endfor %}"
 out=$("$BIN" convert "$W/other" --to gguf --type f32 --out "$W/other.gguf" --threads 1 2>&1)
 check "a vocabulary with another chat template converts" $? "$out"
@@ -130,7 +161,11 @@ check "another template: a warning, and the prompt raw" $? "got '$got', stderr $
 expect_error "a missing file" "no.gguf: no such file" "$BIN" run "$W/no.gguf" --prompt hi
 head -c 4000 "$W/f32.gguf" >"$W/cut.gguf"
 expect_error "a truncated file" "cut.gguf" "$BIN" run "$W/cut.gguf" --prompt hi
-expect_error "a checkpoint folder" "run takes a .gguf or .gqn file" "$BIN" run "$MODEL" --prompt hi
+expect_error "not a model file" "config.json: run takes a .gguf or .gqn file, or a checkpoint or run folder" "$BIN" run "$MODEL/config.json" --prompt hi
+expect_error "--exact on a checkpoint" "exact" "$BIN" run "$MODEL" --prompt hi --exact
+expect_error "--recipe on a GGUF" "run as it is" "$BIN" run "$W/f32.gguf" --prompt hi --recipe q4_0
+mkdir -p "$W/notok" && cp "$MODEL/config.json" "$W/notok/" && ln -s "$MODEL/model.safetensors" "$W/notok/model.safetensors"
+expect_error "a checkpoint without a tokenizer" "no tokenizer.json or tokenizer.model.*--tokenizer" "$BIN" run "$W/notok" --prompt hi
 expect_error "-n 0" "new-tokens" "$BIN" run "$W/f32.gguf" --prompt hi -n 0
 expect_error "-n -3" "new-tokens" "$BIN" run "$W/f32.gguf" --prompt hi -n -3
 expect_error "--chat and --raw" "excludes" "$BIN" run "$W/f32.gguf" --prompt hi --chat --raw
