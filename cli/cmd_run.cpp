@@ -85,7 +85,8 @@ LoadedModel load(const RunArgs& a) {
     m.weights = std::make_unique<engine::ModelWeights>(load_engine_file(a.file, form, a.threads));
     m.mode = a.exact || engine::is_native_path(a.file) ? "exact mode" : "fast mode";  // native: exact only
     if (engine::is_native_path(a.file)) {
-      const native::Metadata& meta = native::NativeFile::open(a.file).metadata();
+      const native::NativeFile file = native::NativeFile::open(a.file);
+      const native::Metadata& meta = file.metadata();
       if (a.tokenizer.empty() && meta.tokenizer_json.empty() && meta.tokenizer_model.empty())
         throw FormatError(a.file + ": the native file carries no tokenizer: name one with --tokenizer PATH");
       if (a.tokenizer.empty()) m.tokenizer = tokenizer_from_bytes(meta.tokenizer_json, meta.tokenizer_model, a.file);
@@ -155,7 +156,7 @@ void run(const RunArgs& a) {
 
   // Stops: EOS (the tokenizer's and the config's) and the end of a turn, never printed.
   std::vector<TokenId> stops = {tok.eos_id(), TokenId(f.config().eos_token_id)};
-  stops.push_back(end_of_turn_id(fmt == ChatFormat::None ? chat_format_of_vocabulary(tok) : fmt, tok));
+  for (const TokenId id : turn_stop_ids(fmt == ChatFormat::None ? chat_format_of_vocabulary(tok) : fmt, tok)) stops.push_back(id);
   const size_t context = std::min<size_t>(prompt.size(), 4);  // enough for the decoder to see the first new piece in place
   StreamDecoder stream(tok, std::vector<TokenId>(prompt.end() - long(context), prompt.end()));
   using clock = std::chrono::steady_clock;

@@ -67,4 +67,14 @@ TokenId end_of_turn_id(ChatFormat f, const Tokenizer& tok) {
   return f == ChatFormat::None ? -1 : tok.piece_id(markers(f).end);
 }
 
+std::vector<TokenId> turn_stop_ids(ChatFormat f, const Tokenizer& tok) {
+  std::vector<TokenId> out;
+  if (f == ChatFormat::None) return out;
+  std::vector<const char*> names = {markers(f).end};
+  if (f == ChatFormat::Gemma4) names.push_back("<|tool_response>");  // the model hands over to a tool
+  for (const char* name : names)
+    if (const TokenId id = tok.piece_id(name); id >= 0) out.push_back(id);
+  return out;
+}
+
 }  // namespace gq

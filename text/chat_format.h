@@ -7,6 +7,7 @@
 //            (Gemma 3 has no system role: its template puts the system text before the first user text)
 #pragma once
 #include <string>
+#include <vector>
 
 #include "text/tokenizer.h"
 
@@ -27,5 +28,8 @@ std::string format_chat_prompt(ChatFormat f, const std::string& system, const st
 
 // The token that ends a turn (<turn|> / <end_of_turn>), -1 if `tok` has none.
 TokenId end_of_turn_id(ChatFormat f, const Tokenizer& tok);
+// The tokens of `tok` that end the model's turn, as llama.cpp's end-of-generation set: the end of a
+// turn, and for Gemma 4 also <|tool_response> (a tool call is complete; its answer is the caller's).
+std::vector<TokenId> turn_stop_ids(ChatFormat f, const Tokenizer& tok);
 
 }  // namespace gq

@@ -42,6 +42,19 @@ TEST(ChatFormat, TheVocabularyNamesTheFormatOnlyWithBothMarkers) {
   EXPECT_EQ(end_of_turn_id(ChatFormat::Gemma3, *tok), 281);
   EXPECT_EQ(end_of_turn_id(ChatFormat::Gemma4, *tok), -1);
   EXPECT_EQ(end_of_turn_id(ChatFormat::None, *tok), -1);
+  EXPECT_EQ(turn_stop_ids(ChatFormat::Gemma3, *tok), (std::vector<TokenId>{281}));
+  EXPECT_TRUE(turn_stop_ids(ChatFormat::None, *tok).empty());
+}
+
+TEST(ChatFormat, Gemma4StopsAtTheEndOfATurnAndAtAToolResponse) {
+  json j = test::small_gemma_like();
+  j["added_tokens"].push_back({{"id", 281}, {"content", "<|turn>"}, {"special", true}});
+  j["added_tokens"].push_back({{"id", 282}, {"content", "<turn|>"}, {"special", true}});
+  EXPECT_EQ(turn_stop_ids(ChatFormat::Gemma4, *HfTokenizer::from_json(j, json(), "small", "")), (std::vector<TokenId>{282}));
+  j["added_tokens"].push_back({{"id", 283}, {"content", "<|tool_response>"}, {"special", true}});
+  const auto tok = HfTokenizer::from_json(j, json(), "small", "");
+  EXPECT_EQ(chat_format_of_vocabulary(*tok), ChatFormat::Gemma4);
+  EXPECT_EQ(turn_stop_ids(ChatFormat::Gemma4, *tok), (std::vector<TokenId>{282, 283}));
 }
 
 }  // namespace
