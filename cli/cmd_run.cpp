@@ -189,8 +189,8 @@ void run(const RunArgs& a) {
 void add_run_command(CLI::App& app) {
   auto a = std::make_shared<RunArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "run", "Text in, streamed text out: greedy decoding of --prompt on the reference engine with the file's tokenizer "
-             "and, where it has one, Gemma's chat format");
+      "run", "Text in, streamed text out: greedy decoding of --prompt (a .gguf / .gqn on the reference engine, a folder "
+             "on LibTorch) with the model's tokenizer and, where it has one, Gemma's chat format");
   cmd->add_option("FILE", a->file, "a .gguf or .gqn file, or a checkpoint or run folder (its tokenizer beside it)")->required();
   cmd->add_option("--prompt", a->prompt, "the prompt text (the user turn, in chat format)")->required();
   cmd->add_option("-n,--new-tokens", a->n, "most tokens to generate (stops earlier at EOS or the end of the turn)")
