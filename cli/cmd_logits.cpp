@@ -1,18 +1,17 @@
 // `logits` and `generate`: the interface every model form is cross-checked through.
 #include <CLI/CLI.hpp>
 
-#include <filesystem>
 #include <iostream>
 
 #include <ATen/ATen.h>
 #include <torch/types.h>
 
 #include "cli/commands.h"
+#include "cli/engine_file.h"
 #include "cli/model_setup.h"
 #include "cli/options.h"
 #include "engine/decode.h"
 #include "engine/forward.h"
-#include "engine/thread_pool.h"
 #include "engine/native_weights.h"
 #include "engine/weights.h"
 #include "io/error.h"
@@ -38,13 +37,6 @@ void add_model_args(CLI::App* cmd, ModelArgs& a) {
   add_quant_args(cmd, a.quant);
 }
 
-// A file the engine runs: a .gguf, or a native .gqn.
-bool is_engine_file(const std::string& path) {
-  std::error_code ec;
-  const bool gguf = path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0;
-  return (gguf || engine::is_native_path(path)) && std::filesystem::is_regular_file(path, ec);
-}
-
 at::Tensor checked_ids(const std::vector<int64_t>& ids, const Gemma4Config& cfg) {
   for (int64_t id : ids)
     if (id >= cfg.vocab_size)
@@ -54,13 +46,11 @@ at::Tensor checked_ids(const std::vector<int64_t>& ids, const Gemma4Config& cfg)
 }
 
 // The engine runs a GGUF or native file as it is: a recipe or calibration would have nothing to
-// apply to (a native file states its own activation scales and KV scheme). A native file is read
-// as its simulated floats (exact mode) whatever `form` asks: its integer kernels are not written yet.
-engine::ModelWeights load_engine_file(const ModelArgs& a, engine::WeightForm form) {
+// apply to (a native file states its own activation scales and KV scheme).
+engine::ModelWeights load_unquantized_engine_file(const ModelArgs& a, engine::WeightForm form) {
   if (!a.quant.recipe.empty() || !a.quant.calib.empty())
     throw FormatError(a.model + ": --recipe / --calib apply to checkpoints and runs; a GGUF or native file is run as it is");
-  engine::set_engine_threads(a.threads);
-  return engine::is_native_path(a.model) ? engine::load_native(a.model) : engine::ModelWeights::load_gguf(a.model, form);
+  return load_engine_file(a.model, form, a.threads);
 }
 
 // --fast / --exact name the engine's mode; on a checkpoint or run they would mean nothing.
@@ -95,7 +85,7 @@ void add_logits_command(CLI::App& app) {
     const bool engine_file = is_engine_file(a->model);
     check_mode_flags(*a, engine_file);
     if (engine_file) {  // the torch-free reference engine computes on what the file holds
-      const engine::ModelWeights w = load_engine_file(*a, a->fast ? engine::WeightForm::Fast : engine::WeightForm::Exact);
+      const engine::ModelWeights w = load_unquantized_engine_file(*a, a->fast ? engine::WeightForm::Fast : engine::WeightForm::Exact);
       const std::vector<int32_t> ids32 = engine_ids(ids, w.config());
       const std::vector<float> y = engine::logits(w, ids32);
       const std::vector<int64_t> shape = {int64_t(ids32.size()), w.config().vocab_size};
@@ -132,7 +122,7 @@ void add_generate_command(CLI::App& app) {
     const bool engine_file = is_engine_file(a->model);
     check_mode_flags(*a, engine_file);
     if (engine_file) {  // the engine's KV-cache decode on what the file holds
-      const engine::ModelWeights w = load_engine_file(*a, a->exact ? engine::WeightForm::Exact : engine::WeightForm::Fast);
+      const engine::ModelWeights w = load_unquantized_engine_file(*a, a->exact ? engine::WeightForm::Exact : engine::WeightForm::Fast);
       const int32_t eos = int32_t(w.config().eos_token_id);
       const std::vector<int32_t> out = engine::greedy(w, engine_ids(ids, w.config()), *n, !*ignore_eos,
                                                       *ignore_eos ? std::vector<int32_t>{eos} : std::vector<int32_t>{});

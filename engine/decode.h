@@ -3,6 +3,7 @@
 // equal engine::logits' at the same positions to float32 noise (tests/engine/decode_test.cpp).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "engine/decoder.h"
@@ -37,5 +38,9 @@ class Session {
 // emitting the config's eos_token_id. FormatError for an empty prompt.
 std::vector<int32_t> greedy(const ModelWeights& w, const std::vector<int32_t>& prompt, int n, bool stop_at_eos,
                             const std::vector<int32_t>& banned = {});
+// The same loop, streamed: calls on_token with each new token as soon as it is chosen (the first
+// right after the prompt's prefill) and ends after n tokens or when on_token returns false.
+void greedy_each(const ModelWeights& w, const std::vector<int32_t>& prompt, int n, const std::vector<int32_t>& banned,
+                 const std::function<bool(int32_t)>& on_token);
 
 }  // namespace gq::engine

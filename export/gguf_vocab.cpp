@@ -14,6 +14,7 @@
 
 #include "export/gguf_vocab_spm.h"
 #include "io/error.h"
+#include "text/chat_template_file.h"
 
 namespace gq {
 
@@ -51,25 +52,6 @@ std::optional<std::string> special_content(const json& cfg, const char* key) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
   return std::nullopt;
-}
-
-std::string chat_template_from(const fs::path& dir, const json& tok_cfg, const std::string& tok_cfg_path) {
-  const fs::path jinja = dir / "chat_template.jinja";
-  std::error_code ec;
-  if (fs::is_regular_file(jinja, ec)) return read_text_file(jinja.string());
-  if (!tok_cfg.is_object() || !tok_cfg.contains("chat_template") || tok_cfg["chat_template"].is_null()) return "";
-  const json& t = tok_cfg["chat_template"];
-  if (t.is_string()) return t.get<std::string>();
-  if (t.is_array()) {  // [{"name": "default", "template": "..."}, ...]
-    std::string first;
-    for (const json& e : t) {
-      if (!e.is_object() || !e.contains("template") || !e["template"].is_string()) continue;
-      if (first.empty()) first = e["template"].get<std::string>();
-      if (e.value("name", "") == "default") return e["template"].get<std::string>();
-    }
-    return first;
-  }
-  throw FormatError(tok_cfg_path + ": chat_template: expected a string or a list of {name, template}");
 }
 
 }  // namespace
@@ -172,7 +154,7 @@ GgufVocab load_hf_vocab(const std::string& dir_str, const Gemma4Config& cfg) {
   }
   if (unk < 0 && id_of.count("<unk>")) unk = id_of["<unk>"];
   v.unk = lookup("unk_token", unk);
-  v.chat_template = chat_template_from(dir, tc, tc_path.string());
+  v.chat_template = chat_template_of(dir.string(), tc, tc_path.string());
   return v;
 }
 

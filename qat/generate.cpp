@@ -19,6 +19,7 @@ std::vector<int64_t> greedy_generate(Gemma4Model& model, const std::vector<int64
     if (!opt.banned.empty()) last = last.index_fill(0, banned, -std::numeric_limits<float>::infinity());
     const int64_t next = last.argmax().item<int64_t>();
     out.push_back(next);
+    if (opt.on_token && !opt.on_token(next)) break;
     if (opt.stop_at_eos && next == model->config().eos_token_id) break;
     input = at::full({1, 1}, next, at::kLong);
   }

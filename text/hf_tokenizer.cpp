@@ -171,7 +171,12 @@ HfTokenizer::HfTokenizer(std::string source, BpeModel model, std::vector<AddedTo
 HfTokenizer::~HfTokenizer() = default;
 
 std::unique_ptr<HfTokenizer> HfTokenizer::load(const std::string& json_path, const std::string& config_path) {
-  json j = parse_json_file(json_path);
+  return from_json(parse_json_file(json_path), config_path.empty() ? json() : parse_json_file(config_path), json_path,
+                   config_path);
+}
+
+std::unique_ptr<HfTokenizer> HfTokenizer::from_json(json j, const json& config, const std::string& json_path,
+                                                    const std::string& config_path) {
   if (!j.is_object()) throw FormatError(json_path + ": expected a JSON object");
   auto pipeline = std::make_unique<hf::Pipeline>();
   pipeline->normalizer = hf::Normalizer::parse(j.value("normalizer", json()), json_path + ": normalizer");
@@ -182,7 +187,6 @@ std::unique_ptr<HfTokenizer> HfTokenizer::load(const std::string& json_path, con
   std::unique_ptr<HfTokenizer> t(new HfTokenizer(json_path, parse_model(j["model"], json_path),
                                                  parse_added(j.value("added_tokens", json()), json_path), std::move(pipeline)));
 
-  const json config = config_path.empty() ? json() : parse_json_file(config_path);
   auto named = [&](const char* key, const char* fallback) {
     std::string name = config_token(config, key);
     if (name.empty()) name = fallback;

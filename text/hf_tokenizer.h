@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "text/bpe_model.h"
 #include "text/tokenizer.h"
 
@@ -28,6 +30,10 @@ class HfTokenizer final : public Tokenizer {
   // `config_path`: tokenizer_config.json for the bos/eos/pad names, or "" to use the file alone
   // (then <bos>/<eos>/<pad> by name, and the post-processor's first special token as BOS).
   static std::unique_ptr<HfTokenizer> load(const std::string& json_path, const std::string& config_path = "");
+  // The same on parsed documents (`config`: null for none); the names are those errors give.
+  // Files that carry a tokenizer inside them (GGUF metadata, a native file) load through this.
+  static std::unique_ptr<HfTokenizer> from_json(nlohmann::json tokenizer, const nlohmann::json& config,
+                                                const std::string& json_path, const std::string& config_path);
   ~HfTokenizer() override;
 
   std::vector<TokenId> encode(std::string_view text, bool add_special) const override;

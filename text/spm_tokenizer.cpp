@@ -32,6 +32,7 @@ namespace {
 // libgq_spm's entry points, resolved once per process.
 struct Shim {
   decltype(&gq_spm_load) load;
+  decltype(&gq_spm_load_serialized) load_serialized;
   decltype(&gq_spm_free) free;
   decltype(&gq_spm_encode) encode;
   decltype(&gq_spm_decode) decode;
@@ -63,6 +64,7 @@ const Shim& shim() {
       return p;
     };
     s.load = reinterpret_cast<decltype(s.load)>(sym("gq_spm_load"));
+    s.load_serialized = reinterpret_cast<decltype(s.load_serialized)>(sym("gq_spm_load_serialized"));
     s.free = reinterpret_cast<decltype(s.free)>(sym("gq_spm_free"));
     s.encode = reinterpret_cast<decltype(s.encode)>(sym("gq_spm_encode"));
     s.decode = reinterpret_cast<decltype(s.decode)>(sym("gq_spm_decode"));
@@ -91,6 +93,13 @@ std::unique_ptr<SpmTokenizer> SpmTokenizer::load(const std::string& path) {
   gq_spm* sp = shim().load(path.c_str(), err, sizeof err);
   if (!sp) throw FormatError(path + ": not a SentencePiece model: " + err);
   return std::unique_ptr<SpmTokenizer>(new SpmTokenizer(path, sp));
+}
+
+std::unique_ptr<SpmTokenizer> SpmTokenizer::from_bytes(const std::string& bytes, const std::string& source) {
+  char err[512];
+  gq_spm* sp = shim().load_serialized(bytes.data(), bytes.size(), err, sizeof err);
+  if (!sp) throw FormatError(source + ": not a SentencePiece model: " + err);
+  return std::unique_ptr<SpmTokenizer>(new SpmTokenizer(source, sp));
 }
 
 std::vector<TokenId> SpmTokenizer::encode(std::string_view text, bool add_special) const {

@@ -14,6 +14,8 @@ namespace gq {
 class SpmTokenizer final : public Tokenizer {
  public:
   static std::unique_ptr<SpmTokenizer> load(const std::string& path);  // FormatError naming the path
+  // The bytes of a .model file; `source` names them in errors.
+  static std::unique_ptr<SpmTokenizer> from_bytes(const std::string& bytes, const std::string& source);
   ~SpmTokenizer() override;
 
   // add_special prepends BOS when the model has one (SentencePiece leaves BOS/EOS to the caller;

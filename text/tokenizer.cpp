@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "io/error.h"
 #include "text/hf_tokenizer.h"
@@ -42,6 +43,21 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
   if (!fs::exists(p)) throw FormatError(path + ": no such file or folder");
   if (looks_like_json(path)) return load_hf(p);
   return SpmTokenizer::load(path);
+}
+
+std::unique_ptr<Tokenizer> tokenizer_from_bytes(const std::string& json_bytes, const std::string& model_bytes,
+                                                const std::string& source) {
+  if (!json_bytes.empty()) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(json_bytes);
+    } catch (const nlohmann::json::exception& e) {
+      throw FormatError(source + ": tokenizer.json: not valid JSON: " + e.what());
+    }
+    return HfTokenizer::from_json(std::move(j), nlohmann::json(), source + ": tokenizer.json", "");
+  }
+  if (!model_bytes.empty()) return SpmTokenizer::from_bytes(model_bytes, source + ": tokenizer.model");
+  throw FormatError(source + ": carries no tokenizer");
 }
 
 }  // namespace gq

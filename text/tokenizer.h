@@ -37,5 +37,9 @@ class Tokenizer {
 // `path`: a folder holding tokenizer.json (with tokenizer_config.json beside it, optional) or
 // tokenizer.model; a tokenizer.json file; or a SentencePiece .model file.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
+// A tokenizer carried inside another file (a native file's tokenizer field): the bytes of a
+// tokenizer.json (preferred when both are given) or of a SentencePiece .model; `source` names them.
+std::unique_ptr<Tokenizer> tokenizer_from_bytes(const std::string& json_bytes, const std::string& model_bytes,
+                                                const std::string& source);
 
 }  // namespace gq

@@ -42,6 +42,17 @@ GQ_SPM_EXPORT gq_spm* gq_spm_load(const char* path, char* err, size_t err_size) 
   return h;
 }
 
+GQ_SPM_EXPORT gq_spm* gq_spm_load_serialized(const char* bytes, size_t size, char* err, size_t err_size) {
+  auto* h = new gq_spm;
+  const auto status = h->sp.LoadFromSerializedProto(std::string(bytes, size));
+  if (!status.ok()) {
+    set_error(err, err_size, status.ToString());
+    delete h;
+    return nullptr;
+  }
+  return h;
+}
+
 GQ_SPM_EXPORT void gq_spm_free(gq_spm* sp) { delete sp; }
 
 GQ_SPM_EXPORT long gq_spm_encode(gq_spm* sp, const char* text, size_t len, int32_t* ids, size_t cap, char* err,

@@ -15,6 +15,8 @@ typedef struct gq_spm gq_spm;
 
 // NULL on failure, with the reason in err.
 gq_spm* gq_spm_load(const char* path, char* err, size_t err_size);
+// The same from the bytes of a .model file (a native file carries them).
+gq_spm* gq_spm_load_serialized(const char* bytes, size_t size, char* err, size_t err_size);
 void gq_spm_free(gq_spm* sp);
 // Writes up to `cap` ids; returns how many there are (call again with more room if that is > cap),
 // or -1 with the reason in err.
