@@ -38,9 +38,17 @@ int64_t state_version(torch::nn::Module& q) {
 
 }  // namespace
 
+namespace {
+thread_local bool seam_cache_off = false;
+}  // namespace
+
+SeamCacheOff::SeamCacheOff() : previous_(seam_cache_off) { seam_cache_off = true; }
+SeamCacheOff::~SeamCacheOff() { seam_cache_off = previous_; }
+bool SeamCacheOff::active() { return seam_cache_off; }
+
 at::Tensor QuantSeam::operator()(const at::Tensor& x) const {
   if (!q_ || !q_->enabled) return x;
-  if (at::GradMode::is_enabled() || !x.requires_grad()) {  // training, or an activation
+  if (at::GradMode::is_enabled() || !x.requires_grad() || seam_cache_off) {  // training, or an activation
     if (cache_.y.defined()) cache_ = Cached{};
     return q_->forward(x);
   }

@@ -35,13 +35,29 @@ using QuantizerPtr = std::shared_ptr<TensorQuantizer>;
 
 // One seam: a named slot holding an optional quantizer, registered as a submodule of its owner so
 // that learnable quantization parameters appear in the owner's parameters().
+// While one is alive on this thread, seams neither read nor keep their inference cache: the forward
+// of a checkpointed layer (qat/activation_checkpoint.h) runs without grad mode but is a training
+// step, and caching every layer's simulated weights there would keep what checkpointing frees.
+class SeamCacheOff {
+ public:
+  SeamCacheOff();
+  ~SeamCacheOff();
+  SeamCacheOff(const SeamCacheOff&) = delete;
+  SeamCacheOff& operator=(const SeamCacheOff&) = delete;
+  static bool active();
+
+ private:
+  bool previous_;
+};
+
 class QuantSeam {
  public:
   QuantSeam(torch::nn::Module* owner, std::string name) : owner_(owner), name_(std::move(name)) {}
   // The quantizer's output (x itself when unset or off). At inference (no grad mode) the output for
   // a parameter (a weight, table or head) is kept and reused while neither the parameter nor the
   // quantizer's state has changed (version counters): generate / eval / logits quantize each weight
-  // once, not once per forward. The cache is dropped as soon as grad mode is on (training).
+  // once, not once per forward. The cache is dropped as soon as grad mode is on (training) or a
+  // SeamCacheOff is alive.
   at::Tensor operator()(const at::Tensor& x) const;
   // The quantizer's output, neither read from nor kept in the cache: for a caller that visits each
   // tensor once (the hf writer, simulated_tensors), so memory stays at one extra tensor.
