@@ -1,7 +1,9 @@
 #include "qat/activation_checkpoint.h"
 
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <torch/autograd.h>
+#include <torch/version.h>
 
 #include "io/error.h"
 
@@ -11,10 +13,54 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+// Autocast (CPU and CUDA) as the forward saw it. Backward runs under the autocast state of the
+// backward() call (usually off), so the recompute must re-enter the forward's, or it would compute
+// in another dtype than the values the gradients flow back into.
+struct AutocastState {
+  bool cpu = false, cuda = false;
+  at::ScalarType cpu_dtype = at::kBFloat16, cuda_dtype = at::kHalf;
+
+  static AutocastState current() {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    return {at::autocast::is_autocast_enabled(at::kCPU), at::autocast::is_autocast_enabled(at::kCUDA),
+            at::autocast::get_autocast_dtype(at::kCPU), at::autocast::get_autocast_dtype(at::kCUDA)};
+#else
+    return {at::autocast::is_cpu_enabled(), at::autocast::is_enabled(), at::autocast::get_autocast_cpu_dtype(),
+            at::autocast::get_autocast_gpu_dtype()};
+#endif
+  }
+  void apply() const {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCPU, cpu);
+    at::autocast::set_autocast_enabled(at::kCUDA, cuda);
+    at::autocast::set_autocast_dtype(at::kCPU, cpu_dtype);
+    at::autocast::set_autocast_dtype(at::kCUDA, cuda_dtype);
+#else
+    at::autocast::set_cpu_enabled(cpu);
+    at::autocast::set_enabled(cuda);
+    at::autocast::set_autocast_cpu_dtype(cpu_dtype);
+    at::autocast::set_autocast_gpu_dtype(cuda_dtype);
+#endif
+  }
+};
+
+// Sets an autocast state for its lifetime.
+class AutocastScope {
+ public:
+  explicit AutocastScope(const AutocastState& s) : previous_(AutocastState::current()) { s.apply(); }
+  ~AutocastScope() { previous_.apply(); }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  AutocastState previous_;
+};
+
 // fn travels to backward in the context's saved_data, which holds IValues: a capsule around it.
 struct SavedFn : torch::CustomClassHolder {
-  explicit SavedFn(CheckpointedFn f) : fn(std::move(f)) {}
+  explicit SavedFn(CheckpointedFn f) : fn(std::move(f)), autocast(AutocastState::current()) {}
   CheckpointedFn fn;
+  AutocastState autocast;
 };
 
 // Inputs: [the real inputs..., an optional grad-requiring placeholder]; `n_real` of them go to fn.
@@ -48,6 +94,7 @@ struct Checkpoint : public torch::autograd::Function<Checkpoint> {
     variable_list outs, grads;
     {
       at::AutoGradMode grad_on(true);  // the engine runs backward nodes without grad
+      const AutocastScope autocast(holder->autocast);
       const std::vector<at::Tensor> recomputed = holder->fn(inputs);
       TORCH_CHECK(recomputed.size() == grad_out.size(), "activation checkpointing: the recompute returned ",
                   recomputed.size(), " tensors, the forward ", grad_out.size());

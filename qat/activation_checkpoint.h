@@ -7,7 +7,8 @@
 // accumulated into their .grad as usual) and hands the inputs' gradients on. Every tensor that
 // carries a gradient into or out of fn must be one of `inputs` or of the outputs: a tensor fn reads
 // from a capture gets no gradient. fn must compute the same values both times (no RNG, no state it
-// changes); parameters must not change between forward and backward.
+// changes); parameters must not change between forward and backward. The recompute runs under the
+// autocast state (CPU, CUDA) the forward ran under.
 #pragma once
 #include <functional>
 #include <vector>

@@ -7,7 +7,9 @@
 #include <map>
 #include <set>
 
+#include <ATen/autocast_mode.h>
 #include <torch/autograd.h>
+#include <torch/version.h>
 
 #include "fixture_util.h"
 #include "model/quant_targets.h"
@@ -158,6 +160,45 @@ TEST(ActivationCheckpoint, GenericFunctionRoutesInputAndParameterGradients) {
     at::NoGradGuard ng;
     EXPECT_FALSE(checkpointed(fn, {x})[0].requires_grad());
   }
+}
+
+}  // namespace
+}  // namespace gq
+
+namespace gq {
+namespace {
+
+void set_cpu_autocast(bool on) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  at::autocast::set_autocast_enabled(at::kCPU, on);
+#else
+  at::autocast::set_cpu_enabled(on);
+#endif
+}
+
+// A forward under (CPU, bf16) autocast with backward called outside it, as a training step does:
+// the recompute must run in bf16 again, or its gradients would be those of a float32 forward.
+TEST(ActivationCheckpoint, RecomputeRunsUnderTheForwardsAutocast) {
+  at::manual_seed(2);
+  const at::Tensor w = at::randn({16, 16}).requires_grad_();
+  const at::Tensor x = at::randn({8, 16}).requires_grad_();
+  const CheckpointedFn fn = [w](const std::vector<at::Tensor>& in) -> std::vector<at::Tensor> {
+    return {at::tanh(at::matmul(in[0], w))};
+  };
+  auto grads = [&](bool checkpoint) {
+    x.mutable_grad() = at::Tensor();
+    w.mutable_grad() = at::Tensor();
+    at::Tensor y;
+    set_cpu_autocast(true);
+    y = checkpoint ? checkpointed(fn, {x})[0] : fn({x})[0];
+    set_cpu_autocast(false);
+    EXPECT_EQ(y.scalar_type(), at::kBFloat16);
+    y.to(at::kFloat).pow(2).sum().backward();
+    return std::make_pair(x.grad().clone(), w.grad().clone());
+  };
+  const auto plain = grads(false), ckpt = grads(true);
+  EXPECT_TRUE(at::equal(plain.first, ckpt.first)) << test::max_abs_diff(plain.first, ckpt.first);
+  EXPECT_TRUE(at::equal(plain.second, ckpt.second)) << test::max_abs_diff(plain.second, ckpt.second);
 }
 
 }  // namespace
