@@ -124,8 +124,10 @@ std::vector<at::Tensor> checkpointed(const CheckpointedFn& fn, const std::vector
   for (const at::Tensor& i : inputs) any_grad = any_grad || i.requires_grad();
   // Autograd records the node only if an input needs a gradient; fn's parameters may need theirs
   // even when no input does (the first layer under a frozen embedding), so add one that does.
-  if (!any_grad) all.push_back(at::empty({0}, at::TensorOptions().dtype(at::kFloat).device(inputs.empty() ? at::Device(at::kCPU) : inputs[0].device()))
-                      .requires_grad_());
+  if (!any_grad) {
+    const at::Device dev = inputs.empty() ? at::Device(at::kCPU) : inputs[0].device();
+    all.push_back(at::empty({0}, at::TensorOptions().dtype(at::kFloat).device(dev)).requires_grad_());
+  }
   return Checkpoint::apply(c10::make_intrusive<SavedFn>(fn), int64_t(inputs.size()), at::TensorList(all));
 }
 
