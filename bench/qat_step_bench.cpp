@@ -6,10 +6,14 @@
 // (issue 10: <= 1.10x) is measured as `gemma-qat train` pays it. Reports tokens/s, model FLOP/s
 // (6 x matmul parameters per token + the eager attention's score and value products), MFU against a
 // matmul rate measured here (bf16 on CUDA, float32 on the CPU), the peak memory (CUDA caching
-// allocator / CPU allocator) and plan --train's estimate of it.
+// allocator / CPU allocator) and plan --train's estimate of it. With --activation-checkpointing on,
+// a third run per round trains the QAT steps with per-layer checkpointing: its step time as a ratio
+// to the QAT run without it (one more forward: about 1.3x expected) and both peaks beside both
+// estimates.
 //
 //   qat_step_bench [--device cpu|cuda] [--config C | --model DIR] [--layers N] [--vocab V] [--seq T]
 //                  [--batch B] [--steps K] [--rounds R] [--recipe R|none] [--threads N]
+//                  [--activation-checkpointing on|off]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -161,6 +165,7 @@ StepTiming time_training(const std::function<gq::Gemma4Model()>& make_model, con
 int main(int argc, char** argv) try {
   std::string device = "cpu", config = std::string(GQ_SOURCE_DIR) + "/examples/configs/e2b.json", model_dir, recipe_name = "q4_0";
   int layers = 4, threads = 0, rounds = 2;
+  bool with_ckpt = false;
   int64_t vocab = 8192, seq = 512, batch = 4, steps = 6;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
@@ -175,6 +180,7 @@ int main(int argc, char** argv) try {
     else if (a == "--rounds") rounds = std::max(1, std::stoi(v));
     else if (a == "--recipe") recipe_name = v;
     else if (a == "--threads") threads = std::stoi(v);
+    else if (a == "--activation-checkpointing") with_ckpt = v == "on";
     else throw std::runtime_error("unknown flag " + a);
   }
   const int nthreads = gq::set_torch_threads(threads);
@@ -205,12 +211,19 @@ int main(int argc, char** argv) try {
   o.device = device;
 
   // Plain and QAT runs alternate so drifting machine load hits both alike; the best median of each.
-  double plain_s = 1e30, qat_s = 1e30, peak = 0;
+  gq::TrainOptions o_ckpt = o;
+  o_ckpt.activation_checkpointing = true;
+  double plain_s = 1e30, qat_s = 1e30, peak = 0, ckpt_s = 1e30, ckpt_peak = 0;
   for (int r = 0; r < rounds; ++r) {
     if (recipe) plain_s = std::min(plain_s, time_training(make_model, std::nullopt, o, windows, dev).median_step_s);
     const StepTiming q = time_training(make_model, recipe, o, windows, dev);
     qat_s = std::min(qat_s, q.median_step_s);
     peak = std::max(peak, q.peak_bytes);
+    if (with_ckpt) {
+      const StepTiming c = time_training(make_model, recipe, o_ckpt, windows, dev);
+      ckpt_s = std::min(ckpt_s, c.median_step_s);
+      ckpt_peak = std::max(ckpt_peak, c.peak_bytes);
+    }
   }
 
   const double tokens = double(batch * seq), tok_s = tokens / qat_s;
@@ -220,6 +233,7 @@ int main(int argc, char** argv) try {
   mo.seq_len = seq;
   mo.micro_batch = batch;
   const int64_t estimate = gq::train_memory(cfg, recipe, mo).per_device(1, 0, false);
+  const int64_t ckpt_estimate = gq::train_memory(cfg, recipe, mo).per_device(1, 0, true);
 
   std::printf("qat_step_bench: %s, %lld params, recipe %s, batch %lld x %lld tokens, %s (%d threads), %lld steps x %d rounds\n",
               cfg.source.c_str(), (long long)gq::train_memory(cfg, recipe, mo).params, recipe_name.c_str(),
@@ -236,6 +250,13 @@ int main(int argc, char** argv) try {
   std::printf("| MFU | %.1f %% |\n", 100.0 * model_flops / rate);
   std::printf("| peak memory (%s allocator) | %s |\n", dev.is_cuda() ? "CUDA caching" : "CPU", peak > 0 ? gb(peak).c_str() : "n/a");
   std::printf("| plan --train estimate | %s |\n", gb(double(estimate)).c_str());
+  if (with_ckpt) {
+    std::printf("| step time with --activation-checkpointing | %.1f ms |\n", ckpt_s * 1e3);
+    std::printf("| checkpointed / not step time | %.3fx (expected ~1.3x: one more forward) |\n", ckpt_s / qat_s);
+    std::printf("| peak memory with checkpointing | %s |\n", ckpt_peak > 0 ? gb(ckpt_peak).c_str() : "n/a");
+    std::printf("| plan --train estimate with checkpointing | %s |\n", gb(double(ckpt_estimate)).c_str());
+    if (ckpt_peak > 0 && peak > 0) std::printf("| checkpointed / not peak memory | %.3fx |\n", ckpt_peak / peak);
+  }
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "qat_step_bench: error: %s\n", e.what());

@@ -51,11 +51,12 @@ void print_train_plan(const Gemma4Config& cfg, const std::optional<ResolvedRecip
   if (m.master_weights) row("master weights (f32)", m.master_weights, "");
   if (m.learned_scale_state) row("learned scales (+ grads, state)", m.learned_scale_state, "");
   row("fake-quant saved (copies + masks)", m.fake_quant_saved, "for backward, no checkpointing");
-  row("  with checkpointing", m.fake_quant_saved_ckpt, "one layer at a time, plus the head");
+  row("  with checkpointing", m.fake_quant_saved_ckpt, "kept all through backward (outside the layers, not the head)");
   row("activations", m.activations, "no checkpointing");
-  row("  with checkpointing", m.activations_ckpt, "per-layer activation checkpointing");
+  row("  with checkpointing", m.activations_ckpt, "kept all through backward: layer inputs, donor K/V");
   row("  of which logits", m.logits, "");
   row("transient peak", m.transient, "the loss backward or a layer's scores");
+  row("  with checkpointing", m.backward_peak_ckpt, "the head's backward or one recomputed layer, the larger");
   std::printf("\nper device %10s %12s %12s %12s %12s\n", "", "ZeRO-0", "ZeRO-1", "ZeRO-2", "ZeRO-3");
   for (int d : a.devices)
     for (bool ckpt : {false, true}) {

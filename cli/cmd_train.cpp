@@ -207,6 +207,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--save-every", o.save_every, "checkpoint every N steps (and at the end)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--log-every", o.log_every, "metrics.jsonl line every N steps")->check(CLI::PositiveNumber);
   cmd->add_option("--device", o.device, "cpu or cuda[:N]");
+  cmd->add_flag("--activation-checkpointing", o.activation_checkpointing,
+                "keep only each decoder layer's inputs and recompute the layer in backward (less memory, one "
+                "more forward; the same values)");
   add_threads_option(cmd, a->threads);
   cmd->add_option("--nproc", a->nproc, "data-parallel ranks on this machine (processes; docs/distributed.md)")
       ->check(CLI::Range(1, 1024));

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include "io/error.h"
+#include "qat/activation_checkpoint.h"
 
 namespace gq {
 namespace {
@@ -26,6 +27,40 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
 at::Tensor table_rows(const QuantSeam& seam, const at::Tensor& table, const at::Tensor& ids) {
   if (at::Tensor frozen = seam.frozen_output(table); frozen.defined()) return frozen.index_select(0, ids);
   return seam(table.index_select(0, ids));
+}
+
+// Layer i under activation checkpointing. Each layer is its own checkpointed unit, and the tensors
+// that carry a gradient across its boundary are explicit inputs and outputs: the hidden state, the
+// layer's PLE slice, and the K/V a KV-sharing layer reads from its donor (in) or a donor writes (out).
+// The alternative, one unit holding a donor and every layer that reads it, would be most of the
+// model on E2B (its last 20 layers read two donors) and save little. pos, cos and sin carry no
+// gradient and are captured. The recompute is deterministic: the forward draws no random numbers.
+at::Tensor checkpointed_layer(const Gemma4DecoderLayer& layer, const Gemma4Config& c, int64_t i, const at::Tensor& x,
+                              const at::Tensor& pos, const at::Tensor& cos, const at::Tensor& sin,
+                              const at::Tensor& ple_l, std::vector<LayerKV>& step_kv) {
+  const bool shared = c.is_kv_shared(i), has_ple = ple_l.defined();
+  const size_t donor = size_t(c.kv_donor[size_t(i)]), n_layers = step_kv.size();
+  const std::shared_ptr<Gemma4DecoderLayerImpl> impl = layer.ptr();
+  std::vector<at::Tensor> inputs{x};
+  if (has_ple) inputs.push_back(ple_l);
+  at::Tensor donor_pos;
+  if (shared) {
+    inputs.push_back(step_kv[donor].k);
+    inputs.push_back(step_kv[donor].v);
+    donor_pos = step_kv[donor].pos;
+  }
+  const CheckpointedFn run = [=](const std::vector<at::Tensor>& in) -> std::vector<at::Tensor> {
+    std::vector<LayerKV> kv(n_layers);
+    size_t next = 1;
+    const at::Tensor p = has_ple ? in[next++] : at::Tensor();
+    if (shared) kv[donor] = LayerKV{in[next], in[next + 1], donor_pos};
+    at::Tensor y = impl->forward(in[0], pos, cos, sin, p, nullptr, kv);
+    if (shared) return {y};
+    return {y, kv[size_t(i)].k, kv[size_t(i)].v};
+  };
+  std::vector<at::Tensor> out = checkpointed(run, inputs);
+  if (!shared) step_kv[size_t(i)] = LayerKV{out[1], out[2], pos};
+  return out[0];
 }
 
 }  // namespace
@@ -306,11 +341,16 @@ ForwardResult Gemma4ModelImpl::forward(const at::Tensor& ids, KVCache* cache, co
   ForwardResult res;
   if (opt.return_hidden) res.hidden.push_back(x);
   std::vector<LayerKV> step_kv(static_cast<size_t>(L));
+  const bool checkpoint = opt.checkpoint_layers && !cache && at::GradMode::is_enabled();
   for (int64_t i = 0; i < L; ++i) {
     const auto& rt = c.is_sliding(i) ? rope_s : rope_f;
     const LayerKV* cached = cache ? &cache->layers[size_t(i)] : nullptr;
     at::Tensor ple_l = ple.defined() ? ple.select(2, i) : at::Tensor();
-    x = decoder_layers[size_t(i)]->forward(x, pos, rt.first, rt.second, ple_l, cached, step_kv);
+    if (checkpoint) {
+      x = checkpointed_layer(decoder_layers[size_t(i)], c, i, x, pos, rt.first, rt.second, ple_l, step_kv);
+    } else {
+      x = decoder_layers[size_t(i)]->forward(x, pos, rt.first, rt.second, ple_l, cached, step_kv);
+    }
     if (opt.return_hidden && i + 1 < L) res.hidden.push_back(x);
   }
   x = norm(x);

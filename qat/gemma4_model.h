@@ -140,6 +140,9 @@ TORCH_MODULE(Gemma4DecoderLayer);
 
 struct ForwardOptions {
   bool return_hidden = false;  // hidden.0 .. hidden.L as in HF's output_hidden_states
+  // Per-layer activation checkpointing (training): each decoder layer keeps only its inputs and is
+  // recomputed in backward. Only in grad mode and without a KV cache; the values are the same.
+  bool checkpoint_layers = false;
 };
 
 struct ForwardResult {

@@ -43,7 +43,8 @@ json options_json(const TrainOptions& o) {
           {"clip_grad_norm", o.clip_grad_norm}, {"fake_quant_start", o.fake_quant_start}, {"freeze", o.freeze},
           {"seed", o.seed}, {"eval_every", o.eval_every}, {"eval_batches", o.eval_batches},
           {"save_every", o.save_every}, {"log_every", o.log_every}, {"distill_alpha", o.distill_alpha},
-          {"distill_temperature", o.distill_temperature}, {"decay_steps", o.decay_steps}};
+          {"distill_temperature", o.distill_temperature}, {"decay_steps", o.decay_steps},
+          {"activation_checkpointing", o.activation_checkpointing}};
 }
 
 void options_from_json(const json& j, TrainOptions& o) {
@@ -68,6 +69,7 @@ void options_from_json(const json& j, TrainOptions& o) {
   o.distill_alpha = j.at("distill_alpha");
   o.distill_temperature = j.at("distill_temperature");
   o.decay_steps = j.at("decay_steps");
+  o.activation_checkpointing = j.value("activation_checkpointing", false);  // absent in runs saved before it
 }
 
 }  // namespace
@@ -260,7 +262,9 @@ void Trainer::run(const std::function<void(const TrainProgress&)>& on_step) {
       const at::Tensor ids = batch(samples_seen_ / opt_.batch_size, train_, true).narrow(0, rank * slice, slice);
       samples_seen_ += opt_.batch_size;
       const at::Tensor inputs = ids.narrow(1, 0, opt_.seq_len), targets = ids.narrow(1, 1, opt_.seq_len).reshape(-1);
-      const at::Tensor logits = model_->forward(inputs).logits.reshape({-1, model_->config().vocab_size});
+      ForwardOptions fwd;
+      fwd.checkpoint_layers = opt_.activation_checkpointing;
+      const at::Tensor logits = model_->forward(inputs, nullptr, fwd).logits.reshape({-1, model_->config().vocab_size});
       at::Tensor loss = at::cross_entropy_loss(logits, targets);
       if (teacher_ && opt_.distill_alpha > 0) {
         at::Tensor tlog;

@@ -38,6 +38,7 @@ struct TrainOptions {
   double distill_alpha = 0.0;    // weight of the teacher KL term (0: plain cross-entropy)
   double distill_temperature = 1.0;
   std::string device = "cpu";
+  bool activation_checkpointing = false;  // per decoder layer: recompute in backward, same values
 };
 
 struct TrainProgress {

@@ -36,11 +36,15 @@ struct TrainMemory {
   int64_t learned_scale_state = 0;  // the scales' values, gradients, AdamW moments and initial values
   // Per device, per micro-batch.
   int64_t fake_quant_saved = 0;       // fake-quant weight copies + STE masks autograd keeps for backward
-  int64_t fake_quant_saved_ckpt = 0;  // the same with per-layer checkpointing (one layer's, plus the head's)
+  int64_t fake_quant_saved_ckpt = 0;  // with per-layer checkpointing, kept all through backward: outside the layers, not the head's
   int64_t activations = 0;            // saved for backward, no checkpointing
-  int64_t activations_ckpt = 0;       // layer inputs + one layer recomputed at a time
+  int64_t activations_ckpt = 0;       // with checkpointing, kept all through backward: layer inputs, donor K/V, outside the layers
   int64_t logits = 0;                 // part of both: the head's saved [B*T, vocab] tensors
   int64_t transient = 0;              // the largest short-lived peak on top of the saved tensors
+  // With checkpointing, on top of the *_ckpt parts: the larger of the head's backward (logits, the
+  // loss backward's gradients, the head's fake-quant copy) and one recomputed layer (its saved
+  // tensors, fake-quant copies and score matrices); the two never overlap.
+  int64_t backward_peak_ckpt = 0;
   int64_t gathered_layer = 0;         // ZeRO-3: one layer's full weights and gradients, gathered
 
   // Bytes per device with `devices` data-parallel ranks under ZeRO stage 0..3 (0: every rank holds
