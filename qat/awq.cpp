@@ -75,35 +75,32 @@ AwqSearchResult awq_search(const std::vector<AwqBalance>& balance, const at::Ten
   return r;
 }
 
-namespace {
-
-// One smooth -> balance pair of a layer: the fold divides `smooth` (a norm's weight [cols], or the
-// rows of a Linear's weight [cols, in]) by s and multiplies the balance weights' columns by s.
-struct Mapping {
-  std::string smooth_name;
-  at::Tensor smooth;
-  std::vector<std::string> balance_names;
-  std::vector<QLinear> balance;
-  std::shared_ptr<InputStatsCollector> collector;
-};
-
-std::vector<Mapping> layer_mappings(Gemma4DecoderLayer& layer, const std::string& prefix) {
+std::vector<AwqMapping> awq_layer_mappings(Gemma4Model& model, int64_t layer_index) {
+  Gemma4DecoderLayer& layer = model->decoder_layers.at(size_t(layer_index));
+  const std::string prefix = "layers." + std::to_string(layer_index) + ".";
   auto& attn = layer->self_attn;
   auto& mlp = layer->mlp;
-  std::vector<Mapping> m;
-  Mapping qkv{prefix + "input_layernorm", layer->input_layernorm->weight, {prefix + "self_attn.q_proj"}, {attn->q_proj}, nullptr};
+  std::vector<AwqMapping> m;
+  AwqMapping qkv{prefix + "input_layernorm", layer->input_layernorm->weight, {prefix + "self_attn.q_proj"}, {attn->q_proj}};
   if (attn->k_proj) qkv.balance_names.push_back(prefix + "self_attn.k_proj"), qkv.balance.push_back(attn->k_proj);
   if (attn->v_proj) qkv.balance_names.push_back(prefix + "self_attn.v_proj"), qkv.balance.push_back(attn->v_proj);
   m.push_back(qkv);
   // up -> down before norm -> gate/up: the second search then reads up's weight as folded; neither
   // fold changes the other's input in float, so both Hessians of the one pass stay valid.
-  m.push_back({prefix + "mlp.up_proj", mlp->up_proj->weight, {prefix + "mlp.down_proj"}, {mlp->down_proj}, nullptr});
+  m.push_back({prefix + "mlp.up_proj", mlp->up_proj->weight, {prefix + "mlp.down_proj"}, {mlp->down_proj}});
   m.push_back({prefix + "pre_feedforward_layernorm", layer->pre_feedforward_layernorm->weight,
-               {prefix + "mlp.gate_proj", prefix + "mlp.up_proj"}, {mlp->gate_proj, mlp->up_proj}, nullptr});
+               {prefix + "mlp.gate_proj", prefix + "mlp.up_proj"}, {mlp->gate_proj, mlp->up_proj}});
   return m;
 }
 
-}  // namespace
+void awq_fold(const AwqMapping& m, const at::Tensor& scale) {
+  at::NoGradGuard ng;
+  at::Tensor smooth = m.smooth;
+  const at::Tensor s = scale.to(smooth.device()).to(at::kFloat);
+  if (smooth.dim() == 1) smooth.div_(s);
+  else smooth.div_(s.unsqueeze(1));  // a Linear's output rows
+  for (const QLinear& b : m.balance) b->weight.mul_(s.unsqueeze(0));
+}
 
 std::vector<AwqMappingReport> awq_smooth_model(Gemma4Model& model, const ResolvedRecipe& recipe, const TokenWindows& calib,
                                                int64_t batch_size, int64_t max_batches, const AwqOptions& opt,
@@ -129,15 +126,17 @@ std::vector<AwqMappingReport> awq_smooth_model(Gemma4Model& model, const Resolve
   const int64_t L = model->config().L();
   std::vector<AwqMappingReport> report;
   for (int64_t i = 0; i < L; ++i) {
-    std::vector<Mapping> maps = layer_mappings(model->decoder_layers[size_t(i)], "layers." + std::to_string(i) + ".");
-    for (Mapping& m : maps) {
-      m.collector = std::make_shared<InputStatsCollector>(m.balance.front()->weight.size(1));
-      m.balance.front()->input_quant.set(m.collector);  // the balance Linears share this input
+    std::vector<AwqMapping> maps = awq_layer_mappings(model, i);
+    std::vector<std::shared_ptr<InputStatsCollector>> stats;
+    for (AwqMapping& m : maps) {
+      stats.push_back(std::make_shared<InputStatsCollector>(m.balance.front()->weight.size(1)));
+      m.balance.front()->input_quant.set(stats.back());  // the balance Linears share this input
     }
     forward_calibration(model, calib, batch_size, batches);
-    for (Mapping& m : maps) {
+    for (size_t k = 0; k < maps.size(); ++k) {
+      AwqMapping& m = maps[k];
       m.balance.front()->input_quant.set(nullptr);
-      AwqMappingReport r{m.smooth_name, m.balance_names, m.collector->rows(), 0, 0, 0};
+      AwqMappingReport r{m.smooth_name, m.balance_names, stats[k]->rows(), 0, 0, 0};
       std::vector<AwqBalance> balance;
       bool quantized = false;
       for (const QLinear& b : m.balance) {
@@ -146,14 +145,11 @@ std::vector<AwqMappingReport> awq_smooth_model(Gemma4Model& model, const Resolve
         quantized = quantized || it != schemes.end();
       }
       if (r.samples > 0 && quantized) {
-        const AwqSearchResult s = awq_search(balance, m.collector->abs_mean(), m.collector->hessian(), opt);
+        const AwqSearchResult s = awq_search(balance, stats[k]->abs_mean(), stats[k]->hessian(), opt);
         r.ratio = s.ratio, r.loss_rtn = s.loss_rtn, r.loss_awq = s.loss_awq;
-        const at::Tensor sc = s.scale.to(m.smooth.device());
-        if (m.smooth.dim() == 1) m.smooth.div_(sc);
-        else m.smooth.div_(sc.unsqueeze(1));  // a Linear's output rows
-        for (QLinear& b : m.balance) b->weight.mul_(sc.unsqueeze(0));
+        awq_fold(m, s.scale);
       }
-      m.collector.reset();
+      stats[k].reset();
       report.push_back(r);
     }
     if (progress) progress(i + 1, L);

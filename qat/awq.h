@@ -68,6 +68,18 @@ double awq_loss(const std::vector<AwqBalance>& balance, const at::Tensor& scale,
 AwqSearchResult awq_search(const std::vector<AwqBalance>& balance, const at::Tensor& x_mean, const at::Tensor& hessian,
                            const AwqOptions& opt = {});
 
+// One smooth -> balance pair of a decoder layer (the table above).
+struct AwqMapping {
+  std::string smooth_name;              // "layers.3.input_layernorm", "layers.3.mlp.up_proj"
+  at::Tensor smooth;                    // a norm's weight [cols], or a Linear's weight [cols, in] (its rows)
+  std::vector<std::string> balance_names;
+  std::vector<QLinear> balance;         // their weights [out, cols]; all read one input
+};
+std::vector<AwqMapping> awq_layer_mappings(Gemma4Model& model, int64_t layer);
+// smooth /= s (per channel), balance columns *= s, in place; exact in float (in float32 up to
+// rounding, bit-exact for powers of two).
+void awq_fold(const AwqMapping& mapping, const at::Tensor& scale);
+
 struct AwqMappingReport {
   std::string smooth;                 // "layers.3.input_layernorm"
   std::vector<std::string> balance;   // "layers.3.self_attn.q_proj", ...
