@@ -122,7 +122,8 @@ void run_ptq(const PtqArgs& a) {
   const json args = {{"command", "ptq"},     {"model", a.model},       {"recipe", a.recipe},
                      {"method", a.method},   {"data", a.data},         {"seq_len", a.seq_len},
                      {"samples", samples},   {"percdamp", a.gptq.percdamp}, {"block", a.gptq.block},
-                     {"act_order", a.gptq.act_order}, {"awq_grid", a.awq.n_grid}};
+                     {"act_order", a.gptq.act_order}, {"awq_grid", a.awq.n_grid},
+                     {"awq_duo_scaling", a.awq.duo_scaling}};
   write_ptq_run(model, a.out, rr, ptq_recipe_json(recipe, rr, gptq), tok, args.dump());
   std::printf("wrote %s: %s of %s under recipe %s\n", a.out.c_str(), gptq ? "GPTQ" : a.method == "awq" ? "AWQ-smoothed RTN" : "RTN", a.model.c_str(), rr.name.c_str());
 }
@@ -146,6 +147,8 @@ void add_ptq_command(CLI::App& app) {
   cmd->add_option("--block", a->gptq.block, "GPTQ lazy-update block in columns (default 128)")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   cmd->add_option("--awq-grid", a->awq.n_grid, "AWQ: ratios searched, k / N for k in [0, N) (default 20)")
       ->check(CLI::Range(int64_t(1), int64_t(1000)));
+  cmd->add_flag("--awq-no-duo-scaling", [a](int64_t) { a->awq.duo_scaling = false; },
+                "AWQ: scales from the activations alone (x_mean^ratio), not also the weights");
   cmd->add_flag("--act-order", a->gptq.act_order, "GPTQ: quantize columns in order of decreasing Hessian diagonal");
   add_threads_option(cmd, a->threads);
   cmd->callback([a] { run_ptq(*a); });
