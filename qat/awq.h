@@ -54,7 +54,7 @@ struct AwqBalance {
 struct AwqSearchResult {
   double ratio = 0;
   at::Tensor scale;       // [cols] float32, s at `ratio`
-  double loss_rtn = 0;    // the objective at s = 1 (plain RTN)
+  double loss_rtn = 0;    // the objective at s = 1 (RTN of the weights as given)
   double loss_awq = 0;    // the objective at `scale`
 };
 
