@@ -100,7 +100,7 @@ void run_ptq(const PtqArgs& a) {
     double rtn = 0, ours = 0, ratios = 0;
     int64_t n = 0;
     for (const AwqMappingReport& r : rep)
-      if (r.samples > 0) rtn += r.loss_rtn, ours += r.loss_awq, ratios += r.ratio, ++n;
+      if (r.searched) rtn += r.loss_rtn, ours += r.loss_awq, ratios += r.ratio, ++n;
     std::printf("AWQ on %lld smooth/balance mappings (%lld calibration windows of %lld tokens, grid %lld%s): sum of the "
                 "balance Linears' output error RTN %.6g -> AWQ %.6g (%.1f%% lower), mean ratio %.3f\n",
                 (long long)n, (long long)samples, (long long)a.seq_len, (long long)a.awq.n_grid,

@@ -136,7 +136,7 @@ std::vector<AwqMappingReport> awq_smooth_model(Gemma4Model& model, const Resolve
     for (size_t k = 0; k < maps.size(); ++k) {
       AwqMapping& m = maps[k];
       m.balance.front()->input_quant.set(nullptr);
-      AwqMappingReport r{m.smooth_name, m.balance_names, stats[k]->rows(), 0, 0, 0};
+      AwqMappingReport r{m.smooth_name, m.balance_names, stats[k]->rows(), false, 0, 0, 0};
       std::vector<AwqBalance> balance;
       bool quantized = false;
       for (const QLinear& b : m.balance) {
@@ -146,7 +146,7 @@ std::vector<AwqMappingReport> awq_smooth_model(Gemma4Model& model, const Resolve
       }
       if (r.samples > 0 && quantized) {
         const AwqSearchResult s = awq_search(balance, stats[k]->abs_mean(), stats[k]->hessian(), opt);
-        r.ratio = s.ratio, r.loss_rtn = s.loss_rtn, r.loss_awq = s.loss_awq;
+        r.searched = true, r.ratio = s.ratio, r.loss_rtn = s.loss_rtn, r.loss_awq = s.loss_awq;
         awq_fold(m, s.scale);
       }
       stats[k].reset();

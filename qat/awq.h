@@ -83,7 +83,8 @@ void awq_fold(const AwqMapping& mapping, const at::Tensor& scale);
 struct AwqMappingReport {
   std::string smooth;                 // "layers.3.input_layernorm"
   std::vector<std::string> balance;   // "layers.3.self_attn.q_proj", ...
-  int64_t samples = 0;                // calibration rows seen (0: never reached, left unscaled)
+  int64_t samples = 0;                // calibration rows seen
+  bool searched = false;              // false: never reached or no balance Linear quantized (left unscaled)
   double ratio = 0, loss_rtn = 0, loss_awq = 0;
 };
 
