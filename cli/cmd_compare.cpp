@@ -1,5 +1,5 @@
 // `compare`: QAT against the PTQ baselines, per recipe. For each recipe x method it makes a run
-// folder (ptq --method rtn|gptq, or train with the recipe distilled from the float model), evaluates
+// folder (ptq --method rtn|gptq|awq, or train with the recipe distilled from the float model), evaluates
 // it with `eval` on --data-eval (and the float model once), exports it to the recipe's formats and
 // checks each file on the reference engine, then writes DIR/results.json, DIR/report.md and
 // DIR/report.html (report/). Each cell DIR/<recipe>/<method>/ ends with done.json, written last and
@@ -49,7 +49,7 @@ struct Method {
 constexpr Method kMethods[] = {
     {"rtn", nullptr},
     {"gptq", nullptr},
-    {"awq", "AWQ is not implemented yet (there is no `ptq --method awq`); choose from rtn, gptq, qat"},
+    {"awq", nullptr},
     {"qat", nullptr},
 };
 
@@ -350,7 +350,7 @@ void add_compare_command(CLI::App& app) {
                  "report.html");
   cmd->add_option("--model", a->model, kModelHelp)->required();
   cmd->add_option("--recipes", a->recipes, "comma-separated recipes, built-in names or files (default q4_0,mobile)");
-  cmd->add_option("--methods", a->methods, "comma-separated, from rtn, gptq, qat (default rtn,gptq,qat; awq: not yet)");
+  cmd->add_option("--methods", a->methods, "comma-separated, from rtn, gptq, awq, qat (default rtn,gptq,qat)");
   cmd->add_option("--data-train", a->data_train, "calibration (PTQ) and training (QAT) text")->required();
   cmd->add_option("--data-eval", a->data_eval, "held-out text every model is evaluated on")->required();
   cmd->add_option("--out", a->out, "the comparison folder (reused by a rerun)")->required();

@@ -14,6 +14,7 @@
 #include "io/error.h"
 #include "io/folder_swap.h"
 #include "io/text_file.h"
+#include "qat/calibration_pass.h"
 #include "qat/checkpoint_writer.h"
 #include "qat/quantize.h"
 #include "run/run_folder.h"
@@ -23,24 +24,12 @@
 namespace gq {
 namespace {
 
-// Sits on a Linear's (or the head's) input seam during a pass: accumulates the Hessian, changes nothing.
-class HessianCollector : public TensorQuantizer {
- public:
-  explicit HessianCollector(int64_t cols) : acc(cols) {}
-  at::Tensor forward(const at::Tensor& x) override {
-    acc.add(x);
-    return x;
-  }
-  std::string describe() const override { return "GPTQ Hessian collector"; }
-  HessianAccumulator acc;
-};
-
 struct Target {
   std::string module;
   at::Tensor weight;               // the parameter GPTQ rewrites
   QuantSeam* input = nullptr;      // where its input passes
   std::shared_ptr<WeightQuantizer> quantizer;
-  std::shared_ptr<HessianCollector> collector;
+  std::shared_ptr<InputStatsCollector> collector;
 };
 
 // Stage of a module: 0 the PLE model projection, 1 + layer for a decoder layer's, the last the head.
@@ -86,30 +75,22 @@ std::vector<GptqModuleReport> gptq_quantize_model(Gemma4Model& model, const Reso
 
   int64_t batches = (calib.count() + batch_size - 1) / batch_size;
   if (max_batches > 0) batches = std::min(batches, max_batches);
-  const int64_t T = calib.seq_len;
   std::vector<GptqModuleReport> report;
   int64_t done = 0;
   for (auto& [stage, targets] : stages) {
     for (Target& t : targets) {
-      t.collector = std::make_shared<HessianCollector>(t.weight.size(1));
+      t.collector = std::make_shared<InputStatsCollector>(t.weight.size(1));
       t.input->set(t.collector);
       t.quantizer->enabled = false;  // the stage itself in float while its inputs are collected
     }
-    for (int64_t b = 0; b < batches; ++b) {
-      const int64_t first = b * batch_size, rows = std::min(batch_size, calib.count() - first);
-      at::Tensor ids = at::empty({rows, T}, at::kLong);
-      int64_t* p = ids.data_ptr<int64_t>();
-      for (int64_t i = 0; i < rows; ++i)
-        for (int64_t j = 0; j < T; ++j) p[i * T + j] = calib.window(first + i)[j];
-      model->forward(ids.to(model->embed_tokens->weight.device()));
-    }
+    forward_calibration(model, calib, batch_size, batches);
     for (Target& t : targets) {
       t.input->set(nullptr);
       t.quantizer->enabled = true;
-      GptqModuleReport r{t.module, t.weight.size(0), t.weight.size(1), t.collector->acc.rows(), 0, 0};
+      GptqModuleReport r{t.module, t.weight.size(0), t.weight.size(1), t.collector->rows(), 0, 0};
       const at::Tensor w = t.weight.detach().to(at::kCPU).to(at::kFloat).contiguous();
       if (r.samples > 0) {
-        const at::Tensor H = t.collector->acc.hessian();
+        const at::Tensor H = t.collector->hessian();
         const GptqResult g = gptq_quantize(t.quantizer->scheme(), w, H, opt);
         r.loss_rtn = gptq_loss(w, t.quantizer->forward(w), H);  // the RTN scales the quantizer starts at
         r.loss_gptq = gptq_loss(w, g.weight, H);

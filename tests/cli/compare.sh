@@ -2,7 +2,7 @@
 # `gemma-qat compare` on tiny-e2b (q4_0; rtn, gptq, QAT for 2 steps; 4 eval chunks of 64 tokens):
 # report.md shows exactly what `gemma-qat eval --json` finds on the same run folders, the RTN gap
 # formula holds, the exports were validated, a rerun reuses every cell (and redoes only the cell
-# whose parameters changed), awq is refused by name, and report.html renders in headless Chromium
+# whose parameters changed), and report.html renders in headless Chromium
 # with its plots: the screenshot is 1200x1600, far larger than a blank page's, and holds pixels of
 # each plotted series' colour (decoded by tests/cli/lib/png_pixels.py).
 set -u
@@ -73,7 +73,6 @@ again=$("$BIN" compare "${cmp_args[@]}" --steps 3 2>&1)
   [ "$(grep -c '"step"' "$OUT/q4_0/qat/run/metrics.jsonl")" -eq 3 ]
 check "--steps 3 redoes only the QAT cell" $? "$again"
 
-expect_error "awq refused by name" "AWQ is not implemented yet" "$BIN" compare "${base_args[@]}" --methods rtn,awq
 expect_error "unknown method refused" "unknown method 'foo'" "$BIN" compare "${base_args[@]}" --methods foo
 
 # The page in a real browser. Chromium writes the screenshot even when it logs D-Bus complaints.

@@ -76,7 +76,7 @@ fi
 printf '2 5 7 9 11 13 17 19\n' >"$WORK/short.ids"
 expect_error "eval: text shorter than 2 x n_ctx" "needs at least 32" "$BIN" eval "$FIX" --data "$WORK/short.ids" --ctx 16
 expect_error "eval: --recipe on a .gguf" "evaluated as it is stored" "$BIN" eval "$WORK/x.gguf" --data "$WORK/short.ids" --recipe q4_0
-expect_error "ptq: an unknown method" "method" "$BIN" ptq --model "$FIX" --recipe q4_0 --method awq --data "$WORK/short.ids" --out "$WORK/p"
+expect_error "ptq: an unknown method" "method" "$BIN" ptq --model "$FIX" --recipe q4_0 --method foo --data "$WORK/short.ids" --out "$WORK/p"
 mkdir -p "$WORK/held/checkpoint" && touch "$WORK/held/checkpoint/config.json"
 expect_error "ptq: --out already holds a run" "already holds a run" \
   "$BIN" ptq --model "$FIX" --recipe q4_0 --data "$WORK/short.ids" --out "$WORK/held"

@@ -2,8 +2,9 @@
 # `gemma-qat ptq` writes run folders every command takes: an RTN run evaluates exactly as the
 # checkpoint under the recipe does; a GPTQ run is another model (its own weights and stored scales),
 # exports to a GGUF that the reference engine finds equal to the run's fake-quant model, and
-# `eval RUN` compares it with the model it came from by default. On tests/data/gemma4-tiny/dense_ple
-# with random token ids (fast; the figures themselves are meaningless).
+# `eval RUN` compares it with the model it came from by default; an AWQ run (smoothed float weights,
+# the recipe's RTN) is another model than the RTN run, exports to a validated GGUF and evaluates.
+# On tests/data/gemma4-tiny/dense_ple with random token ids (fast; the figures themselves are meaningless).
 set -u
 BIN=$1 DATA=$2
 FIX=$DATA/gemma4-tiny/dense_ple
@@ -27,6 +28,18 @@ run_check "export the GPTQ run to GGUF (validated on the engine)" "$BIN" export 
 run_check "validate the GGUF against the run" "$BIN" validate "$W/gptq.gguf" --against "$W/gptq" --threads 1
 e=$(ev "$W/gptq.gguf" --reference "$FIX") && grep -q "vs $FIX" <<<"$e"
 check "eval of the exported GGUF on the engine, against the source" $? "$e"
+# awq: the smoothed float weights under the recipe's RTN; no stored scales, another model than RTN's,
+# and like every run it exports to a GGUF the engine finds equal to the run and evaluates.
+o=$("$BIN" ptq --model "$FIX" --recipe q4_0 --method awq --data "$W/t.ids" --seq-len 32 --samples 8 --out "$W/awq" \
+  --threads 1 2>&1) && grep -q "AWQ on .* smooth/balance mappings" <<<"$o"
+check "ptq --method awq" $? "$o"
+w=$(ev "$W/awq") && [ "$(first <<<"$w")" != "$a" ] && grep -q "vs $FIX: perplexity" <<<"$w" &&
+  ! grep -q learnable_scales "$W/awq/checkpoint/recipe.json" && grep -q '"method": "awq"' "$W/awq/checkpoint/train_state.json"
+check "eval of the AWQ run: another model than RTN's, against its source; no stored scales" $? "$w"
+run_check "export the AWQ run to GGUF (validated on the engine)" "$BIN" export "$W/awq" --format gguf --out "$W/awq.gguf" --threads 1
+run_check "validate the AWQ GGUF against the run" "$BIN" validate "$W/awq.gguf" --against "$W/awq" --threads 1
+e=$(ev "$W/awq.gguf" --reference "$FIX") && grep -q "vs $FIX" <<<"$e"
+check "eval of the exported AWQ GGUF on the engine, against the source" $? "$e"
 # mobile: the embeddings (and a tied head) stay RTN in the fake-quant model, so a GPTQ run has no
 # scales for them and every exporter must write RTN there, not refuse the run.
 run_check "ptq --method gptq --recipe mobile" "$BIN" ptq --model "$FIX" --recipe mobile --data "$W/t.ids" --seq-len 32 \
