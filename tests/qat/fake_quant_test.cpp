@@ -199,6 +199,38 @@ TEST(Q4_0FakeQuant, BothPathsFollowGgmlFormula) {
   EXPECT_EQ(want[21], 3.0f);  // 2.5 to level 3
 }
 
+// The CPU path splits rows across intra-op threads: the same bits and mask as the codec's serial
+// pass and the tensor-op path, and a NaN deep in the tensor named by its own row, as serially.
+TEST(Q4_0FakeQuant, ThreadedCpuPathEqualsTheSerialCodec) {
+  const int previous = at::get_num_threads();
+  at::set_num_threads(2);
+  const quant::WeightScheme s = quant::q4_0_scheme();
+  const int64_t rows = 3000, cols = 64;  // ~12 pieces of 256 rows
+  at::Tensor w = at::randn({rows, cols}, at::TensorOptions().dtype(at::kFloat)) * 0.05;
+  std::vector<float> want(size_t(rows * cols));
+  quant::fake_quant_weight(s, w.data_ptr<float>(), want.data(), rows, cols);
+  at::Tensor mask_cpu, mask_ops;
+  EXPECT_EQ(bit_mismatches(to_vec(fake_quant_weight_rtn(s, w, &mask_cpu)), want), 0);
+  fake_quant_weight_rtn_tensor_ops(s, w, &mask_ops);
+  EXPECT_EQ(to_vec(mask_cpu), to_vec(mask_ops));
+
+  w[2500][7] = std::nanf("");
+  std::string serial, threaded;
+  try {
+    quant::fake_quant_weight(s, w.data_ptr<float>(), want.data(), rows, cols);
+  } catch (const std::exception& e) {
+    serial = e.what();
+  }
+  try {
+    fake_quant_weight_rtn(s, w);
+  } catch (const std::exception& e) {
+    threaded = e.what();
+  }
+  at::set_num_threads(previous);
+  EXPECT_FALSE(serial.empty());
+  EXPECT_EQ(threaded, serial);
+}
+
 TEST(TorchMatchesCodecOther, ActivationsAndKvBitExact) {
   const at::Tensor x = adversarial_rows(7) * 3.0;
   const std::vector<float> xv = to_vec(x);
