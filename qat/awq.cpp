@@ -108,10 +108,7 @@ std::vector<AwqMappingReport> awq_smooth_model(Gemma4Model& model, const Resolve
   if (calib.count() == 0) throw FormatError("awq: the calibration data holds no window");
   at::NoGradGuard ng;
   // Each Linear's RTN scheme as the recipe assigns it, then the model back in float for the passes.
-  ResolvedRecipe weights_only = recipe;
-  weights_only.activations.clear();
-  weights_only.output_activations.clear();
-  weights_only.kv_cache.reset();
+  ResolvedRecipe weights_only = weight_schemes_only(recipe);
   weights_only.learnable_scales = false;
   quantize_model(model, weights_only);
   std::map<const QLinearImpl*, quant::WeightScheme> schemes;

@@ -6,6 +6,13 @@
 
 namespace gq {
 
+ResolvedRecipe weight_schemes_only(ResolvedRecipe recipe) {
+  recipe.activations.clear();
+  recipe.output_activations.clear();
+  recipe.kv_cache.reset();
+  return recipe;
+}
+
 void forward_calibration(Gemma4Model& model, const TokenWindows& calib, int64_t batch_size, int64_t batches) {
   at::NoGradGuard ng;
   const int64_t T = calib.seq_len;

@@ -9,9 +9,14 @@
 #include "qat/gemma4_model.h"
 #include "qat/gptq.h"
 #include "qat/quantizer.h"
+#include "recipes/recipe.h"
 #include "text/corpus.h"
 
 namespace gq {
+
+// The recipe's weight schemes alone (no activation, output or KV-cache quantization): GPTQ and AWQ
+// are weight-only, so their passes run with only these attached.
+ResolvedRecipe weight_schemes_only(ResolvedRecipe recipe);
 
 // Forwards the first `batches` batches of `batch_size` windows (the last may be short) on the
 // model's device, without gradients; what it computes is only seen by the seams.

@@ -52,11 +52,7 @@ std::vector<GptqModuleReport> gptq_quantize_model(Gemma4Model& model, const Reso
   if (!recipe.learnable_scales) throw FormatError("gptq: recipe " + recipe.name + " must store its weight scales");
   if (calib.count() == 0) throw FormatError("gptq: the calibration data holds no window");
   at::NoGradGuard ng;
-  ResolvedRecipe weights_only = recipe;
-  weights_only.activations.clear();
-  weights_only.output_activations.clear();
-  weights_only.kv_cache.reset();
-  quantize_model(model, weights_only);
+  quantize_model(model, weight_schemes_only(recipe));
   model->eval();
 
   const int64_t L = model->config().L();
