@@ -3,6 +3,7 @@
 #include <cpuid.h>
 #include <immintrin.h>
 
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -254,6 +255,69 @@ GQ_DEFINE_VNNI512_KERNEL(q8_0, 34)
 GQ_DEFINE_VNNI512_ROWS4(q4_0, 18)
 GQ_DEFINE_VNNI512_ROWS4(q8_0, 34)
 
+// ---- Q4_0 weights against activations repacked for AVX-512 VNNI (int_dot.h) ----
+// Per pair of activation blocks (64 values): 64 code bytes in the order one nibble decode of two
+// weight blocks yields (low nibbles of block 0, of block 1, high nibbles of block 0, of block 1), so
+// dpbusd lane L holds group L % 4 + 4 * (L / 8) of block L / 4 % 2; then those 16 group sums times -8
+// as int32 (dpbusd's starting value: Σ q a - 8 Σ a = Σ (q - 8) a, exactly, with no sign trick); then
+// the 16 lanes' activation scales as floats. The float arithmetic per lane is the scalar definition's.
+constexpr size_t kPackedPairBytes = 192;
+constexpr size_t kPrefetchRows = 8;  // two 4-row tiles ahead: best of 4, 8, 16 rows and 2-8 KiB on e2b-width decode
+
+GQ_TARGET_VNNI512 inline __m512i q4_0_pair_codes(const uint8_t* w0) {
+  const __m256i t = _mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w0 + 2))),
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(w0 + 18 + 2)), 1);
+  const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(t), _mm256_srli_epi16(t, 4), 1);
+  return _mm512_and_si512(z, _mm512_set1_epi8(0x0f));
+}
+
+// [dw0 ×4, dw1 ×4, dw0 ×4, dw1 ×4] for the pair at w0.
+GQ_TARGET_VNNI512 inline __m512 q4_0_pair_scales(const uint8_t* w0) {
+  const __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128(int(uint32_t(u16_at(w0)) | uint32_t(u16_at(w0 + 18)) << 16)));
+  const __m512i lanes = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
+  return _mm512_permutexvar_ps(lanes, _mm512_castps128_ps512(f));
+}
+
+// Lanes of set 0 (the even blocks) are 128-bit chunks 0 and 2, set 1's chunks 1 and 3.
+GQ_TARGET_VNNI512 inline float reduce_packed(__m512 acc) {
+  const __m512 sets = _mm512_shuffle_f32x4(acc, acc, _MM_SHUFFLE(3, 1, 2, 0));
+  return reduce_sets_avx(_mm512_castps512_ps256(sets), _mm512_castps512_ps256(_mm512_shuffle_f32x4(sets, sets, _MM_SHUFFLE(3, 2, 3, 2))));
+}
+
+template <int R, int C>
+GQ_TARGET_VNNI512 void q4_0_packed_tile_rc(const uint8_t* w, size_t w_stride, const uint8_t* a, size_t a_stride,
+                                           int64_t n, float* out, size_t out_stride) {
+  __m512 acc[R][C];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < n / 64; ++p) {
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* w0 = w + r * w_stride + p * 36;
+      // The next tile's rows (contiguous after these in a matmul): the hardware prefetcher alone
+      // left decode waiting on these loads at E2B width (weights far beyond the caches).
+      _mm_prefetch(reinterpret_cast<const char*>(w0 + kPrefetchRows * w_stride), _MM_HINT_T0);
+      const __m512i q = q4_0_pair_codes(w0);
+      const __m512 dw = q4_0_pair_scales(w0);
+      for (int c = 0; c < C; ++c) {
+        const uint8_t* ap = a + c * a_stride + p * kPackedPairBytes;
+        const __m512i s = _mm512_dpbusd_epi32(_mm512_loadu_si512(ap + 64), q, _mm512_loadu_si512(ap));
+        const __m512 d = _mm512_mul_ps(dw, _mm512_loadu_ps(reinterpret_cast<const float*>(ap + 128)));
+        acc[r][c] = _mm512_add_ps(acc[r][c], _mm512_mul_ps(_mm512_cvtepi32_ps(s), d));
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) out[c * out_stride + r] = reduce_packed(acc[r][c]);
+}
+
+using PackedTileFn = void (*)(const uint8_t*, size_t, const uint8_t*, size_t, int64_t, float*, size_t);
+
+template <int R, int... Cs>
+constexpr std::array<PackedTileFn, sizeof...(Cs)> packed_tiles_of_rows() {
+  return {q4_0_packed_tile_rc<R, Cs>...};
+}
+
 Isa isa_from_environment() {
   const char* env = std::getenv("GQ_ENGINE_ISA");
   if (!env || !*env) {
@@ -361,6 +425,39 @@ float int_dot(GgmlType type, const uint8_t* w, const uint8_t* a, int64_t n, Isa 
   const IntDotFn f = int_dot_kernel(type, isa);
   if (!f) throw FormatError(std::string("internal: no integer kernel for ") + ggml_type_name(type));
   return f(w, a, n);
+}
+
+bool has_packed_q4_0_kernel(GgmlType type, Isa isa, int64_t n) {
+  return type == GgmlType::Q4_0 && isa == Isa::Avx512Vnni && n % 64 == 0;
+}
+
+size_t packed_activation_bytes(int64_t n) { return size_t(n / 64) * kPackedPairBytes; }
+
+void pack_activations_for_q4_0(const uint8_t* q8, int64_t n, uint8_t* out) {
+  for (int64_t p = 0; p < n / 64; ++p) {
+    uint8_t* o = out + p * kPackedPairBytes;
+    for (int lane = 0; lane < 16; ++lane) {
+      const int block = lane / 4 % 2, group = lane % 4 + 4 * (lane / 8);
+      const uint8_t* ab = q8 + (2 * p + block) * kQ8BlockBytes;
+      std::memcpy(o + 4 * lane, ab + 2 + 4 * group, 4);
+      int32_t sum = 0;
+      for (int i = 0; i < 4; ++i) sum += int8_t(ab[2 + 4 * group + i]);
+      const int32_t start = -8 * sum;
+      const float da = f16_to_f32(u16_at(ab));
+      std::memcpy(o + 64 + 4 * lane, &start, 4);
+      std::memcpy(o + 128 + 4 * lane, &da, 4);
+    }
+  }
+}
+
+void q4_0_packed_tile(int rows, int cols, const uint8_t* w, size_t w_stride, const uint8_t* a, size_t a_stride,
+                      int64_t n, float* out, size_t out_stride) {
+  static const std::array<std::array<PackedTileFn, 4>, 4> kTiles = {
+      packed_tiles_of_rows<1, 1, 2, 3, 4>(), packed_tiles_of_rows<2, 1, 2, 3, 4>(),
+      packed_tiles_of_rows<3, 1, 2, 3, 4>(), packed_tiles_of_rows<4, 1, 2, 3, 4>()};
+  if (rows < 1 || rows > 4 || cols < 1 || cols > 4) throw FormatError("internal: q4_0_packed_tile of " +
+      std::to_string(rows) + "x" + std::to_string(cols));
+  kTiles[size_t(rows - 1)][size_t(cols - 1)](w, w_stride, a, a_stride, n, out, out_stride);
 }
 
 }  // namespace gq::engine

@@ -52,4 +52,19 @@ IntDot4Fn int_dot4_kernel(GgmlType type, Isa isa);
 // Q8_0 blocks, in the order above, on `isa` (which must be supported). `type` must have a kernel.
 float int_dot(GgmlType type, const uint8_t* w, const uint8_t* a, int64_t n, Isa isa);
 
+// Q4_0 weights on AVX-512 VNNI against activation rows repacked once per row
+// (pack_activations_for_q4_0): the Q8_0 activation codes in the lane order of one nibble decode,
+// with -8 times their group sums as dpbusd's starting value, so a block pair costs a decode, one
+// dpbusd and the scale multiply per row (no sign trick). Same floats as int_dot, bit for bit.
+// Whether it applies: Q4_0, Avx512Vnni, n a multiple of 64 (an even number of blocks).
+bool has_packed_q4_0_kernel(GgmlType type, Isa isa, int64_t n);
+size_t packed_activation_bytes(int64_t n);
+// One Q8_0 activation row (n / 32 * 34 bytes) into packed_activation_bytes(n) bytes at `out`.
+void pack_activations_for_q4_0(const uint8_t* q8, int64_t n, uint8_t* out);
+// `rows` (1..4) weight rows `w_stride` bytes apart times `cols` (1..4) packed activation rows
+// `a_stride` bytes apart: out[c * out_stride + r] = int_dot(Q4_0, row r, activation c). Each weight
+// block pair is decoded once for all `cols` activation rows (prefill's blocking).
+void q4_0_packed_tile(int rows, int cols, const uint8_t* w, size_t w_stride, const uint8_t* a, size_t a_stride,
+                      int64_t n, float* out, size_t out_stride);
+
 }  // namespace gq::engine

@@ -65,6 +65,30 @@ void float_rows(const Matrix& x, const Tensor& w, int64_t row0, Matrix& y) {
   });
 }
 
+// Q4_0 rows on the repacked-activation kernel: tiles of 4 weight rows × 4 activation rows, so
+// prefill decodes each weight block once per 4 tokens and decode reads the activation once per 4 rows.
+void packed_q4_0_rows(const std::vector<uint8_t>& q8, int64_t T, int64_t in, const Tensor& w, int64_t row0, Matrix& y) {
+  const size_t q8_bytes = size_t(in / kQ8Block) * kQ8BlockBytes, p_bytes = packed_activation_bytes(in);
+  const size_t w_bytes = w.packed_row_bytes();
+  thread_local std::vector<uint8_t> packed;
+  packed.resize(size_t(T) * p_bytes);
+  for (int64_t t = 0; t < T; ++t) pack_activations_for_q4_0(q8.data() + size_t(t) * q8_bytes, in, packed.data() + size_t(t) * p_bytes);
+  const uint8_t* a = packed.data();
+  // Prefill: a block of weight rows (~128 KiB, stays in L2) meets every 4-token group (in L1) before
+  // the next block, so the packed activations (3x the Q8_0 bytes) are not re-read per 4 rows.
+  const int64_t block = std::max<int64_t>(4, (int64_t(128) << 10) / int64_t(w_bytes) / 4 * 4);
+  engine_pool().run(y.cols(), row_grain(T, in), [&](int64_t o0, int64_t o1) {
+    for (int64_t b0 = o0; b0 < o1; b0 += block) {
+      const int64_t b1 = std::min(o1, b0 + block);
+      for (int64_t t = 0; t < T; t += 4)
+        for (int64_t o = b0; o < b1; o += 4)
+          q4_0_packed_tile(int(std::min<int64_t>(4, b1 - o)), int(std::min<int64_t>(4, T - t)),
+                           w.packed.data() + size_t(row0 + o) * w_bytes, w_bytes, a + size_t(t) * p_bytes, p_bytes, in,
+                           &y(t, o), size_t(y.cols()));
+    }
+  });
+}
+
 // Packed rows with an integer kernel: x's rows as Q8_0 blocks, then one int_dot per element.
 void int_rows(const Matrix& x, const Tensor& w, int64_t row0, IntDotFn kernel, Matrix& y) {
   const int64_t T = x.rows(), in = w.row_size();
@@ -73,6 +97,7 @@ void int_rows(const Matrix& x, const Tensor& w, int64_t row0, IntDotFn kernel, M
   act.resize(size_t(T) * a_bytes);
   for (int64_t t = 0; t < T; ++t) quantize_activations_q8_0(x.row(t).data(), in, act.data() + size_t(t) * a_bytes);
   const uint8_t* a = act.data();
+  if (has_packed_q4_0_kernel(w.packed_type, selected_isa(), in)) return packed_q4_0_rows(act, T, in, w, row0, y);
   const IntDot4Fn kernel4 = int_dot4_kernel(w.packed_type, selected_isa());
   engine_pool().run(y.cols(), row_grain(T, in), [&](int64_t o0, int64_t o1) {
     int64_t o = o0;

@@ -80,6 +80,46 @@ TEST(IntDot, EveryInstructionSetEqualsTheScalarPathBitForBit) {
   if (checked == 0) GTEST_SKIP() << "no SIMD instruction set on this CPU";
 }
 
+// The repacked-activation Q4_0 tiles (every rows x cols shape, weight and activation strides wider
+// than a row, a strided output) give int_dot's scalar float for every element, bit for bit.
+TEST(IntDot, PackedQ4_0TilesEqualTheScalarPathBitForBit) {
+  if (!isa_supported(Isa::Avx512Vnni)) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  EXPECT_FALSE(has_packed_q4_0_kernel(GgmlType::Q4_0, Isa::Avx512Vnni, 96));  // odd block count
+  EXPECT_FALSE(has_packed_q4_0_kernel(GgmlType::Q8_0, Isa::Avx512Vnni, 128));
+  EXPECT_FALSE(has_packed_q4_0_kernel(GgmlType::Q4_0, Isa::Avx2, 128));
+  std::mt19937 rng(13);
+  for (int64_t n : {64, 128, 256, 1536, 2048}) {
+    ASSERT_TRUE(has_packed_q4_0_kernel(GgmlType::Q4_0, Isa::Avx512Vnni, n));
+    const size_t w_row = size_t(n / 32) * 18, w_stride = w_row + 18;  // a gap block between rows
+    const size_t a_row = size_t(n / 32) * kQ8BlockBytes, p_stride = packed_activation_bytes(n) + 64;
+    std::vector<std::vector<uint8_t>> w(4), a(4);
+    std::vector<uint8_t> w_all(4 * w_stride, 0xee), p_all(4 * p_stride, 0xee);
+    for (int r = 0; r < 4; ++r) {
+      w[size_t(r)] = random_weights(GgmlType::Q4_0, n, rng, false);
+      std::memcpy(w_all.data() + size_t(r) * w_stride, w[size_t(r)].data(), w_row);
+      a[size_t(r)] = random_activations(n, rng, false);
+      if (r == 1) a[1][0] = a[1][1] = 0;  // an activation scale of 0
+      if (r == 2)
+        for (size_t j = 2; j < kQ8BlockBytes; ++j) a[2][j] = uint8_t(int8_t(j % 2 ? 127 : -127));  // extreme codes
+      ASSERT_EQ(a[size_t(r)].size(), a_row);
+      pack_activations_for_q4_0(a[size_t(r)].data(), n, p_all.data() + size_t(r) * p_stride);
+    }
+    for (int rows = 1; rows <= 4; ++rows)
+      for (int cols = 1; cols <= 4; ++cols) {
+        const size_t out_stride = 7;
+        std::vector<float> out(4 * out_stride, -1.0f);
+        q4_0_packed_tile(rows, cols, w_all.data(), w_stride, p_all.data(), p_stride, n, out.data(), out_stride);
+        for (int c = 0; c < cols; ++c)
+          for (int r = 0; r < rows; ++r) {
+            const float want = int_dot(GgmlType::Q4_0, w[size_t(r)].data(), a[size_t(c)].data(), n, Isa::Scalar);
+            ASSERT_EQ(bits(out[size_t(c) * out_stride + size_t(r)]), bits(want))
+                << "n=" << n << " tile " << rows << "x" << cols << " row " << r << " activation " << c;
+          }
+        EXPECT_EQ(out[size_t(rows)], -1.0f) << "wrote past the tile's rows";
+      }
+  }
+}
+
 // Q8_0 weights may hold -128 (a file our exporter did not write); maddubs' sign trick still holds.
 TEST(IntDot, Q8_0WeightsOfMinus128AgreeToo) {
   std::mt19937 rng(3);
