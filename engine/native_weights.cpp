@@ -101,11 +101,14 @@ Tensor mapped_per_layer_table(const native::NativeFile& file, const native::Tens
       const int64_t n = std::min(chunk, rows - r);
       decode_native_rows(file.source(), t, r, n, scratch.data());
       const uint64_t rb = native::packed_row_bytes(d.scheme.bits, cols);
-      file.release(native::Bytes{t.data.data + uint64_t(r) * rb, uint64_t(n) * rb, 0});
+      // From 64 KiB before the chunk: the kernel's fault-around (fault_around_bytes, 64 KiB) maps
+      // pages around each fault that are in the page cache, so the chunk's first faults map back
+      // pages of the previous chunk already dropped.
+      const uint64_t begin = uint64_t(r) * rb, back = std::min<uint64_t>(begin, uint64_t(64) << 10);
+      file.release(native::Bytes{t.data.data + begin - back, uint64_t(n) * rb + back, 0});
     }
-    // Once more over the whole table: per-chunk release alone left ~20% of a 24 MiB table resident
-    // in tests/engine/native_mapping_test.cpp (cause not yet found; see docs/engine.md).
-    for (const native::Bytes* b : {&t.data, &t.scales, &t.zero_points}) file.release(*b);
+    file.release(t.scales);
+    file.release(t.zero_points);
   }
   Tensor out;
   out.shape = d.shape;

@@ -396,7 +396,9 @@ NativeFile NativeFile::open(const std::string& path, const ReadOptions& opt) {
         for (uint64_t at = 0; at < b.size; at += kChunk) {
           const uint64_t n = std::min(kChunk, b.size - at);
           c = crc32c(p + b.offset + at, n, c);
-          map->release(p + b.offset + at, n);
+          // From 64 KiB back: fault-around maps cached pages just before a fault back in.
+          const uint64_t back = std::min<uint64_t>(at, uint64_t(64) << 10);
+          map->release(p + b.offset + at - back, n + back);
         }
         if (c != b.crc) r.error(b.what, "checksum mismatch (stored " + hex32(b.crc) + ", computed " + hex32(c) + ")");
       }
