@@ -90,6 +90,16 @@ bool engine_decodes(GgmlType type) {
 
 bool is_block_quantized(GgmlType type) { return engine_decodes(type) && ggml_type_info(uint32_t(type))->block > 1; }
 
+void require_decodable(GgmlType type, int64_t n, const std::string& what) {
+  if (!engine_decodes(type))
+    throw FormatError(what + ": type " + ggml_type_name(type) +
+                      " is not supported by the reference engine (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q2_0, Q6_K)");
+  const int64_t block = ggml_type_info(uint32_t(type))->block;
+  if (n % block != 0)
+    throw FormatError(what + ": " + std::to_string(n) + " values are not whole blocks of " + std::to_string(block) + " for " +
+                      ggml_type_name(type));
+}
+
 void dequantize(GgmlType type, const uint8_t* data, int64_t n, float* out, const std::string& what) {
   switch (type) {
     case GgmlType::F32:
@@ -104,13 +114,8 @@ void dequantize(GgmlType type, const uint8_t* data, int64_t n, float* out, const
     default:
       break;
   }
-  if (!engine_decodes(type))
-    throw FormatError(what + ": type " + ggml_type_name(type) +
-                      " is not supported by the reference engine (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q2_0, Q6_K)");
+  require_decodable(type, n, what);
   const int64_t block = ggml_type_info(uint32_t(type))->block;
-  if (n % block != 0)
-    throw FormatError(what + ": " + std::to_string(n) + " values are not whole blocks of " + std::to_string(block) + " for " +
-                      ggml_type_name(type));
   switch (type) {
     case GgmlType::Q8_0: return dequantize_q8_0(data, n / block, out);
     case GgmlType::Q4_0: return dequantize_q4_0(data, n / block, out);

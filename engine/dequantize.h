@@ -16,6 +16,9 @@ bool engine_decodes(GgmlType type);
 // One of those stored in blocks of several values (the quantized ones, kept packed in fast mode).
 bool is_block_quantized(GgmlType type);
 
+// FormatError naming `what` unless `n` values of `type` are something dequantize() decodes.
+void require_decodable(GgmlType type, int64_t n, const std::string& what);
+
 // `n` values (a multiple of the type's block) from `data`.
 // FormatError naming `what` (file and tensor) and the type for any other type.
 void dequantize(GgmlType type, const uint8_t* data, int64_t n, float* out, const std::string& what);

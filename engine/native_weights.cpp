@@ -1,5 +1,6 @@
 #include "engine/native_weights.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -31,51 +32,95 @@ float float_at(const uint8_t* p, DType t, int64_t i) {
 
 }  // namespace
 
-std::vector<float> decode_native_tensor(const native::NativeFile& file, const native::TensorEntry& t) {
+void decode_native_rows(const std::string& source, const native::TensorEntry& t, int64_t row0, int64_t nrows, float* y) {
   const native::TensorDesc& d = t.desc;
-  const std::string what = file.source() + ": tensor '" + d.name + "'";
-  const int64_t n = d.numel(), rows = d.rows(), cols = d.cols();
-  std::vector<float> y(static_cast<size_t>(n));
+  const std::string what = source + ": tensor '" + d.name + "'";
+  const int64_t cols = d.cols(), n = nrows * cols, first = row0 * cols;
   switch (d.encoding) {
     case native::Encoding::Float:
-      for (int64_t i = 0; i < n; ++i) y[size_t(i)] = float_at(t.data.data, d.dtype, i);
-      return y;
-    case native::Encoding::GgmlBlocks:
-      dequantize(GgmlType(d.scheme.ggml_type()), t.data.data, n, y.data(), what);
-      return y;
+      for (int64_t i = 0; i < n; ++i) y[i] = float_at(t.data.data, d.dtype, first + i);
+      return;
+    case native::Encoding::GgmlBlocks: {
+      const GgmlType type = GgmlType(d.scheme.ggml_type());
+      dequantize(type, t.data.data + uint64_t(row0) * ggml_row_bytes(type, cols), n, y, what);
+      return;
+    }
     case native::Encoding::Channel:
     case native::Encoding::Group: break;
   }
   const quant::WeightScheme& s = d.scheme;
   quant::QuantizedWeight q;
   q.scheme = s;
-  q.rows = rows;
+  q.rows = nrows;
   q.cols = cols;
   q.levels.resize(size_t(n));
   const uint64_t row_bytes = native::packed_row_bytes(s.bits, cols);
-  for (int64_t r = 0; r < rows; ++r) quant::tflite_unpack(t.data.data + uint64_t(r) * row_bytes, q.levels.data() + r * cols, cols, s.bits);
+  for (int64_t r = 0; r < nrows; ++r)
+    quant::tflite_unpack(t.data.data + uint64_t(row0 + r) * row_bytes, q.levels.data() + r * cols, cols, s.bits);
   for (int64_t i = 0; i < n; ++i)
     if (q.levels[size_t(i)] < s.qmin() || q.levels[size_t(i)] > s.qmax())
-      throw FormatError(what + ": level " + std::to_string(q.levels[size_t(i)]) + " at element " + std::to_string(i) +
+      throw FormatError(what + ": level " + std::to_string(q.levels[size_t(i)]) + " at element " + std::to_string(first + i) +
                         " is outside " + quant::weight_scheme_name(s) + "'s [" + std::to_string(s.qmin()) + ", " +
                         std::to_string(s.qmax()) + "]");
-  const int64_t ns = rows * quant::weight_scales_per_row(s, cols);
+  const int64_t per_row = quant::weight_scales_per_row(s, cols), ns = nrows * per_row, s0 = row0 * per_row;
   q.scales.resize(size_t(ns));
   for (int64_t i = 0; i < ns; ++i) {
-    q.scales[size_t(i)] = float_at(t.scales.data, s.scale_dtype, i);
-    if (!std::isfinite(q.scales[size_t(i)])) throw FormatError(what + ": scale " + std::to_string(i) + " is not finite");
+    q.scales[size_t(i)] = float_at(t.scales.data, s.scale_dtype, s0 + i);
+    if (!std::isfinite(q.scales[size_t(i)])) throw FormatError(what + ": scale " + std::to_string(s0 + i) + " is not finite");
   }
   if (!s.symmetric) {
     q.zero_points.resize(size_t(ns));
-    std::memcpy(q.zero_points.data(), t.zero_points.data, size_t(ns));
+    std::memcpy(q.zero_points.data(), t.zero_points.data + s0, size_t(ns));
     for (int64_t i = 0; i < ns; ++i)
       if (q.zero_points[size_t(i)] < s.qmin() || q.zero_points[size_t(i)] > s.qmax())
-        throw FormatError(what + ": zero point " + std::to_string(q.zero_points[size_t(i)]) + " at " + std::to_string(i) +
+        throw FormatError(what + ": zero point " + std::to_string(q.zero_points[size_t(i)]) + " at " + std::to_string(s0 + i) +
                           " is outside the scheme's levels");
   }
-  quant::dequantize_weight(q, y.data());
+  quant::dequantize_weight(q, y);
+}
+
+std::vector<float> decode_native_tensor(const native::NativeFile& file, const native::TensorEntry& t) {
+  std::vector<float> y(static_cast<size_t>(t.desc.numel()));
+  decode_native_rows(file.source(), t, 0, t.desc.rows(), y.data());
   return y;
 }
+
+namespace {
+
+// The per-layer embedding table: never decoded whole nor kept resident. Its levels and scales are
+// checked here once, chunk by chunk, each chunk's pages dropped after it (so a bad byte is still
+// named at load, not when its token first comes), and the tensor then decodes each looked-up row
+// from the mapped file, the same values decode_native_tensor gives.
+Tensor mapped_per_layer_table(const native::NativeFile& file, const native::TensorEntry& t) {
+  const native::TensorDesc& d = t.desc;
+  const int64_t rows = d.rows(), cols = d.cols();
+  if (d.encoding == native::Encoding::Channel || d.encoding == native::Encoding::Group) {
+    const int64_t chunk = std::max<int64_t>(1, (int64_t(256) << 10) / std::max<int64_t>(1, cols));
+    std::vector<float> scratch(size_t(std::min(chunk, rows) * cols));
+    for (int64_t r = 0; r < rows; r += chunk) {
+      const int64_t n = std::min(chunk, rows - r);
+      decode_native_rows(file.source(), t, r, n, scratch.data());
+      const uint64_t rb = native::packed_row_bytes(d.scheme.bits, cols);
+      // From 64 KiB before the chunk: the kernel's fault-around (fault_around_bytes, 64 KiB) maps
+      // pages around each fault that are in the page cache, so the chunk's first faults map back
+      // pages of the previous chunk already dropped.
+      const uint64_t begin = uint64_t(r) * rb, back = std::min<uint64_t>(begin, uint64_t(64) << 10);
+      file.release(native::Bytes{t.data.data + begin - back, uint64_t(n) * rb + back, 0});
+    }
+    file.release(t.scales);
+    file.release(t.zero_points);
+  }
+  Tensor out;
+  out.shape = d.shape;
+  out.mapped_size = size_t(t.data.size + t.scales.size + t.zero_points.size);
+  out.mapping = file.storage();
+  out.decode_row = [source = file.source(), t, keep = file.storage()](int64_t row, float* y) {
+    decode_native_rows(source, t, row, 1, y);
+  };
+  return out;
+}
+
+}  // namespace
 
 ModelWeights from_native(const native::NativeFile& file) {
   const std::string& path = file.source();
@@ -94,7 +139,13 @@ ModelWeights from_native(const native::NativeFile& file) {
     if (t->desc.shape != spec.shape)
       throw FormatError(path + ": tensor '" + spec.name + "' has shape " + shape_str(t->desc.shape) +
                         ", but header.config_json implies " + shape_str(spec.shape));
+    if (t->desc.section == native::Section::PerLayerEmbedding) {
+      tensors[spec.name] = mapped_per_layer_table(file, *t);
+      continue;
+    }
     tensors[spec.name] = Tensor{spec.shape, decode_native_tensor(file, *t)};
+    // Decoded into memory of its own: the file's pages of it are not needed again.
+    for (const native::Bytes* b : {&t->data, &t->scales, &t->zero_points}) file.release(*b);
   }
   for (const native::TensorEntry& t : file.tensors())
     if (!expected.count(t.desc.name))

@@ -16,6 +16,9 @@ namespace gq::engine {
 ModelWeights load_native(const std::string& path, const native::ReadOptions& opt = {});
 ModelWeights from_native(const native::NativeFile& file);
 
+// Rows [row0, row0 + nrows) of a tensor's values into y (nrows * cols floats), each the value
+// decode_native_tensor gives; FormatError as it. `source` names the file.
+void decode_native_rows(const std::string& source, const native::TensorEntry& t, int64_t row0, int64_t nrows, float* y);
 // One tensor's values, decoded. FormatError naming the file and tensor for a level outside its
 // scheme's range or a scale that is not finite.
 std::vector<float> decode_native_tensor(const native::NativeFile& file, const native::TensorEntry& t);

@@ -103,14 +103,14 @@ void int_rows(const Matrix& x, const Tensor& w, int64_t row0, IntDotFn kernel, M
     int64_t o = o0;
     if (kernel4)
       for (float r4[4]; o + 4 <= o1; o += 4) {
-        const uint8_t* wo = w.packed.data() + size_t(row0 + o) * w_bytes;
+        const uint8_t* wo = w.packed_data() + size_t(row0 + o) * w_bytes;
         for (int64_t t = 0; t < T; ++t) {
           kernel4(wo, w_bytes, a + size_t(t) * a_bytes, in, r4);
           for (int r = 0; r < 4; ++r) y(t, o + r) = r4[r];
         }
       }
     for (; o < o1; ++o) {
-      const uint8_t* wo = w.packed.data() + size_t(row0 + o) * w_bytes;
+      const uint8_t* wo = w.packed_data() + size_t(row0 + o) * w_bytes;
       for (int64_t t = 0; t < T; ++t) y(t, o) = kernel(wo, a + size_t(t) * a_bytes, in);
     }
   });
@@ -154,11 +154,15 @@ Eigen::VectorXf expert_linear(const Eigen::VectorXf& x, const Tensor& w, int64_t
 
 void tensor_row(const Tensor& t, int64_t r, float* out) {
   const int64_t cols = t.row_size();
+  if (t.is_row_decoded()) {
+    t.decode_row(r, out);
+    return;
+  }
   if (!t.is_packed()) {
     std::copy(t.ptr() + r * cols, t.ptr() + (r + 1) * cols, out);
     return;
   }
-  dequantize(t.packed_type, t.packed.data() + size_t(r) * t.packed_row_bytes(), cols, out, "packed tensor row");
+  dequantize(t.packed_type, t.packed_data() + size_t(r) * t.packed_row_bytes(), cols, out, "packed tensor row");
 }
 
 void rms_norm(Matrix& x, int64_t dim, const Tensor* weight, double eps) {

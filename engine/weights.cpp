@@ -60,12 +60,17 @@ ModelWeights ModelWeights::from_gguf(const GgufFile& file, const Gemma4Config& c
     if (torch_shape(t) != shape)
       throw FormatError(path + ": tensor '" + t.name + "' (" + hf_name + ") has shape " + shape_str(torch_shape(t)) +
                         ", but the config implies " + shape_str(shape));
-    if (form == WeightForm::Fast && is_block_quantized(t.type)) {
+    // Fast mode's quantized tensors, and in either mode the per-layer embedding table (only looked
+    // up by token, a row dequantized as a whole tensor's would be), are read in place from the
+    // mapped file: no copy, and only the pages of rows used become resident.
+    if ((form == WeightForm::Fast && is_block_quantized(t.type)) || hf_name == "embed_tokens_per_layer.weight") {
+      require_decodable(t.type, t.numel(), path + ": tensor '" + t.name + "'");
       Tensor& packed = w.tensors_[hf_name];
       packed.shape = shape;
       packed.packed_type = t.type;
-      const uint8_t* bytes = file.tensor_data(t);
-      packed.packed.assign(bytes, bytes + size_t(ggml_row_bytes(t.type, shape.back())) * size_t(t.numel() / shape.back()));
+      packed.mapped = file.tensor_data(t);
+      packed.mapped_size = size_t(ggml_row_bytes(t.type, shape.back())) * size_t(t.numel() / shape.back());
+      packed.mapping = file.storage();
       return;
     }
     w.tensors_[hf_name] = Tensor{shape, dequantize_tensor(file, t)};
@@ -100,6 +105,12 @@ ModelWeights ModelWeights::from_tensors(Gemma4Config cfg, std::string source, st
 size_t ModelWeights::bytes() const {
   size_t n = 0;
   for (const auto& [name, t] : tensors_) n += t.bytes();
+  return n;
+}
+
+size_t ModelWeights::mapped_bytes() const {
+  size_t n = 0;
+  for (const auto& [name, t] : tensors_) n += t.mapped_bytes();
   return n;
 }
 

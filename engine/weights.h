@@ -5,6 +5,7 @@
 // tensors stay in their stored blocks (no float copy) for the integer kernels (engine/int_dot.h).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -22,9 +23,14 @@ namespace gq::engine {
 
 struct ActivationQuantization;  // engine/activation_quant.h
 
-// A tensor row-major in the PyTorch shape ([out, in] for a Linear): float32 values in `data`, or
-// (fast mode, a quantized GGUF tensor) its GGUF blocks in `packed`, rows of shape.back() values,
-// with `data` empty.
+// A tensor row-major in the PyTorch shape ([out, in] for a Linear), held one of three ways:
+// - float32 values in `data`;
+// - (fast mode, a quantized GGUF tensor; or any GGUF per-layer embedding table) its GGUF blocks,
+//   rows of shape.back() values, either in place in the file's read-only mapping (`mapped`, kept
+//   mapped by `mapping`) or copied into `packed`;
+// - (a native file's per-layer embedding table) `decode_row`, which decodes one row from the
+//   mapped file on demand.
+// The last two are not resident: only the pages of rows that are read come into memory.
 struct Tensor {
   Tensor() = default;
   Tensor(std::vector<int64_t> shape_, std::vector<float> data_) : shape(std::move(shape_)), data(std::move(data_)) {}
@@ -33,12 +39,22 @@ struct Tensor {
   std::vector<float> data;
   GgmlType packed_type = GgmlType::F32;
   std::vector<uint8_t> packed;
+  const uint8_t* mapped = nullptr;
+  size_t mapped_size = 0;
+  std::shared_ptr<const void> mapping;
+  std::function<void(int64_t row, float* out)> decode_row;
+
   const float* ptr() const { return data.data(); }
-  bool is_packed() const { return !packed.empty(); }
+  bool is_packed() const { return mapped != nullptr || !packed.empty(); }
+  const uint8_t* packed_data() const { return mapped ? mapped : packed.data(); }
+  size_t packed_size() const { return mapped ? mapped_size : packed.size(); }
+  bool is_row_decoded() const { return bool(decode_row); }
   int64_t row_size() const { return shape.back(); }
   size_t packed_row_bytes() const { return size_t(ggml_row_bytes(packed_type, shape.back())); }
-  // Bytes held (values or blocks).
+  // Bytes the tensor holds in its own memory (values or copied blocks; a mapping counts none).
   size_t bytes() const { return data.size() * sizeof(float) + packed.size(); }
+  // Bytes it reads in place from a file mapping.
+  size_t mapped_bytes() const { return mapped_size; }
 };
 
 // How GGUF tensors are held: Exact widens all to float32 (what the fake-quant model computes),
@@ -75,8 +91,10 @@ class ModelWeights {
   // stores output.weight beside a tied table), else the embedding table.
   const Tensor& head() const;
   size_t size() const { return tensors_.size(); }
-  // Bytes of all tensors held.
+  // Bytes of all tensors held in memory of their own (not counting those read from a mapping).
   size_t bytes() const;
+  // Bytes of all tensors read in place from file mappings (resident only as far as they are read).
+  size_t mapped_bytes() const;
 
   // The static activation and KV-cache fake quantization the source states (a native file's); null
   // for none: the forward then runs in plain float32.

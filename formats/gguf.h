@@ -177,6 +177,11 @@ class GgufFile {
   const GgufTensorInfo* find_tensor(const std::string& name) const;
   const GgufTensorInfo& tensor(const std::string& name) const;  // throws naming the file and tensor
   const uint8_t* tensor_data(const GgufTensorInfo& t) const { return base_ + data_start_ + t.offset; }
+  // What keeps tensor_data() valid (the mapping or the copy): a holder outlives this object with it.
+  std::shared_ptr<const void> storage() const {
+    if (map_) return map_;
+    return copy_;
+  }
 
  private:
   void parse_all();

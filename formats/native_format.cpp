@@ -388,9 +388,20 @@ NativeFile NativeFile::open(const std::string& path, const ReadOptions& opt) {
     for (uint64_t i = at; i < sec0 + sec_size; ++i)
       if (p[i]) r.error(std::string(section) + " padding", "byte " + std::to_string(i) + " is not 0");
     if (opt.verify_checksums)
-      for (const Placed& b : v)
-        if (const uint32_t c = crc32c(p + b.offset, b.size); c != b.crc)
-          r.error(b.what, "checksum mismatch (stored " + hex32(b.crc) + ", computed " + hex32(c) + ")");
+      for (const Placed& b : v) {
+        // In chunks, each dropped from the resident set once summed: checking never keeps a
+        // section resident (the per-layer table is meant never to be).
+        constexpr uint64_t kChunk = uint64_t(8) << 20;
+        uint32_t c = 0;
+        for (uint64_t at = 0; at < b.size; at += kChunk) {
+          const uint64_t n = std::min(kChunk, b.size - at);
+          c = crc32c(p + b.offset + at, n, c);
+          // From 64 KiB back: fault-around maps cached pages just before a fault back in.
+          const uint64_t back = std::min<uint64_t>(at, uint64_t(64) << 10);
+          map->release(p + b.offset + at - back, n + back);
+        }
+        if (c != b.crc) r.error(b.what, "checksum mismatch (stored " + hex32(b.crc) + ", computed " + hex32(c) + ")");
+      }
   };
   tile(main, data0, h.data_size(), "data");
   tile(ple, h.ple_offset(), h.ple_size(), "ple");
@@ -404,6 +415,8 @@ const TensorEntry* NativeFile::find(const std::string& name) const {
 }
 
 uint64_t NativeFile::file_size() const { return map_->size(); }
+
+void NativeFile::release(const Bytes& b) const { map_->release(b.data, b.size); }
 
 // ---- writing ------------------------------------------------------------------------------------
 

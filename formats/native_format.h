@@ -104,7 +104,9 @@ struct TensorEntry {
 
 struct ReadOptions {
   // CRC-32C of every blob on open (about 10 GB/s with SSE4.2: ~0.3 s for an E2B file). Without it
-  // a flipped data byte is not detected; every structural check still runs.
+  // a flipped data byte is not detected; every structural check still runs. The pass reads each
+  // blob in 8 MiB chunks and drops each chunk's pages from the resident set after it (see
+  // NativeFile::release), so verifying a multi-GB per-layer table does not make it resident.
   bool verify_checksums = true;
 };
 
@@ -119,6 +121,10 @@ class NativeFile {
   uint64_t file_size() const;
   // The per-layer embedding section, [offset, offset + size) of the file.
   Bytes per_layer_section() const { return ple_; }
+  // What keeps every Bytes of this file valid: a holder outlives this object with it.
+  std::shared_ptr<const void> storage() const { return map_; }
+  // Drops the pages of `b` from the resident set (MappedFile::release); the bytes stay readable.
+  void release(const Bytes& b) const;
 
  private:
   std::string path_;

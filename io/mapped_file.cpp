@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -48,6 +49,15 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
   if (p == MAP_FAILED) fail_sys(path, "cannot map");
   data_ = static_cast<const uint8_t*>(p);
+}
+
+void MappedFile::release(const uint8_t* p, size_t n) const {
+  if (n == 0 || !data_) return;
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t lo = std::max(uintptr_t(p) & ~(page - 1), uintptr_t(data_));
+  const uintptr_t hi = std::min((uintptr_t(p) + n + page - 1) & ~(page - 1), (uintptr_t(data_) + size_ + page - 1) & ~(page - 1));
+  // Advice only: a failure leaves the pages resident, never wrong.
+  if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
 }
 
 MappedFile::~MappedFile() {
