@@ -40,9 +40,11 @@ BudgetSelection select_schemes_for_budget(const std::vector<PlannedModule>& modu
 
   // best[m][u]: least KL of modules [0, m) using at most u quanta; from[m][u] the choice for m-1.
   const int64_t units = budget_bytes / byte_quantum;
-  if (units > 50'000'000)
-    throw std::invalid_argument("budget planner: budget / byte quantum = " + std::to_string(units) +
-                                " table cells; use a larger byte quantum");
+  // The back-pointer table holds modules x (units + 1) ints: cap it at 50M cells (200 MB).
+  const int64_t cells = static_cast<int64_t>(modules.size()) * (units + 1);
+  if (units > 50'000'000 || cells > 50'000'000)
+    throw std::invalid_argument("budget planner: " + std::to_string(modules.size()) + " modules x " +
+                                std::to_string(units + 1) + " byte quanta exceeds 50M table cells; use a larger byte quantum");
   const double inf = std::numeric_limits<double>::infinity();
   const size_t width = static_cast<size_t>(units) + 1;
   std::vector<double> best(width, 0.0), next(width);

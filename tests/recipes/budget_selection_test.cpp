@@ -106,5 +106,16 @@ TEST(BudgetSelection, ModuleWithoutCandidatesIsNamed) {
   }
 }
 
+TEST(BudgetSelection, OversizedTableAsksForALargerQuantum) {
+  std::vector<PlannedModule> modules(100, PlannedModule{"m", {{"q4_0", 1, 0.0}}});
+  try {
+    select_schemes_for_budget(modules, 1'000'000);
+    FAIL() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("larger byte quantum"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(select_schemes_for_budget(modules, 1'000'000, 1000).total_bytes, 100);
+}
+
 }  // namespace
 }  // namespace gq
