@@ -97,7 +97,9 @@ TEST(ChannelIntDot, LongestRowOfExtremeCodesIsExact) {
   std::vector<uint8_t> w(channel_row_bytes(8, n), 0x80);  // every level -128
   std::vector<int8_t> a(n, -128);
   for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni})
-    if (isa_supported(isa)) EXPECT_EQ(int64_t(channel_int_dot(8, w.data(), a.data(), n, isa)), n * 128 * 128);
+    if (isa_supported(isa)) {
+      EXPECT_EQ(int64_t(channel_int_dot(8, w.data(), a.data(), n, isa)), n * 128 * 128);
+    }
 }
 
 TEST(ChannelIntDot, RefusesUnknownWidthsAndOverlongRows) {
@@ -168,7 +170,9 @@ TEST(ChannelLinear, EqualsFloatLinearOnDequantizedValuesToAccumulationError) {
           for (int64_t k = 0; k < w.cols; ++k) abs_sum += std::abs(double(xq(t, k)) * wf[size_t(r * w.cols + k)]);
           EXPECT_LE(std::abs(double(y(t, r)) - ref(t, r)), double(w.cols) * abs_sum * 0x1p-23 + 1e-30)
               << isa_name(isa) << " int" << bits << " (" << t << ", " << r << ")";
-          if (isa != Isa::Scalar) EXPECT_EQ(y(t, r), channel_linear(x, w, scheme, in, Isa::Scalar)(t, r));
+          if (isa != Isa::Scalar) {
+            EXPECT_EQ(y(t, r), channel_linear(x, w, scheme, in, Isa::Scalar)(t, r));
+          }
         }
     }
   }
