@@ -16,7 +16,6 @@
 #include "quant/weight.h"
 
 namespace gq::engine {
-namespace {
 
 float float_at(const uint8_t* p, DType t, int64_t i) {
   if (t == DType::F32) {
@@ -28,8 +27,6 @@ float float_at(const uint8_t* p, DType t, int64_t i) {
   std::memcpy(&h, p + 2 * i, 2);
   return t == DType::BF16 ? bf16_to_f32(h) : f16_to_f32(h);
 }
-
-}  // namespace
 
 std::vector<float> decode_native_tensor(const native::NativeFile& file, const native::TensorEntry& t) {
   const native::TensorDesc& d = t.desc;

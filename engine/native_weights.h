@@ -20,6 +20,9 @@ ModelWeights from_native(const native::NativeFile& file);
 // scheme's range or a scale that is not finite.
 std::vector<float> decode_native_tensor(const native::NativeFile& file, const native::TensorEntry& t);
 
+// Element i of a stored float array of dtype `t` (F32, F16 or BF16), widened to float32.
+float float_at(const uint8_t* p, DType t, int64_t i);
+
 // Whether `path` names a native file by its extension (".gqn").
 bool is_native_path(const std::string& path);
 
