@@ -7,6 +7,7 @@
 
 #include "engine/activation_quant.h"
 #include "engine/dequantize.h"
+#include "engine/native_packed.h"
 #include "io/error.h"
 #include "io/half.h"
 #include "model/checkpoint_layout.h"
@@ -74,7 +75,7 @@ std::vector<float> decode_native_tensor(const native::NativeFile& file, const na
   return y;
 }
 
-ModelWeights from_native(const native::NativeFile& file) {
+ModelWeights from_native(const native::NativeFile& file, WeightForm form) {
   const std::string& path = file.source();
   const native::Metadata& m = file.metadata();
   Gemma4Config cfg = Gemma4Config::parse(m.config_json, path + ": header.config_json");
@@ -109,13 +110,19 @@ ModelWeights from_native(const native::NativeFile& file) {
   if (aq->kv_cache && aq->kv_cache->ggml_blocks)
     for (int64_t hd : cfg.layer_head_dim)
       if (hd % 32 != 0) throw FormatError(path + ": header.kv_cache " + quant::kv_scheme_name(*aq->kv_cache) + " needs head dims that divide by 32");
+  if (form == WeightForm::Fast)
+    for (const native::TensorEntry& t : file.tensors()) {
+      const native::ModuleActivations* a = aq->find(t.desc.module);
+      if (a && a->input && a->input->scheme.bits == 8 && a->input->scheme.symmetric && has_channel_kernel(t.desc))
+        aq->packed.emplace(t.desc.module, pack_channel_weight(t, path + ": tensor '" + t.desc.name + "'"));
+    }
   ModelWeights w = ModelWeights::from_tensors(std::move(cfg), path, std::move(tensors));
   if (!aq->modules.empty() || aq->kv_cache) w.set_activation_quantization(std::move(aq));
   return w;
 }
 
-ModelWeights load_native(const std::string& path, const native::ReadOptions& opt) {
-  return from_native(native::NativeFile::open(path, opt));
+ModelWeights load_native(const std::string& path, const native::ReadOptions& opt, WeightForm form) {
+  return from_native(native::NativeFile::open(path, opt), form);
 }
 
 bool is_native_path(const std::string& path) { return ends_with(path, native::kExtension); }

@@ -13,8 +13,10 @@
 namespace gq::engine {
 
 // FormatError naming the file and the field or tensor for anything the file gets wrong.
-ModelWeights load_native(const std::string& path, const native::ReadOptions& opt = {});
-ModelWeights from_native(const native::NativeFile& file);
+// WeightForm::Fast also keeps every channel-wise Linear and head weight with an 8-bit symmetric
+// static input scale packed for the integer kernel (engine/native_packed.h); Exact computes in float.
+ModelWeights load_native(const std::string& path, const native::ReadOptions& opt = {}, WeightForm form = WeightForm::Exact);
+ModelWeights from_native(const native::NativeFile& file, WeightForm form = WeightForm::Exact);
 
 // One tensor's values, decoded. FormatError naming the file and tensor for a level outside its
 // scheme's range or a scale that is not finite.
