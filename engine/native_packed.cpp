@@ -41,6 +41,8 @@ PackedChannelWeight pack_channel_weight(const native::TensorEntry& t, const std:
     if (!std::isfinite(v)) throw FormatError(what + ": scale " + std::to_string(r) + " is not finite");
     w.scales[size_t(r)] = v;
   }
+  w.scale_dtype = s.scale_dtype;
+  if (s.scale_dtype == DType::BF16 || s.scale_dtype == DType::F16) build_level_grid(w, what);
   return w;
 }
 

@@ -113,7 +113,7 @@ ModelWeights from_native(const native::NativeFile& file, WeightForm form) {
   if (form == WeightForm::Fast)
     for (const native::TensorEntry& t : file.tensors()) {
       const native::ModuleActivations* a = aq->find(t.desc.module);
-      if (a && a->input && a->input->scheme.bits == 8 && a->input->scheme.symmetric && has_channel_kernel(t.desc))
+      if (a && a->input && has_channel_kernel(t.desc) && has_level_grid(t.desc.scheme.scale_dtype, a->input->scheme))
         aq->packed.emplace(t.desc.module, pack_channel_weight(t, path + ": tensor '" + t.desc.name + "'"));
     }
   ModelWeights w = ModelWeights::from_tensors(std::move(cfg), path, std::move(tensors));
