@@ -1,7 +1,6 @@
 // Native mobile fast mode's integer Linear (engine/channel_linear.h) against the float Linear on the
 // same dequantized weights, one token at a time (the decode shape), in the same run: the ratio is
-// what the integer kernel buys a decode step's Linears. Not a whole-model decode figure (the
-// engine's native path does not use the kernel yet).
+// what the integer path buys (or costs) a decode step's Linears. Not a whole-model decode figure.
 //   channel_linear_bench [threads]
 #include <chrono>
 #include <cstdio>
@@ -15,6 +14,7 @@
 #include "engine/thread_pool.h"
 #include "engine/weights.h"
 #include "quant/activation.h"
+#include "quant/rounding.h"
 
 using namespace gq::engine;
 
@@ -51,7 +51,10 @@ int main(int argc, char** argv) {
     w.cols = s.cols;
     w.levels.resize(size_t(s.rows) * channel_row_bytes(s.bits, s.cols));
     for (auto& b : w.levels) b = uint8_t(rng());
-    w.scales.assign(size_t(s.rows), 0.01f);
+    const float scale = gq::quant::round_scale_to(0.01f, gq::DType::BF16);
+    w.scales.assign(size_t(s.rows), scale);
+    w.scale_dtype = gq::DType::BF16;
+    build_level_grid(w, s.name);
     std::vector<float> wf(size_t(s.rows * s.cols));
     const int per_byte = 8 / s.bits;
     const size_t rb = channel_row_bytes(s.bits, s.cols);
@@ -59,7 +62,7 @@ int main(int argc, char** argv) {
       for (int64_t k = 0; k < s.cols; ++k) {
         int v = (w.levels[r * rb + k / per_byte] >> (s.bits * (k % per_byte))) & ((1 << s.bits) - 1);
         if (v >= (1 << (s.bits - 1))) v -= 1 << s.bits;
-        wf[size_t(r * s.cols + k)] = float(v) * 0.01f;
+        wf[size_t(r * s.cols + k)] = gq::quant::round_scale_to(float(v) * scale, gq::DType::BF16);
       }
     const Tensor wt({s.rows, s.cols}, std::move(wf));
     Matrix x(1, s.cols);
