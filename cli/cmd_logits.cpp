@@ -89,7 +89,9 @@ void add_logits_command(CLI::App& app) {
       const std::vector<int32_t> ids32 = engine_ids(ids, w.config());
       const std::vector<float> y = engine::logits(w, ids32);
       const std::vector<int64_t> shape = {int64_t(ids32.size()), w.config().vocab_size};
-      const std::string mode = a->fast && !engine::is_native_path(a->model) ? "reference (fast: Q8_0 activations, integer dot products)" : "reference (float32, exact)";
+      const std::string mode = !a->fast                           ? "reference (float32, exact)"
+                               : engine::is_native_path(a->model) ? "reference (fast: static int8 activations, channel-wise integer dot products)"
+                                                                  : "reference (fast: Q8_0 activations, integer dot products)";
       write_safetensors(*out, {TensorToWrite{"logits", DType::F32, shape, y.data(), y.size() * sizeof(float)}},
                         {{"model", a->model}, {"ids", a->ids}, {"engine", mode}});
       return;
@@ -122,7 +124,7 @@ void add_generate_command(CLI::App& app) {
     const bool engine_file = is_engine_file(a->model);
     check_mode_flags(*a, engine_file);
     if (engine_file) {  // the engine's KV-cache decode on what the file holds
-      const engine::ModelWeights w = load_unquantized_engine_file(*a, a->exact ? engine::WeightForm::Exact : engine::WeightForm::Fast);
+      const engine::ModelWeights w = load_unquantized_engine_file(*a, a->exact || engine::is_native_path(a->model) ? engine::WeightForm::Exact : engine::WeightForm::Fast);  // native fast: scalar only, ~15-40x slower than exact; `logits --fast` reaches it
       const int32_t eos = int32_t(w.config().eos_token_id);
       const std::vector<int32_t> out = engine::greedy(w, engine_ids(ids, w.config()), *n, !*ignore_eos,
                                                       *ignore_eos ? std::vector<int32_t>{eos} : std::vector<int32_t>{});

@@ -81,7 +81,7 @@ LoadedModel load(const RunArgs& a) {
   } else {
     if (!a.quant.recipe.empty() || !a.quant.calib.empty())
       throw FormatError(a.file + ": --recipe / --calib apply to checkpoints and runs; a GGUF or native file is run as it is");
-    const engine::WeightForm form = a.exact ? engine::WeightForm::Exact : engine::WeightForm::Fast;
+    const engine::WeightForm form = a.exact || engine::is_native_path(a.file) ? engine::WeightForm::Exact : engine::WeightForm::Fast;  // as generate
     m.weights = std::make_unique<engine::ModelWeights>(load_engine_file(a.file, form, a.threads));
     m.mode = a.exact || engine::is_native_path(a.file) ? "exact mode" : "fast mode";  // native: exact only
     if (engine::is_native_path(a.file)) {

@@ -15,7 +15,7 @@ bool is_engine_file(const std::string& path) {
 
 engine::ModelWeights load_engine_file(const std::string& path, engine::WeightForm form, int threads) {
   engine::set_engine_threads(threads);
-  return engine::is_native_path(path) ? engine::load_native(path) : engine::ModelWeights::load_gguf(path, form);
+  return engine::is_native_path(path) ? engine::load_native(path, {}, form) : engine::ModelWeights::load_gguf(path, form);
 }
 
 }  // namespace gq::cli

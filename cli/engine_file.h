@@ -10,8 +10,9 @@ namespace gq::cli {
 // A regular file named .gguf or .gqn.
 bool is_engine_file(const std::string& path);
 
-// The file's weights on an engine with `threads` threads (0: all cores). A native file is read as
-// its simulated floats (exact mode) whatever `form` asks: its integer kernels are not written yet.
+// The file's weights on an engine with `threads` threads (0: all cores). A native file in fast form
+// keeps its channel-wise Linears packed for the integer path (exact sums; no SIMD yet, so generate
+// and run read native files in exact form and only `logits --fast` asks for it).
 engine::ModelWeights load_engine_file(const std::string& path, engine::WeightForm form, int threads);
 
 }  // namespace gq::cli

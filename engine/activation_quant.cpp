@@ -25,7 +25,10 @@ Matrix quantized_linear(const ModelWeights& w, const Matrix& x, const std::strin
   const native::ModuleActivations* m = aq ? aq->find(module) : nullptr;
   if (!m) return linear(x, weight);
   Matrix y;
-  if (m->input) {
+  const auto packed = aq->packed.find(module);
+  if (packed != aq->packed.end()) {
+    y = channel_linear(x, packed->second, m->input->scheme, m->input->params, selected_isa());
+  } else if (m->input) {
     Matrix q = x;
     fake_quant(*m->input, q);
     y = linear(q, weight);

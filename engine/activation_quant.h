@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "engine/channel_linear.h"
 #include "engine/ops.h"
 #include "formats/native_format.h"
 #include "quant/scheme.h"
@@ -18,6 +19,9 @@ namespace gq::engine {
 struct ActivationQuantization {
   std::map<std::string, native::ModuleActivations> modules;  // Linear or "lm_head" -> static scales
   std::optional<quant::KvScheme> kv_cache;
+  // Fast mode on a native file (engine/native_packed.h): module -> its weight kept packed; such a
+  // module's Linear runs the integer kernel (engine/channel_linear.h) instead of the float matmul.
+  std::map<std::string, PackedChannelWeight> packed;
 
   const native::ModuleActivations* find(const std::string& module) const {
     auto it = modules.find(module);

@@ -8,6 +8,7 @@
 
 #include "engine/activation_quant.h"
 #include "engine/dequantize.h"
+#include "engine/native_packed.h"
 #include "io/error.h"
 #include "io/half.h"
 #include "model/checkpoint_layout.h"
@@ -17,7 +18,6 @@
 #include "quant/weight.h"
 
 namespace gq::engine {
-namespace {
 
 float float_at(const uint8_t* p, DType t, int64_t i) {
   if (t == DType::F32) {
@@ -29,8 +29,6 @@ float float_at(const uint8_t* p, DType t, int64_t i) {
   std::memcpy(&h, p + 2 * i, 2);
   return t == DType::BF16 ? bf16_to_f32(h) : f16_to_f32(h);
 }
-
-}  // namespace
 
 void decode_native_rows(const std::string& source, const native::TensorEntry& t, int64_t row0, int64_t nrows, float* y) {
   const native::TensorDesc& d = t.desc;
@@ -122,7 +120,7 @@ Tensor mapped_per_layer_table(const native::NativeFile& file, const native::Tens
 
 }  // namespace
 
-ModelWeights from_native(const native::NativeFile& file) {
+ModelWeights from_native(const native::NativeFile& file, WeightForm form) {
   const std::string& path = file.source();
   const native::Metadata& m = file.metadata();
   Gemma4Config cfg = Gemma4Config::parse(m.config_json, path + ": header.config_json");
@@ -163,13 +161,19 @@ ModelWeights from_native(const native::NativeFile& file) {
   if (aq->kv_cache && aq->kv_cache->ggml_blocks)
     for (int64_t hd : cfg.layer_head_dim)
       if (hd % 32 != 0) throw FormatError(path + ": header.kv_cache " + quant::kv_scheme_name(*aq->kv_cache) + " needs head dims that divide by 32");
+  if (form == WeightForm::Fast)
+    for (const native::TensorEntry& t : file.tensors()) {
+      const native::ModuleActivations* a = aq->find(t.desc.module);
+      if (a && a->input && has_channel_kernel(t.desc) && has_level_grid(t.desc.scheme.scale_dtype, a->input->scheme))
+        aq->packed.emplace(t.desc.module, pack_channel_weight(t, path + ": tensor '" + t.desc.name + "'"));
+    }
   ModelWeights w = ModelWeights::from_tensors(std::move(cfg), path, std::move(tensors));
   if (!aq->modules.empty() || aq->kv_cache) w.set_activation_quantization(std::move(aq));
   return w;
 }
 
-ModelWeights load_native(const std::string& path, const native::ReadOptions& opt) {
-  return from_native(native::NativeFile::open(path, opt));
+ModelWeights load_native(const std::string& path, const native::ReadOptions& opt, WeightForm form) {
+  return from_native(native::NativeFile::open(path, opt), form);
 }
 
 bool is_native_path(const std::string& path) { return ends_with(path, native::kExtension); }

@@ -13,8 +13,11 @@
 namespace gq::engine {
 
 // FormatError naming the file and the field or tensor for anything the file gets wrong.
-ModelWeights load_native(const std::string& path, const native::ReadOptions& opt = {});
-ModelWeights from_native(const native::NativeFile& file);
+// WeightForm::Fast also keeps every channel-wise Linear and head weight with an 8-bit symmetric
+// bf16 / f16 static input scheme packed for the integer kernel (engine/channel_linear.h,
+// engine/native_packed.h); Exact computes in float.
+ModelWeights load_native(const std::string& path, const native::ReadOptions& opt = {}, WeightForm form = WeightForm::Exact);
+ModelWeights from_native(const native::NativeFile& file, WeightForm form = WeightForm::Exact);
 
 // Rows [row0, row0 + nrows) of a tensor's values into y (nrows * cols floats), each the value
 // decode_native_tensor gives; FormatError as it. `source` names the file.
@@ -22,6 +25,9 @@ void decode_native_rows(const std::string& source, const native::TensorEntry& t,
 // One tensor's values, decoded. FormatError naming the file and tensor for a level outside its
 // scheme's range or a scale that is not finite.
 std::vector<float> decode_native_tensor(const native::NativeFile& file, const native::TensorEntry& t);
+
+// Element i of a stored float array of dtype `t` (F32, F16 or BF16), widened to float32.
+float float_at(const uint8_t* p, DType t, int64_t i);
 
 // Whether `path` names a native file by its extension (".gqn").
 bool is_native_path(const std::string& path);

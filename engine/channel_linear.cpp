@@ -1,0 +1,88 @@
+#include "engine/channel_linear.h"
+
+#include <cmath>
+#include <string>
+
+#include "engine/channel_int_dot.h"
+#include "engine/thread_pool.h"
+#include "io/error.h"
+#include "quant/rounding.h"
+
+namespace gq::engine {
+namespace {
+
+int mantissa_bits(DType t) { return t == DType::BF16 ? 7 : 10; }
+
+// The grid unit of values rounded to `t` that are at least |s| in magnitude: 2^(exponent(s) - p).
+double grid_unit(float s, DType t) {
+  int e;
+  std::frexp(s, &e);  // s = m 2^e, m in [0.5, 1)
+  return std::ldexp(1.0, e - 1 - mantissa_bits(t));
+}
+
+// v / u as an integer; FormatError when v is not on the grid.
+int64_t on_grid(double v, double u, const std::string& what) {
+  const double k = v / u;
+  if (k != std::nearbyint(k) || std::abs(k) > double(int64_t(1) << 40))
+    throw FormatError(what + ": value " + std::to_string(v) + " is not on its scale's grid (subnormal scale?)");
+  return int64_t(k);
+}
+
+}  // namespace
+
+bool has_level_grid(DType scale_dtype, const quant::ActivationScheme& in_scheme) {
+  const auto grid_dtype = [](DType t) { return t == DType::BF16 || t == DType::F16; };
+  return grid_dtype(scale_dtype) && grid_dtype(in_scheme.compute_dtype) && in_scheme.bits == 8 && in_scheme.symmetric;
+}
+
+void build_level_grid(PackedChannelWeight& w, const std::string& what) {
+  const int levels = 1 << w.bits;
+  w.grid.assign(size_t(w.rows) * size_t(levels), 0);
+  w.unit.assign(size_t(w.rows), 0.0);
+  for (int64_t r = 0; r < w.rows; ++r) {
+    const float s = w.scales[size_t(r)];
+    w.unit[size_t(r)] = grid_unit(s, w.scale_dtype);
+    for (int l = -levels / 2; l < levels / 2; ++l) {
+      // What quant::dequantize_weight computes: the product in fp32, rounded to the scale dtype.
+      const float v = quant::round_scale_to(float(l) * s, w.scale_dtype);
+      w.grid[size_t(r) * levels + size_t(l & (levels - 1))] = int32_t(on_grid(v, w.unit[size_t(r)], what));
+    }
+  }
+}
+
+Matrix channel_linear(const Matrix& x, const PackedChannelWeight& w, const quant::ActivationScheme& in_scheme,
+                      const quant::ActivationParams& in_params, Isa isa) {
+  (void)isa;  // one portable kernel so far (the table lookup has no SIMD version yet)
+  if (x.cols() != w.cols)
+    throw FormatError("channel linear: input has " + std::to_string(x.cols()) + " columns, the weight " +
+                      std::to_string(w.cols));
+  if (!has_level_grid(w.scale_dtype, in_scheme) || in_params.zero_point != 0 || w.grid.empty())
+    throw FormatError("channel linear: input scheme " + quant::activation_scheme_name(in_scheme) +
+                      " with a weight grid in its scale dtype is not covered (8-bit symmetric, bf16 / f16)");
+  const float s_in = quant::round_scale_to(in_params.scale, in_scheme.compute_dtype);
+  const double u_in = grid_unit(s_in, in_scheme.compute_dtype);
+  const int levels = 1 << w.bits, per_byte = 8 / w.bits;
+  const size_t row_bytes = channel_row_bytes(w.bits, w.cols);
+  Matrix y(x.rows(), w.rows);
+  std::vector<int16_t> codes(size_t(w.cols));
+  std::vector<int32_t> j(size_t(w.cols));
+  for (int64_t t = 0; t < x.rows(); ++t) {
+    quant::activation_encode(in_scheme, in_params, x.row(t).data(), codes.data(), w.cols);
+    for (int64_t k = 0; k < w.cols; ++k)
+      j[size_t(k)] = int32_t(on_grid(quant::round_scale_to(float(codes[k]) * s_in, in_scheme.compute_dtype), u_in,
+                                     "channel linear input"));
+    engine_pool().run(w.rows, 16, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t* row = w.levels.data() + size_t(r) * row_bytes;
+        const int32_t* g = w.grid.data() + size_t(r) * levels;
+        int64_t acc = 0;
+        for (int64_t k = 0; k < w.cols; ++k)
+          acc += int64_t(g[(row[k / per_byte] >> (w.bits * (k % per_byte))) & (levels - 1)]) * j[size_t(k)];
+        y(t, r) = float(double(acc) * w.unit[size_t(r)] * u_in);
+      }
+    });
+  }
+  return y;
+}
+
+}  // namespace gq::engine
