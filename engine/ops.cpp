@@ -83,7 +83,7 @@ void packed_q4_0_rows(const std::vector<uint8_t>& q8, int64_t T, int64_t in, con
       for (int64_t t = 0; t < T; t += 4)
         for (int64_t o = b0; o < b1; o += 4)
           q4_0_packed_tile(int(std::min<int64_t>(4, b1 - o)), int(std::min<int64_t>(4, T - t)),
-                           w.packed.data() + size_t(row0 + o) * w_bytes, w_bytes, a + size_t(t) * p_bytes, p_bytes, in,
+                           w.packed_data() + size_t(row0 + o) * w_bytes, w_bytes, a + size_t(t) * p_bytes, p_bytes, in,
                            &y(t, o), size_t(y.cols()));
     }
   });
