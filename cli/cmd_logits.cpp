@@ -124,7 +124,7 @@ void add_generate_command(CLI::App& app) {
     const bool engine_file = is_engine_file(a->model);
     check_mode_flags(*a, engine_file);
     if (engine_file) {  // the engine's KV-cache decode on what the file holds
-      const engine::ModelWeights w = load_unquantized_engine_file(*a, a->exact || engine::is_native_path(a->model) ? engine::WeightForm::Exact : engine::WeightForm::Fast);  // native fast: scalar only, ~15-40x slower than exact; `logits --fast` reaches it
+      const engine::ModelWeights w = load_unquantized_engine_file(*a, decoding_form(a->model, a->exact));
       const int32_t eos = int32_t(w.config().eos_token_id);
       const std::vector<int32_t> out = engine::greedy(w, engine_ids(ids, w.config()), *n, !*ignore_eos,
                                                       *ignore_eos ? std::vector<int32_t>{eos} : std::vector<int32_t>{});

@@ -81,9 +81,9 @@ LoadedModel load(const RunArgs& a) {
   } else {
     if (!a.quant.recipe.empty() || !a.quant.calib.empty())
       throw FormatError(a.file + ": --recipe / --calib apply to checkpoints and runs; a GGUF or native file is run as it is");
-    const engine::WeightForm form = a.exact || engine::is_native_path(a.file) ? engine::WeightForm::Exact : engine::WeightForm::Fast;  // as generate
+    const engine::WeightForm form = decoding_form(a.file, a.exact);
     m.weights = std::make_unique<engine::ModelWeights>(load_engine_file(a.file, form, a.threads));
-    m.mode = a.exact || engine::is_native_path(a.file) ? "exact mode" : "fast mode";  // native: exact only
+    m.mode = form == engine::WeightForm::Exact ? "exact mode" : "fast mode";
     if (engine::is_native_path(a.file)) {
       const native::NativeFile file = native::NativeFile::open(a.file);
       const native::Metadata& meta = file.metadata();
