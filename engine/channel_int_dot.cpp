@@ -8,6 +8,7 @@
 #include <string>
 
 #include "engine/thread_pool.h"
+#include "io/half.h"
 #include "io/error.h"
 
 // Baseline x86-64 build: the SIMD kernels are compiled for their instruction sets by attribute and
@@ -178,14 +179,19 @@ int64_t blocks_per_flush(int32_t grid_max_abs, int32_t j_max_abs, int64_t blocks
 // grid_block_accs(Bits) vectors, in grid_lane_element's order.
 struct GridTables {
   __m256i low, high;      // int4 / int2: the split table's bytes in both 128-bit lanes
-  const int32_t* grid;    // int8
+  __m256i base;           // int8 computed: bf16_product_base in every int16 lane
+  const int32_t* grid;    // int8 gathered
 };
 
-template <int Bits>
+// Kind of int8 lookup: a gather from the int32 table, or the entry computed from bf16_product_base.
+enum class Int8Lookup { Gather, Computed };
+
+template <int Bits, Int8Lookup L>
 GQ_TARGET_AVX2 inline GridTables grid_tables(const GridRow& row) {
   GridTables t{};
   if constexpr (Bits == 8) {
     t.grid = row.grid;
+    t.base = _mm256_set1_epi16(int16_t(row.bf16_product_base));
   } else {
     t.low = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row.split)));
     t.high = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row.split + 16)));
@@ -200,9 +206,27 @@ GQ_TARGET_AVX2 inline void lookup_pair(const GridTables& t, __m256i idx, __m256i
   g[1] = _mm256_unpackhi_epi8(lo, hi);
 }
 
-template <int Bits>
+// Integers below 2^24 in magnitude rounded to 8 significant bits, ties to even: exact in float,
+// then f32_to_bf16's rounding (io/half.h) in lanes.
+GQ_TARGET_AVX2 inline __m256i round_to_bf16_integer(__m256i v) {
+  const __m256i b = _mm256_castps_si256(_mm256_cvtepi32_ps(v));
+  const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1));
+  const __m256i r = _mm256_add_epi32(b, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), odd));
+  return _mm256_cvttps_epi32(_mm256_castsi256_ps(_mm256_and_si256(r, _mm256_set1_epi32(int32_t(0xffff0000u)))));
+}
+
+template <int Bits, Int8Lookup L>
 GQ_TARGET_AVX2 inline void grid_lookup(const uint8_t* wb, const GridTables& t, __m256i* g) {
-  if constexpr (Bits == 8) {
+  if constexpr (Bits == 8 && L == Int8Lookup::Computed) {
+    // level * m is exact in int16 (|m| < 256 when the entries fit int16); its rounding as in
+    // build_level_grid. Entries 0..7 and 8..15 of each half packed as the gathers' are.
+    for (int h = 0; h < 2; ++h) {
+      const __m256i levels = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb + 16 * h)));
+      const __m256i p = _mm256_mullo_epi16(levels, t.base);
+      g[h] = _mm256_packs_epi32(round_to_bf16_integer(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(p))),
+                                round_to_bf16_integer(_mm256_cvtepi16_epi32(_mm256_extracti128_si256(p, 1))));
+    }
+  } else if constexpr (Bits == 8) {
     __m256i e[4];
     for (int i = 0; i < 4; ++i)
       e[i] = _mm256_i32gather_epi32(
@@ -239,16 +263,16 @@ GQ_TARGET_AVX2 inline int64_t hsum_epi64(__m256i v) {
 
 // The AVX2 and VNNI kernels differ only in their multiply-add (madd + add, or dpwssd: both wrap
 // modulo 2^32, and the flush bound keeps every lane's true sum inside int32).
-template <int Bits>
+template <int Bits, Int8Lookup L = Int8Lookup::Gather>
 GQ_TARGET_AVX2 int64_t grid_dot_avx2(const uint8_t* w, const GridRow& row, const GridInput& in) {
   constexpr int B = grid_block_values(Bits), A = grid_block_accs(Bits);
-  const GridTables t = grid_tables<Bits>(row);
+  const GridTables t = grid_tables<Bits, L>(row);
   const int64_t blocks = in.n / B, per_flush = blocks_per_flush(row.max_abs, in.max_abs, blocks);
   __m256i acc32[A], acc64 = _mm256_setzero_si256(), g[A];
   for (auto& a : acc32) a = _mm256_setzero_si256();
   for (int64_t b = 0; b < blocks;) {
     for (const int64_t end = std::min(blocks, b + per_flush); b < end; ++b) {
-      grid_lookup<Bits>(w + b * B * Bits / 8, t, g);
+      grid_lookup<Bits, L>(w + b * B * Bits / 8, t, g);
       const int16_t* j = in.lanes.data() + b * B;
       for (int a = 0; a < A; ++a)
         acc32[a] = _mm256_add_epi32(
@@ -259,16 +283,16 @@ GQ_TARGET_AVX2 int64_t grid_dot_avx2(const uint8_t* w, const GridRow& row, const
   return hsum_epi64(acc64) + grid_tail(w, Bits, row.grid, in.j.data(), blocks * B, in.n);
 }
 
-template <int Bits>
+template <int Bits, Int8Lookup L = Int8Lookup::Gather>
 GQ_TARGET_VNNI int64_t grid_dot_vnni(const uint8_t* w, const GridRow& row, const GridInput& in) {
   constexpr int B = grid_block_values(Bits), A = grid_block_accs(Bits);
-  const GridTables t = grid_tables<Bits>(row);
+  const GridTables t = grid_tables<Bits, L>(row);
   const int64_t blocks = in.n / B, per_flush = blocks_per_flush(row.max_abs, in.max_abs, blocks);
   __m256i acc32[A], acc64 = _mm256_setzero_si256(), g[A];
   for (auto& a : acc32) a = _mm256_setzero_si256();
   for (int64_t b = 0; b < blocks;) {
     for (const int64_t end = std::min(blocks, b + per_flush); b < end; ++b) {
-      grid_lookup<Bits>(w + b * B * Bits / 8, t, g);
+      grid_lookup<Bits, L>(w + b * B * Bits / 8, t, g);
       const int16_t* j = in.lanes.data() + b * B;
       for (int a = 0; a < A; ++a)
         acc32[a] =
@@ -281,14 +305,23 @@ GQ_TARGET_VNNI int64_t grid_dot_vnni(const uint8_t* w, const GridRow& row, const
 
 using GridDotFn = int64_t (*)(const uint8_t*, const GridRow&, const GridInput&);
 
-GridDotFn grid_dot_kernel(int bits, Isa isa) {
-  static constexpr GridDotFn kTable[2][3] = {{grid_dot_avx2<8>, grid_dot_avx2<4>, grid_dot_avx2<2>},
-                                             {grid_dot_vnni<8>, grid_dot_vnni<4>, grid_dot_vnni<2>}};
-  const int t = width_index(bits);
+GridDotFn grid_dot_kernel(int bits, Isa isa, bool computed_int8) {
+  static constexpr GridDotFn kTable[2][4] = {
+      {grid_dot_avx2<8>, grid_dot_avx2<4>, grid_dot_avx2<2>, grid_dot_avx2<8, Int8Lookup::Computed>},
+      {grid_dot_vnni<8>, grid_dot_vnni<4>, grid_dot_vnni<2>, grid_dot_vnni<8, Int8Lookup::Computed>}};
+  const int t = bits == 8 && computed_int8 ? 3 : width_index(bits);
   return isa == Isa::Scalar || t < 0 ? nullptr : kTable[isa == Isa::Avx2 ? 0 : 1][t];
 }
 
 }  // namespace
+
+int32_t bf16_product_base(int bits, const int32_t* grid) {
+  const int32_t m = grid[1];
+  if (m == 0 || m < -255 || m > 255) return 0;  // level * m must stay exact in int16
+  for (int l = -(1 << (bits - 1)); l < (1 << (bits - 1)); ++l)
+    if (grid[l & ((1 << bits) - 1)] != int32_t(bf16_to_f32(f32_to_bf16(float(l * m))))) return 0;
+  return m;
+}
 
 void split_grid_row(int bits, const int32_t* grid, uint8_t* out32) {
   std::memset(out32, 0, 32);
@@ -324,7 +357,7 @@ bool grid_dot_uses_simd(const GridRow& row, const GridInput& in) {
 }
 
 int64_t channel_grid_dot(const uint8_t* w, const GridRow& row, const GridInput& in) {
-  if (grid_dot_uses_simd(row, in)) return grid_dot_kernel(in.bits, in.isa)(w, row, in);
+  if (grid_dot_uses_simd(row, in)) return grid_dot_kernel(in.bits, in.isa, row.bf16_product_base != 0)(w, row, in);
   return grid_tail(w, in.bits, row.grid, in.j.data(), 0, in.n);
 }
 

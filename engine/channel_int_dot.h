@@ -54,7 +54,14 @@ struct GridRow {
   const int32_t* grid = nullptr;  // 2^bits entries
   const uint8_t* split = nullptr;  // int4 / int2: 32 bytes (split_grid_row), nullptr for int8
   int32_t max_abs = 0;             // max |grid entry|
+  // int8: m when every entry is level * m rounded to 8 significant bits, as a bf16 scale's table is
+  // (m = s / u); the kernel then computes entries (a multiply and a bf16 rounding) instead of
+  // gathering them. 0 otherwise.
+  int32_t bf16_product_base = 0;
 };
+
+// The bf16_product_base of a 2^bits table (grid[1] when the whole table follows the rule, else 0).
+int32_t bf16_product_base(int bits, const int32_t* grid);
 
 // int4 / int2 table as the byte shuffles read it: the int16 entries' low bytes (16, padded with
 // zeros), then their high bytes. Entries must lie in int16 (only used when max_abs allows).

@@ -43,6 +43,7 @@ void build_level_grid(PackedChannelWeight& w, const std::string& what) {
   w.unit.assign(size_t(w.rows), 0.0);
   w.grid_max_abs.assign(size_t(w.rows), 0);
   w.grid_split.assign(w.bits == 8 ? 0 : size_t(w.rows) * 32, 0);
+  w.grid_product_base.assign(w.bits == 8 ? size_t(w.rows) : 0, 0);
   for (int64_t r = 0; r < w.rows; ++r) {
     const float s = w.scales[size_t(r)];
     w.unit[size_t(r)] = grid_unit(s, w.scale_dtype);
@@ -55,6 +56,7 @@ void build_level_grid(PackedChannelWeight& w, const std::string& what) {
     }
     if (w.bits != 8 && w.grid_max_abs[size_t(r)] <= kGridSimdMaxAbs)
       split_grid_row(w.bits, w.grid.data() + size_t(r) * levels, w.grid_split.data() + size_t(r) * 32);
+    if (w.bits == 8) w.grid_product_base[size_t(r)] = bf16_product_base(w.bits, w.grid.data() + size_t(r) * levels);
   }
 }
 
@@ -84,7 +86,8 @@ Matrix channel_linear(const Matrix& x, const PackedChannelWeight& w, const quant
       for (int64_t r = r0; r < r1; ++r) {
         const GridRow row{w.grid.data() + size_t(r) * levels,
                           w.grid_split.empty() ? nullptr : w.grid_split.data() + size_t(r) * 32,
-                          w.grid_max_abs[size_t(r)]};
+                          w.grid_max_abs[size_t(r)],
+                          w.grid_product_base.empty() ? 0 : w.grid_product_base[size_t(r)]};
         const int64_t acc = channel_grid_dot(w.levels.data() + size_t(r) * row_bytes, row, in);
         y(t, r) = float(double(acc) * w.unit[size_t(r)] * u_in);
       }

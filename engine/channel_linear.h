@@ -27,11 +27,13 @@ struct PackedChannelWeight {
   std::vector<float> scales;    // one per row, widened from the file's scale dtype
   DType scale_dtype = DType::BF16;
   // Filled by build_level_grid: grid[r << bits | (level & mask)] = k, and the row's unit u; per row
-  // max |k| and (int4 / int2) the table as channel_grid_dot's byte shuffles read it, 32 bytes.
+  // max |k|, (int4 / int2) the table as channel_grid_dot's byte shuffles read it, 32 bytes, and
+  // (int8) whether the kernel may compute the table's entries.
   std::vector<int32_t> grid;
   std::vector<double> unit;
   std::vector<int32_t> grid_max_abs;
   std::vector<uint8_t> grid_split;
+  std::vector<int32_t> grid_product_base;  // int8: GridRow::bf16_product_base per row
 };
 
 // Whether the exact-grid kernel covers a weight with this scale dtype and an input scheme: BF16 or

@@ -18,6 +18,7 @@
 #include "quant/rounding.h"
 #include "engine/thread_pool.h"
 #include "io/error.h"
+#include "io/half.h"
 
 namespace gq::engine {
 namespace {
@@ -248,6 +249,34 @@ TEST(ChannelGridDot, ValuesPastTheBoundTakeTheScalarKernelAndAgree) {
   }
 }
 
+
+// int8 tables of a bf16 scale (entry = level * m rounded to 8 significant bits) are computed in the
+// kernel, not gathered: the rule is recognized, the sums equal brute force; a table off the rule by
+// one entry is not recognized and still sums right (gathers).
+TEST(ChannelGridDot, Int8TablesOfBf16ScalesAreComputedExactly) {
+  std::mt19937 rng(29);
+  std::uniform_int_distribution<int32_t> md(1, 255);
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni}) {
+    if (!isa_supported(isa)) continue;
+    for (int64_t n : kGridLengths)
+      for (int trial = 0; trial < 4; ++trial) {
+        GridCase c = random_grid_case(8, n, 1, kGridSimdMaxAbs, trial == 3, rng);
+        const int32_t m = trial == 0 ? 255 : trial == 1 ? -255 : md(rng) * (trial % 2 ? -1 : 1);
+        for (int l = -128; l < 128; ++l) c.grid[size_t(l & 255)] = int32_t(bf16_to_f32(f32_to_bf16(float(l * m))));
+        GridRow row = c.row();
+        ASSERT_EQ(bf16_product_base(8, c.grid.data()), m);
+        row.bf16_product_base = m;
+        GridInput in;
+        prepare_grid_input(8, isa, c.j.data(), n, in);
+        EXPECT_TRUE(grid_dot_uses_simd(row, in) == (isa != Isa::Scalar));
+        ASSERT_EQ(channel_grid_dot(c.w.packed.data(), row, in), grid_brute_force(c))
+            << isa_name(isa) << " n=" << n << " m=" << m;
+        c.grid[size_t(rng() % 256)] += 1;
+        EXPECT_EQ(bf16_product_base(8, c.grid.data()), 0);
+        ASSERT_EQ(grid_dot_on(c, isa), grid_brute_force(c)) << isa_name(isa) << " n=" << n << " off the rule";
+      }
+  }
+}
 
 // ---- channel_linear: the integer Linear against the float Linear on the same dequantized values ----
 
