@@ -40,8 +40,11 @@ int main(int argc, char** argv) {
   const gq::quant::ActivationParams in{0.03125f, 0};
   struct Shape { const char* name; int bits; int64_t rows, cols; };
   // Gemma 4 E2B's shapes: MLP up (1536 -> 6144) and down (6144 -> 1536) int4, a 32768-row slice of
-  // the 2-bit head.
-  const Shape shapes[] = {{"up_proj int4", 4, 6144, 1536}, {"down_proj int4", 4, 1536, 6144}, {"head slice int2", 2, 32768, 1536}};
+  // the 2-bit head, and up_proj as int8 (the table lookups are gathers there).
+  const Shape shapes[] = {{"up_proj int4", 4, 6144, 1536},
+                          {"down_proj int4", 4, 1536, 6144},
+                          {"head slice int2", 2, 32768, 1536},
+                          {"up_proj int8", 8, 6144, 1536}};
   std::mt19937 rng(1);
   std::printf("isa %s, %d thread(s)\n", isa_name(selected_isa()), threads);
   for (const Shape& s : shapes) {

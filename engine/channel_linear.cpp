@@ -1,6 +1,8 @@
 #include "engine/channel_linear.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "engine/channel_int_dot.h"
@@ -39,20 +41,27 @@ void build_level_grid(PackedChannelWeight& w, const std::string& what) {
   const int levels = 1 << w.bits;
   w.grid.assign(size_t(w.rows) * size_t(levels), 0);
   w.unit.assign(size_t(w.rows), 0.0);
+  w.grid_max_abs.assign(size_t(w.rows), 0);
+  w.grid_split.assign(w.bits == 8 ? 0 : size_t(w.rows) * 32, 0);
+  w.grid_product_base.assign(w.bits == 8 ? size_t(w.rows) : 0, 0);
   for (int64_t r = 0; r < w.rows; ++r) {
     const float s = w.scales[size_t(r)];
     w.unit[size_t(r)] = grid_unit(s, w.scale_dtype);
     for (int l = -levels / 2; l < levels / 2; ++l) {
       // What quant::dequantize_weight computes: the product in fp32, rounded to the scale dtype.
       const float v = quant::round_scale_to(float(l) * s, w.scale_dtype);
-      w.grid[size_t(r) * levels + size_t(l & (levels - 1))] = int32_t(on_grid(v, w.unit[size_t(r)], what));
+      const int64_t k = on_grid(v, w.unit[size_t(r)], what);
+      w.grid[size_t(r) * levels + size_t(l & (levels - 1))] = int32_t(k);
+      w.grid_max_abs[size_t(r)] = int32_t(std::min<int64_t>(INT32_MAX, std::max<int64_t>(w.grid_max_abs[size_t(r)], std::llabs(k))));
     }
+    if (w.bits != 8 && w.grid_max_abs[size_t(r)] <= kGridSimdMaxAbs)
+      split_grid_row(w.bits, w.grid.data() + size_t(r) * levels, w.grid_split.data() + size_t(r) * 32);
+    if (w.bits == 8) w.grid_product_base[size_t(r)] = bf16_product_base(w.bits, w.grid.data() + size_t(r) * levels);
   }
 }
 
 Matrix channel_linear(const Matrix& x, const PackedChannelWeight& w, const quant::ActivationScheme& in_scheme,
                       const quant::ActivationParams& in_params, Isa isa) {
-  (void)isa;  // one portable kernel so far (the table lookup has no SIMD version yet)
   if (x.cols() != w.cols)
     throw FormatError("channel linear: input has " + std::to_string(x.cols()) + " columns, the weight " +
                       std::to_string(w.cols));
@@ -61,23 +70,25 @@ Matrix channel_linear(const Matrix& x, const PackedChannelWeight& w, const quant
                       " with a weight grid in its scale dtype is not covered (8-bit symmetric, bf16 / f16)");
   const float s_in = quant::round_scale_to(in_params.scale, in_scheme.compute_dtype);
   const double u_in = grid_unit(s_in, in_scheme.compute_dtype);
-  const int levels = 1 << w.bits, per_byte = 8 / w.bits;
+  const int levels = 1 << w.bits;
   const size_t row_bytes = channel_row_bytes(w.bits, w.cols);
   Matrix y(x.rows(), w.rows);
   std::vector<int16_t> codes(size_t(w.cols));
   std::vector<int32_t> j(size_t(w.cols));
+  GridInput in;
   for (int64_t t = 0; t < x.rows(); ++t) {
     quant::activation_encode(in_scheme, in_params, x.row(t).data(), codes.data(), w.cols);
     for (int64_t k = 0; k < w.cols; ++k)
       j[size_t(k)] = int32_t(on_grid(quant::round_scale_to(float(codes[k]) * s_in, in_scheme.compute_dtype), u_in,
                                      "channel linear input"));
+    prepare_grid_input(w.bits, isa, j.data(), w.cols, in);
     engine_pool().run(w.rows, 16, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
-        const uint8_t* row = w.levels.data() + size_t(r) * row_bytes;
-        const int32_t* g = w.grid.data() + size_t(r) * levels;
-        int64_t acc = 0;
-        for (int64_t k = 0; k < w.cols; ++k)
-          acc += int64_t(g[(row[k / per_byte] >> (w.bits * (k % per_byte))) & (levels - 1)]) * j[size_t(k)];
+        const GridRow row{w.grid.data() + size_t(r) * levels,
+                          w.grid_split.empty() ? nullptr : w.grid_split.data() + size_t(r) * 32,
+                          w.grid_max_abs[size_t(r)],
+                          w.grid_product_base.empty() ? 0 : w.grid_product_base[size_t(r)]};
+        const int64_t acc = channel_grid_dot(w.levels.data() + size_t(r) * row_bytes, row, in);
         y(t, r) = float(double(acc) * w.unit[size_t(r)] * u_in);
       }
     });

@@ -7,7 +7,8 @@
 // once to float32: the correctly rounded value of the fake-quant model's exact sum, so only that
 // model's float32 accumulation order separates the two.
 //
-// The weights stay packed (their levels; the table holds 2^bits entries per row).
+// The weights stay packed (their levels; the table holds 2^bits entries per row). The sums run in
+// channel_grid_dot (engine/channel_int_dot.h): SIMD where the table and input fit its bounds.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -25,9 +26,14 @@ struct PackedChannelWeight {
   std::vector<uint8_t> levels;  // rows * channel_row_bytes(bits, cols), docs/native-format.md
   std::vector<float> scales;    // one per row, widened from the file's scale dtype
   DType scale_dtype = DType::BF16;
-  // Filled by build_level_grid: grid[r << bits | (level & mask)] = k, and the row's unit u.
+  // Filled by build_level_grid: grid[r << bits | (level & mask)] = k, and the row's unit u; per row
+  // max |k|, (int4 / int2) the table as channel_grid_dot's byte shuffles read it, 32 bytes, and
+  // (int8) whether the kernel may compute the table's entries.
   std::vector<int32_t> grid;
   std::vector<double> unit;
+  std::vector<int32_t> grid_max_abs;
+  std::vector<uint8_t> grid_split;
+  std::vector<int32_t> grid_product_base;  // int8: GridRow::bf16_product_base per row
 };
 
 // Whether the exact-grid kernel covers a weight with this scale dtype and an input scheme: BF16 or

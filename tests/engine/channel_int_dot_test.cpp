@@ -3,7 +3,10 @@
 // instruction set against the scalar definition, and the threaded matvec against one thread.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <utility>
 #include <random>
 #include <vector>
 
@@ -15,6 +18,7 @@
 #include "quant/rounding.h"
 #include "engine/thread_pool.h"
 #include "io/error.h"
+#include "io/half.h"
 
 namespace gq::engine {
 namespace {
@@ -134,28 +138,172 @@ TEST(ChannelIntDot, MatvecIsIndependentOfThreadCount) {
 }
 
 
+// ---- channel_grid_dot: table lookups times input integers, exact in int64 ----
+
+struct GridCase {
+  int bits;
+  Row w;
+  std::vector<int32_t> grid;   // 2^bits entries
+  std::vector<uint8_t> split;  // 32 bytes for int4 / int2
+  std::vector<int32_t> j;
+  GridRow row() const {
+    int32_t m = 0;
+    for (int32_t g : grid) m = std::max(m, std::abs(g));
+    return GridRow{grid.data(), bits == 8 ? nullptr : split.data(), m};
+  }
+};
+
+// Table entries uniform in [-grid_max, grid_max] and inputs in [-j_max, j_max]; `extreme` puts every
+// table entry and input at one of its two ends.
+GridCase random_grid_case(int bits, int64_t n, int32_t grid_max, int32_t j_max, bool extreme, std::mt19937& rng) {
+  GridCase c;
+  c.bits = bits;
+  c.w = random_row(bits, n, rng, false);
+  std::uniform_int_distribution<int32_t> gd(-grid_max, grid_max), jd(-j_max, j_max), coin(0, 1);
+  for (int l = 0; l < (1 << bits); ++l) c.grid.push_back(extreme ? (coin(rng) ? -grid_max : grid_max) : gd(rng));
+  for (int64_t k = 0; k < n; ++k) c.j.push_back(extreme ? (coin(rng) ? -j_max : j_max) : jd(rng));
+  c.split.assign(32, 0);
+  if (bits != 8 && grid_max <= kGridSimdMaxAbs) split_grid_row(bits, c.grid.data(), c.split.data());
+  return c;
+}
+
+int64_t grid_brute_force(const GridCase& c) {
+  int64_t s = 0;
+  for (size_t k = 0; k < c.j.size(); ++k) s += int64_t(c.grid[size_t(c.w.levels[k] & ((1 << c.bits) - 1))]) * c.j[k];
+  return s;
+}
+
+int64_t grid_dot_on(const GridCase& c, Isa isa, bool* simd = nullptr) {
+  GridInput in;
+  prepare_grid_input(c.bits, isa, c.j.data(), int64_t(c.j.size()), in);
+  const GridRow row = c.row();
+  if (simd) *simd = grid_dot_uses_simd(row, in);
+  return channel_grid_dot(c.w.packed.data(), row, in);
+}
+
+// Lengths around the blocks (32, 64) and tails, and a few flushes' worth.
+const int64_t kGridLengths[] = {0, 1, 5, 16, 31, 32, 33, 63, 64, 65, 127, 129, 1536, 2049, 6144, 10000};
+
+TEST(ChannelGridDot, EveryIsaEqualsBruteForceWithinTheBound) {
+  std::mt19937 rng(17);
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni}) {
+    if (!isa_supported(isa)) {
+      std::printf("note: %s not supported on this CPU, not compared\n", isa_name(isa));
+      continue;
+    }
+    for (int bits : kWidths)
+      for (int64_t n : kGridLengths)
+        for (int32_t grid_max : {1, 2047, kGridSimdMaxAbs})
+          for (int32_t j_max : {1, 128, 32640, kGridSimdMaxAbs})
+            for (bool extreme : {false, true}) {
+              const GridCase c = random_grid_case(bits, n, grid_max, j_max, extreme, rng);
+              bool simd = false;
+              const int64_t got = grid_dot_on(c, isa, &simd);
+              EXPECT_EQ(simd, isa != Isa::Scalar) << isa_name(isa);
+              ASSERT_EQ(got, grid_brute_force(c)) << isa_name(isa) << " int" << bits << " n=" << n << " grid_max="
+                                                  << grid_max << " j_max=" << j_max << (extreme ? " extreme" : "");
+              ASSERT_EQ(got, grid_dot_on(c, Isa::Scalar)) << isa_name(isa) << " int" << bits << " n=" << n;
+            }
+  }
+}
+
+// Every product at the bound with one sign: each madd lane holds almost 2^31, so the kernel must
+// flush to int64 after every block; and a middling bound (15 blocks per flush) summed far past
+// int32.
+TEST(ChannelGridDot, SumsFarPastInt32AreExactAtAndBelowTheBound) {
+  std::mt19937 rng(19);
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni}) {
+    if (!isa_supported(isa)) continue;
+    for (int bits : kWidths)
+      for (int32_t grid_max : {kGridSimdMaxAbs, 2048})
+        for (int32_t sign : {1, -1}) {
+          const int64_t n = 100003;
+          GridCase c = random_grid_case(bits, n, grid_max, kGridSimdMaxAbs, false, rng);
+          std::fill(c.grid.begin(), c.grid.end(), -sign * grid_max);
+          if (bits != 8) split_grid_row(bits, c.grid.data(), c.split.data());
+          std::fill(c.j.begin(), c.j.end(), -kGridSimdMaxAbs);
+          bool simd = false;
+          EXPECT_EQ(grid_dot_on(c, isa, &simd), sign * n * int64_t(grid_max) * kGridSimdMaxAbs)
+              << isa_name(isa) << " int" << bits << " grid_max=" << grid_max;
+          EXPECT_EQ(simd, isa != Isa::Scalar);
+        }
+  }
+}
+
+// A table entry or an input past int16 (an f16 grid of int8 levels, an f16 input) takes the scalar
+// kernel on every ISA, with the same exact sum.
+TEST(ChannelGridDot, ValuesPastTheBoundTakeTheScalarKernelAndAgree) {
+  std::mt19937 rng(23);
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni}) {
+    if (!isa_supported(isa)) continue;
+    for (int bits : kWidths)
+      for (int64_t n : {int64_t(33), int64_t(2049)})
+        for (auto [grid_max, j_max] : {std::pair<int32_t, int32_t>{kGridSimdMaxAbs + 1, 100},
+                                       {100, kGridSimdMaxAbs + 1}, {1 << 18, 1 << 18}}) {
+          const GridCase c = random_grid_case(bits, n, grid_max, j_max, true, rng);
+          bool simd = true;
+          EXPECT_EQ(grid_dot_on(c, isa, &simd), grid_brute_force(c))
+              << isa_name(isa) << " int" << bits << " grid_max=" << grid_max << " j_max=" << j_max;
+          EXPECT_FALSE(simd) << isa_name(isa);
+        }
+  }
+}
+
+
+// int8 tables of a bf16 scale (entry = level * m rounded to 8 significant bits) are computed in the
+// kernel, not gathered: the rule is recognized, the sums equal brute force; a table off the rule by
+// one entry is not recognized and still sums right (gathers).
+TEST(ChannelGridDot, Int8TablesOfBf16ScalesAreComputedExactly) {
+  std::mt19937 rng(29);
+  std::uniform_int_distribution<int32_t> md(1, 255);
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni}) {
+    if (!isa_supported(isa)) continue;
+    for (int64_t n : kGridLengths)
+      for (int trial = 0; trial < 4; ++trial) {
+        GridCase c = random_grid_case(8, n, 1, kGridSimdMaxAbs, trial == 3, rng);
+        const int32_t m = trial == 0 ? 255 : trial == 1 ? -255 : md(rng) * (trial % 2 ? -1 : 1);
+        for (int l = -128; l < 128; ++l) c.grid[size_t(l & 255)] = int32_t(bf16_to_f32(f32_to_bf16(float(l * m))));
+        GridRow row = c.row();
+        ASSERT_EQ(bf16_product_base(8, c.grid.data()), m);
+        row.bf16_product_base = m;
+        GridInput in;
+        prepare_grid_input(8, isa, c.j.data(), n, in);
+        EXPECT_TRUE(grid_dot_uses_simd(row, in) == (isa != Isa::Scalar));
+        ASSERT_EQ(channel_grid_dot(c.w.packed.data(), row, in), grid_brute_force(c))
+            << isa_name(isa) << " n=" << n << " m=" << m;
+        c.grid[size_t(rng() % 256)] += 1;
+        EXPECT_EQ(bf16_product_base(8, c.grid.data()), 0);
+        ASSERT_EQ(grid_dot_on(c, isa), grid_brute_force(c)) << isa_name(isa) << " n=" << n << " off the rule";
+      }
+  }
+}
+
 // ---- channel_linear: the integer Linear against the float Linear on the same dequantized values ----
 
 // The fake-quant model's products d(level * s_row) * d(code * s_in) (bf16 values, so each product is
 // exact in double and, for these sizes, so is their sum): channel_linear gives that exact sum rounded
 // once to float32, on every ISA and thread count.
+// bf16 grids and inputs take the SIMD kernels; f16 ones (int8 levels' tables, every f16 input) the
+// scalar kernel, with the same exact sums.
 TEST(ChannelLinear, IsTheFakeQuantModelsExactSumRoundedOnce) {
   std::mt19937 rng(5);
-  const auto scheme = quant::parse_activation_scheme("int8_sym@bf16");
   const quant::ActivationParams in{0.037f, 0};
+  for (const DType dt : {DType::BF16, DType::F16})
+  for (const char* scheme_name : {"int8_sym@bf16", "int8_sym@f16"})
   for (int bits : kWidths) {
+    const auto scheme = quant::parse_activation_scheme(scheme_name);
     PackedChannelWeight w;
     w.bits = bits;
     w.rows = 37;
     w.cols = 211;
-    w.scale_dtype = DType::BF16;
+    w.scale_dtype = dt;
     std::vector<float> wf;
     std::uniform_real_distribution<float> sd(0.001f, 0.2f);
     for (int64_t r = 0; r < w.rows; ++r) {
       const Row row = random_row(bits, w.cols, rng, false);
       w.levels.insert(w.levels.end(), row.packed.begin(), row.packed.end());
-      w.scales.push_back(quant::round_scale_to(sd(rng), DType::BF16));
-      for (int32_t l : row.levels) wf.push_back(quant::round_scale_to(float(l) * w.scales.back(), DType::BF16));
+      w.scales.push_back(quant::round_scale_to(sd(rng), dt));
+      for (int32_t l : row.levels) wf.push_back(quant::round_scale_to(float(l) * w.scales.back(), dt));
     }
     build_level_grid(w, "test");
     Matrix x(5, w.cols);
@@ -172,7 +320,8 @@ TEST(ChannelLinear, IsTheFakeQuantModelsExactSumRoundedOnce) {
           for (int64_t r = 0; r < w.rows; ++r) {
             double exact = 0;
             for (int64_t k = 0; k < w.cols; ++k) exact += double(xq(t, k)) * wf[size_t(r * w.cols + k)];
-            ASSERT_EQ(y(t, r), float(exact)) << isa_name(isa) << " int" << bits << " (" << t << ", " << r << ")";
+            ASSERT_EQ(y(t, r), float(exact)) << isa_name(isa) << " int" << bits << " " << scheme_name << " scales "
+                                             << (dt == DType::BF16 ? "bf16" : "f16") << " (" << t << ", " << r << ")";
           }
       }
     }
