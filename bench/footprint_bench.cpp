@@ -5,7 +5,7 @@
 // ru_maxrss) is compared with plan's estimate and with 1.0 GB.
 //
 //   footprint_bench [--recipe examples/recipes/mobile-e2b-1gb.json] [--gen 512] [--prompt 8]
-//                   [--threads 2] [--work DIR] [--mode fast|exact] [--layers 0] [--vocab 0]
+//                   [--threads 2] [--work DIR] [--mode fast|exact] [--layers 0] [--vocab 0] [--run yes|no]
 //   footprint_bench --child FILE.gqn --mode fast --threads N --prompt P --gen G     (one run)
 //
 // The checkpoint (~10 GB bf16) and the native file are kept in --work and reused.
@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
   try {
     std::map<std::string, std::string> a = {
         {"--recipe", std::string(GQ_SOURCE_DIR) + "/examples/recipes/mobile-e2b-1gb.json"},
-        {"--gen", "512"}, {"--prompt", "8"}, {"--threads", "2"}, {"--mode", "fast"}, {"--layers", "0"}, {"--vocab", "0"},
+        {"--gen", "512"}, {"--prompt", "8"}, {"--threads", "2"}, {"--mode", "fast"}, {"--layers", "0"}, {"--vocab", "0"}, {"--run", "yes"},
         {"--work", (fs::temp_directory_path() / "gq-footprint-bench").string()}};
     std::string child;
     for (int i = 1; i < argc; ++i) {
@@ -195,6 +195,7 @@ int main(int argc, char** argv) {
                 recipe.name.c_str(), tag.c_str(), mb(double(text_only)), mb(double(plan.kv_cache_bytes)),
                 (long long)plan.context, mb(double(fs::file_size(file))));
     std::fflush(stdout);
+    if (a["--run"] == "no") return 0;  // files prepared only
     const std::string self = fs::canonical("/proc/self/exe").string();
     const nlohmann::json r = run_measured({self, "--child", file, "--mode", a["--mode"], "--threads", a["--threads"],
                                            "--prompt", a["--prompt"], "--gen", a["--gen"]});

@@ -85,11 +85,24 @@ std::vector<float> decode_native_tensor(const native::NativeFile& file, const na
 
 namespace {
 
-// The per-layer embedding table: never decoded whole nor kept resident. Its levels and scales are
-// checked here once, chunk by chunk, each chunk's pages dropped after it (so a bad byte is still
-// named at load, not when its token first comes), and the tensor then decodes each looked-up row
-// from the mapped file, the same values decode_native_tensor gives.
-Tensor mapped_per_layer_table(const native::NativeFile& file, const native::TensorEntry& t) {
+// A tensor that decodes each row it is asked for from the mapped file, the same values
+// decode_native_tensor gives; nothing of it is resident until a row is read.
+Tensor row_decoded_tensor(const native::NativeFile& file, const native::TensorEntry& t) {
+  Tensor out;
+  out.shape = t.desc.shape;
+  out.mapped_size = size_t(t.data.size + t.scales.size + t.zero_points.size);
+  out.mapping = file.storage();
+  out.decode_row = [source = file.source(), t, keep = file.storage()](int64_t row, float* y) {
+    decode_native_rows(source, t, row, 1, y);
+  };
+  return out;
+}
+
+// An embedding table only looked up by token (the per-layer table; the token table when the file
+// has its own head): never decoded whole nor kept resident. Its levels and scales are checked here
+// once, chunk by chunk, each chunk's pages dropped after it (so a bad byte is still named at load,
+// not when its token first comes), and rows are then decoded as they are looked up.
+Tensor mapped_lookup_table(const native::NativeFile& file, const native::TensorEntry& t) {
   const native::TensorDesc& d = t.desc;
   const int64_t rows = d.rows(), cols = d.cols();
   if (d.encoding == native::Encoding::Channel || d.encoding == native::Encoding::Group) {
@@ -108,14 +121,7 @@ Tensor mapped_per_layer_table(const native::NativeFile& file, const native::Tens
     file.release(t.scales);
     file.release(t.zero_points);
   }
-  Tensor out;
-  out.shape = d.shape;
-  out.mapped_size = size_t(t.data.size + t.scales.size + t.zero_points.size);
-  out.mapping = file.storage();
-  out.decode_row = [source = file.source(), t, keep = file.storage()](int64_t row, float* y) {
-    decode_native_rows(source, t, row, 1, y);
-  };
-  return out;
+  return row_decoded_tensor(file, t);
 }
 
 }  // namespace
@@ -124,6 +130,19 @@ ModelWeights from_native(const native::NativeFile& file, WeightForm form) {
   const std::string& path = file.source();
   const native::Metadata& m = file.metadata();
   Gemma4Config cfg = Gemma4Config::parse(m.config_json, path + ": header.config_json");
+  auto aq = std::make_shared<ActivationQuantization>();
+  aq->modules = m.activations;
+  // Fast mode: which weights the integer kernel takes (engine/channel_linear.h). They are packed
+  // below and never decoded to float32; their Tensor decodes rows from the map only if asked.
+  std::set<std::string> packable;
+  if (form == WeightForm::Fast)
+    for (const native::TensorEntry& t : file.tensors()) {
+      const native::ModuleActivations* a = aq->find(t.desc.module);
+      if (a && a->input && has_channel_kernel(t.desc) && has_level_grid(t.desc.scheme.scale_dtype, a->input->scheme))
+        packable.insert(t.desc.name);
+    }
+  // Untied: the token table is only looked up, so it stays in the file like the per-layer table.
+  const bool own_head = file.find("lm_head.weight") != nullptr;
   std::map<std::string, Tensor> tensors;
   std::set<std::string> expected;
   for (const TensorSpec& spec : gemma4_tensor_specs(cfg)) {
@@ -137,8 +156,15 @@ ModelWeights from_native(const native::NativeFile& file, WeightForm form) {
     if (t->desc.shape != spec.shape)
       throw FormatError(path + ": tensor '" + spec.name + "' has shape " + shape_str(t->desc.shape) +
                         ", but header.config_json implies " + shape_str(spec.shape));
-    if (t->desc.section == native::Section::PerLayerEmbedding) {
-      tensors[spec.name] = mapped_per_layer_table(file, *t);
+    if (t->desc.section == native::Section::PerLayerEmbedding || (own_head && spec.name == "embed_tokens.weight")) {
+      tensors[spec.name] = mapped_lookup_table(file, *t);
+      continue;
+    }
+    if (packable.count(spec.name)) {
+      aq->packed.emplace(t->desc.module, pack_channel_weight(*t, path + ": tensor '" + spec.name + "'"));
+      tensors[spec.name] = row_decoded_tensor(file, *t);
+      tensors[spec.name].mapped_size = 0;  // the packed copy serves the Linear; these rows are not read
+      for (const native::Bytes* b : {&t->data, &t->scales, &t->zero_points}) file.release(*b);  // copied
       continue;
     }
     tensors[spec.name] = Tensor{spec.shape, decode_native_tensor(file, *t)};
@@ -149,24 +175,16 @@ ModelWeights from_native(const native::NativeFile& file, WeightForm form) {
     if (!expected.count(t.desc.name))
       throw FormatError(path + ": tensor '" + t.desc.name + "' is not a tensor of the model header.config_json describes");
 
-  auto aq = std::make_shared<ActivationQuantization>();
   std::set<std::string> linear_modules;
   for (const QuantTarget& q : gemma4_quant_targets(cfg))
     if (q.kind == TargetKind::Linear || q.kind == TargetKind::Router || q.kind == TargetKind::Head) linear_modules.insert(q.name);
   for (const auto& [module, a] : m.activations)
     if (!linear_modules.count(module))
       throw FormatError(path + ": header.activations['" + module + "'] is not a Linear or the head of this model");
-  aq->modules = m.activations;
   aq->kv_cache = m.kv_cache;
   if (aq->kv_cache && aq->kv_cache->ggml_blocks)
     for (int64_t hd : cfg.layer_head_dim)
       if (hd % 32 != 0) throw FormatError(path + ": header.kv_cache " + quant::kv_scheme_name(*aq->kv_cache) + " needs head dims that divide by 32");
-  if (form == WeightForm::Fast)
-    for (const native::TensorEntry& t : file.tensors()) {
-      const native::ModuleActivations* a = aq->find(t.desc.module);
-      if (a && a->input && has_channel_kernel(t.desc) && has_level_grid(t.desc.scheme.scale_dtype, a->input->scheme))
-        aq->packed.emplace(t.desc.module, pack_channel_weight(t, path + ": tensor '" + t.desc.name + "'"));
-    }
   ModelWeights w = ModelWeights::from_tensors(std::move(cfg), path, std::move(tensors));
   if (!aq->modules.empty() || aq->kv_cache) w.set_activation_quantization(std::move(aq));
   return w;
