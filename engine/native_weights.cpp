@@ -55,11 +55,12 @@ void decode_native_rows(const std::string& source, const native::TensorEntry& t,
   const uint64_t row_bytes = native::packed_row_bytes(s.bits, cols);
   for (int64_t r = 0; r < nrows; ++r)
     quant::tflite_unpack(t.data.data + uint64_t(row0 + r) * row_bytes, q.levels.data() + r * cols, cols, s.bits);
+  const int qmin = s.qmin(), qmax = s.qmax();
   for (int64_t i = 0; i < n; ++i)
-    if (q.levels[size_t(i)] < s.qmin() || q.levels[size_t(i)] > s.qmax())
+    if (q.levels[size_t(i)] < qmin || q.levels[size_t(i)] > qmax)
       throw FormatError(what + ": level " + std::to_string(q.levels[size_t(i)]) + " at element " + std::to_string(first + i) +
-                        " is outside " + quant::weight_scheme_name(s) + "'s [" + std::to_string(s.qmin()) + ", " +
-                        std::to_string(s.qmax()) + "]");
+                        " is outside " + quant::weight_scheme_name(s) + "'s [" + std::to_string(qmin) + ", " +
+                        std::to_string(qmax) + "]");
   const int64_t per_row = quant::weight_scales_per_row(s, cols), ns = nrows * per_row, s0 = row0 * per_row;
   q.scales.resize(size_t(ns));
   for (int64_t i = 0; i < ns; ++i) {
@@ -70,7 +71,7 @@ void decode_native_rows(const std::string& source, const native::TensorEntry& t,
     q.zero_points.resize(size_t(ns));
     std::memcpy(q.zero_points.data(), t.zero_points.data + s0, size_t(ns));
     for (int64_t i = 0; i < ns; ++i)
-      if (q.zero_points[size_t(i)] < s.qmin() || q.zero_points[size_t(i)] > s.qmax())
+      if (q.zero_points[size_t(i)] < qmin || q.zero_points[size_t(i)] > qmax)
         throw FormatError(what + ": zero point " + std::to_string(q.zero_points[size_t(i)]) + " at " + std::to_string(s0 + i) +
                           " is outside the scheme's levels");
   }
