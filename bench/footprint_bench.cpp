@@ -44,17 +44,17 @@ namespace {
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// Resident set of this process now (VmRSS) and its peak so far (VmHWM), in kB.
+// Resident set of this process now (VmRSS) and the part of it that is file pages (RssFile), in kB.
 std::pair<long, long> rss_kb() {
   FILE* f = std::fopen("/proc/self/status", "r");
-  long rss = 0, hwm = 0;
+  long rss = 0, file = 0;
   char line[256];
   while (f && std::fgets(line, sizeof line, f)) {
     std::sscanf(line, "VmRSS: %ld", &rss);
-    std::sscanf(line, "VmHWM: %ld", &hwm);
+    std::sscanf(line, "RssFile: %ld", &file);
   }
   if (f) std::fclose(f);
-  return {rss, hwm};
+  return {rss, file};
 }
 
 int run_child(const std::string& file, const std::string& mode, int threads, int prompt, int gen) {
@@ -63,7 +63,7 @@ int run_child(const std::string& file, const std::string& mode, int threads, int
   const engine::ModelWeights w =
       engine::load_native(file, {}, mode == "exact" ? engine::WeightForm::Exact : engine::WeightForm::Fast);
   const double load_s = seconds_since(t0);
-  const long after_load_kb = rss_kb().first;
+  const auto [after_load_kb, file_after_load_kb] = rss_kb();
   const int64_t vocab = w.config().vocab_size;
   std::vector<int32_t> ids;
   for (int i = 0; i < prompt; ++i) ids.push_back(int32_t(3 + (int64_t(i) * 7919) % (vocab - 3)));
@@ -81,12 +81,14 @@ int run_child(const std::string& file, const std::string& mode, int threads, int
                       {"isa", engine::isa_name(engine::selected_isa())},
                       {"load_s", load_s},
                       {"rss_after_load_kb", after_load_kb},
+                      {"rss_file_after_load_kb", file_after_load_kb},
                       {"prefill_tps", double(prompt) / prefill_s},
                       {"decode_tokens", gen},
                       {"decode_tps", double(gen) / decode_s},
                       {"weight_bytes", w.bytes()},
                       {"mapped_bytes", w.mapped_bytes()},
-                      {"rss_end_kb", rss_kb().first}};
+                      {"rss_end_kb", rss_kb().first},
+                      {"rss_file_end_kb", rss_kb().second}};
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }
@@ -200,11 +202,12 @@ int main(int argc, char** argv) {
     const nlohmann::json r = run_measured({self, "--child", file, "--mode", a["--mode"], "--threads", a["--threads"],
                                            "--prompt", a["--prompt"], "--gen", a["--gen"]});
     const double peak = double(r["peak_rss_kb"].get<long>()) * 1024;
-    std::printf("engine %s [%s], %s threads: load %.1f s, RSS after load %.1f MB, prefill %.1f tok/s, decode %d tokens "
-                "at %.2f tok/s\n",
+    std::printf("engine %s [%s], %s threads: load %.1f s, RSS after load %.1f MB (file pages %.1f MB), prefill %.1f "
+                "tok/s, decode %d tokens at %.2f tok/s, RSS at the end %.1f MB (file pages %.1f MB)\n",
                 a["--mode"].c_str(), r["isa"].get<std::string>().c_str(), a["--threads"].c_str(), r["load_s"].get<double>(),
-                r["rss_after_load_kb"].get<double>() * 1024 / 1e6, r["prefill_tps"].get<double>(),
-                r["decode_tokens"].get<int>(), r["decode_tps"].get<double>());
+                r["rss_after_load_kb"].get<double>() * 1024 / 1e6, r["rss_file_after_load_kb"].get<double>() * 1024 / 1e6,
+                r["prefill_tps"].get<double>(), r["decode_tokens"].get<int>(), r["decode_tps"].get<double>(),
+                r["rss_end_kb"].get<double>() * 1024 / 1e6, r["rss_file_end_kb"].get<double>() * 1024 / 1e6);
     std::printf("weights held %.1f MB, read in place from the map %.1f MB\n", mb(r["weight_bytes"].get<double>()),
                 mb(r["mapped_bytes"].get<double>()));
     std::printf("peak RSS %.1f MB = %.3fx plan's text-only + KV (%.1f MB); target <= 1000 MB: %s\n", mb(peak),
