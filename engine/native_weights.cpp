@@ -124,6 +124,16 @@ ModelWeights from_native(const native::NativeFile& file, WeightForm form) {
   const std::string& path = file.source();
   const native::Metadata& m = file.metadata();
   Gemma4Config cfg = Gemma4Config::parse(m.config_json, path + ": header.config_json");
+  auto aq = std::make_shared<ActivationQuantization>();
+  aq->modules = m.activations;
+  // Fast form: a Linear the integer kernel takes is packed (levels, tables, scales); its weight
+  // tensor (module + ".weight") then keeps only its shape: quantized_linear never reads the floats
+  // of a packed module.
+  const auto packs = [&](const native::TensorEntry& t) {
+    const native::ModuleActivations* a = aq->find(t.desc.module);
+    return form == WeightForm::Fast && a && a->input && has_channel_kernel(t.desc) &&
+           has_level_grid(t.desc.scheme.scale_dtype, a->input->scheme);
+  };
   std::map<std::string, Tensor> tensors;
   std::set<std::string> expected;
   for (const TensorSpec& spec : gemma4_tensor_specs(cfg)) {
@@ -141,32 +151,27 @@ ModelWeights from_native(const native::NativeFile& file, WeightForm form) {
       tensors[spec.name] = mapped_per_layer_table(file, *t);
       continue;
     }
-    tensors[spec.name] = Tensor{spec.shape, decode_native_tensor(file, *t)};
-    // Decoded into memory of its own: the file's pages of it are not needed again.
+    const bool packed = packs(*t);
+    if (packed) aq->packed.emplace(t->desc.module, pack_channel_weight(*t, path + ": tensor '" + t->desc.name + "'"));
+    if (packed && spec.name == t->desc.module + ".weight") tensors[spec.name] = Tensor{spec.shape, {}};
+    else tensors[spec.name] = Tensor{spec.shape, decode_native_tensor(file, *t)};
+    // Decoded or packed into memory of its own: the file's pages of it are not needed again.
     for (const native::Bytes* b : {&t->data, &t->scales, &t->zero_points}) file.release(*b);
   }
   for (const native::TensorEntry& t : file.tensors())
     if (!expected.count(t.desc.name))
       throw FormatError(path + ": tensor '" + t.desc.name + "' is not a tensor of the model header.config_json describes");
 
-  auto aq = std::make_shared<ActivationQuantization>();
   std::set<std::string> linear_modules;
   for (const QuantTarget& q : gemma4_quant_targets(cfg))
     if (q.kind == TargetKind::Linear || q.kind == TargetKind::Router || q.kind == TargetKind::Head) linear_modules.insert(q.name);
   for (const auto& [module, a] : m.activations)
     if (!linear_modules.count(module))
       throw FormatError(path + ": header.activations['" + module + "'] is not a Linear or the head of this model");
-  aq->modules = m.activations;
   aq->kv_cache = m.kv_cache;
   if (aq->kv_cache && aq->kv_cache->ggml_blocks)
     for (int64_t hd : cfg.layer_head_dim)
       if (hd % 32 != 0) throw FormatError(path + ": header.kv_cache " + quant::kv_scheme_name(*aq->kv_cache) + " needs head dims that divide by 32");
-  if (form == WeightForm::Fast)
-    for (const native::TensorEntry& t : file.tensors()) {
-      const native::ModuleActivations* a = aq->find(t.desc.module);
-      if (a && a->input && has_channel_kernel(t.desc) && has_level_grid(t.desc.scheme.scale_dtype, a->input->scheme))
-        aq->packed.emplace(t.desc.module, pack_channel_weight(t, path + ": tensor '" + t.desc.name + "'"));
-    }
   ModelWeights w = ModelWeights::from_tensors(std::move(cfg), path, std::move(tensors));
   if (!aq->modules.empty() || aq->kv_cache) w.set_activation_quantization(std::move(aq));
   return w;
