@@ -5,9 +5,14 @@
 // Each measurement runs in a fresh process (this binary with --child, or node
 // bench/llama_bench.mjs), so its peak RSS is its own; every figure is the best of --repeat runs.
 //
+//
+// --native FILE.gqn measures a native file instead (no llama.cpp: it has no reader for them): fast
+// mode (channel-wise integer kernels) against exact mode, each in its own process, as a ratio.
+//
 //   engine_bench [--threads 1,2] [--prompt 64] [--gen 128] [--repeat 3] [--models tiny,e2b-width]
 //                [--work DIR] [--mode fast|exact|both]
-//   engine_bench --child FILE.gguf --mode fast --threads N --ids .. --gen G --repeat R   (one run)
+//   engine_bench --native FILE.gqn [--threads 1,2] [--prompt 64] [--gen 128] [--repeat 3]
+//   engine_bench --child FILE --mode fast --threads N --ids .. --gen G --repeat R   (one run)
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,6 +32,7 @@
 
 #include "engine/decode.h"
 #include "engine/int_dot.h"
+#include "engine/native_weights.h"
 #include "engine/thread_pool.h"
 #include "engine/weights.h"
 #include "export/gemma4_gguf.h"
@@ -58,13 +64,16 @@ std::string join_ids(const std::vector<int32_t>& ids) {
   return s;
 }
 
+engine::ModelWeights load_engine_weights(const std::string& file, engine::WeightForm form) {
+  return engine::is_native_path(file) ? engine::load_native(file, {}, form) : engine::ModelWeights::load_gguf(file, form);
+}
+
 // --child: one engine measurement, one JSON line on stdout.
 int run_child(const std::string& file, const std::string& mode, int threads, const std::vector<int32_t>& ids, int gen,
               int repeat) {
   engine::set_engine_threads(threads);
   const auto t0 = Clock::now();
-  const engine::ModelWeights w =
-      engine::ModelWeights::load_gguf(file, mode == "exact" ? engine::WeightForm::Exact : engine::WeightForm::Fast);
+  const engine::ModelWeights w = load_engine_weights(file, mode == "exact" ? engine::WeightForm::Exact : engine::WeightForm::Fast);
   const double load_s = seconds_since(t0);
   double prefill = 1e30, decode = 1e30;
   const std::vector<int32_t> prompt(ids.begin(), ids.end() - 1);
@@ -173,6 +182,39 @@ std::vector<int> parse_list(const std::string& s) {
   return out;
 }
 
+// Prompt ids 3 + 7919 i mod (vocab - 3), i = 0..prompt (the last one starts decoding).
+std::vector<int32_t> bench_ids(int64_t vocab, int prompt) {
+  std::vector<int32_t> ids;
+  for (int i = 0; i <= prompt; ++i) ids.push_back(int32_t(3 + (int64_t(i) * 7919) % (vocab - 3)));
+  return ids;
+}
+
+// --native: fast against exact mode on one native file, per thread count, in the same run.
+int run_native(const std::string& self, const std::string& file, std::map<std::string, std::string>& a) {
+  if (!engine::is_native_path(file)) throw FormatError("engine_bench --native: " + file + " is not a .gqn file");
+  const int64_t vocab = load_engine_weights(file, engine::WeightForm::Exact).config().vocab_size;
+  const std::vector<int32_t> ids = bench_ids(vocab, std::stoi(a["--prompt"]));
+  std::printf("%s (%.1f MB)\n", file.c_str(), double(fs::file_size(file)) / 1e6);
+  for (int threads : parse_list(a["--threads"])) {
+    std::map<std::string, nlohmann::json> by_mode;
+    for (const std::string mode : {"exact", "fast"}) {
+      by_mode[mode] = run_measured({self, "--child", file, "--mode", mode, "--threads", std::to_string(threads), "--ids",
+                                    join_ids(ids), "--gen", a["--gen"], "--repeat", a["--repeat"]});
+      const nlohmann::json& m = by_mode[mode];
+      std::printf("  threads %d  gemma-qat %-5s prefill %8.1f tok/s  decode %8.1f tok/s  peak RSS %7.1f MB  [%s]\n", threads,
+                  mode.c_str(), m["prefill_tps"].get<double>(), m["decode_tps"].get<double>(),
+                  m["peak_rss_kb"].get<double>() / 1024, m["isa"].get<std::string>().c_str());
+    }
+    const nlohmann::json &f = by_mode["fast"], &e = by_mode["exact"];
+    std::printf("  threads %d  ratio fast / exact  prefill %7.2fx        decode %7.2fx        peak RSS %6.2fx\n", threads,
+                f["prefill_tps"].get<double>() / e["prefill_tps"].get<double>(),
+                f["decode_tps"].get<double>() / e["decode_tps"].get<double>(),
+                f["peak_rss_kb"].get<double>() / e["peak_rss_kb"].get<double>());
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -181,17 +223,20 @@ int main(int argc, char** argv) {
                                             {"--repeat", "3"},    {"--models", "tiny,e2b-width"},
                                             {"--work", (fs::temp_directory_path() / "gq-engine-bench").string()},
                                             {"--mode", "fast"}};
-    std::string child;
+    std::string child, native;
     for (int i = 1; i < argc; ++i) {
       const std::string k = argv[i];
       if (i + 1 >= argc) throw FormatError("engine_bench: " + k + " needs a value");
       if (k == "--child") child = argv[++i];
+      else if (k == "--native") native = argv[++i];
       else if (k == "--ids" || a.count(k)) a[k] = argv[++i];
       else throw FormatError("engine_bench: unknown option " + k);
     }
     if (!child.empty())
       return run_child(child, a["--mode"], std::stoi(a["--threads"]), parse_ids(a["--ids"]), std::stoi(a["--gen"]),
                        std::stoi(a["--repeat"]));
+    const std::string self = fs::canonical("/proc/self/exe").string();
+    if (!native.empty()) return run_native(self, native, a);
 
     const std::string work = a["--work"];
     fs::create_directories(work);
@@ -206,7 +251,6 @@ int main(int argc, char** argv) {
         models.emplace_back(m, q4_0_gguf(ckpt, work + "/e2b-width-10l-q4_0.gguf"));
       }
     }
-    const std::string self = fs::canonical("/proc/self/exe").string();
     const std::string llama_script = std::string(GQ_SOURCE_DIR) + "/bench/llama_bench.mjs";
     std::vector<std::string> modes;
     if (a["--mode"] == "both") modes = {"fast", "exact"};
@@ -214,8 +258,7 @@ int main(int argc, char** argv) {
     for (const auto& [name, file] : models) {
       const engine::ModelWeights probe = engine::ModelWeights::load_gguf(file, engine::WeightForm::Fast);
       const int64_t vocab = probe.config().vocab_size;
-      std::vector<int32_t> ids;
-      for (int i = 0; i <= std::stoi(a["--prompt"]); ++i) ids.push_back(int32_t(3 + (int64_t(i) * 7919) % (vocab - 3)));
+      const std::vector<int32_t> ids = bench_ids(vocab, std::stoi(a["--prompt"]));
       std::printf("%s: %s (%.1f MB)\n", name.c_str(), file.c_str(), double(fs::file_size(file)) / 1e6);
       for (int threads : parse_list(a["--threads"])) {
         const nlohmann::json llama = run_measured({"node", llama_script, file, "--ids", join_ids(ids), "--gen", a["--gen"],

@@ -27,7 +27,7 @@ struct ModelArgs {
   std::string model, ids;
   int threads = 0;
   QuantArgs quant;
-  bool fast = false, exact = false;  // a GGUF file on the engine: its mode (logits: exact, generate: fast)
+  bool fast = false, exact = false;  // a GGUF or native file on the engine: its mode (logits: exact, generate: fast)
 };
 
 void add_model_args(CLI::App* cmd, ModelArgs& a) {
@@ -78,7 +78,8 @@ void add_logits_command(CLI::App& app) {
   add_model_args(cmd, *a);
   cmd->add_option("--out", *out, "output .safetensors file (tensor 'logits')")->required();
   cmd->add_flag("--fast", a->fast,
-                "a .gguf file: the engine's fast mode (Q8_0 activations, integer dot products, as llama.cpp) instead of exact");
+                "a .gguf or .gqn file: the engine's fast mode (GGUF: Q8_0 activations, integer dot products, as llama.cpp; "
+                "native: static int8 activations, channel-wise integer dot products) instead of exact");
   cmd->callback([a, out] {
     set_torch_threads(a->threads);
     const std::vector<int64_t> ids = parse_ids(a->ids);
@@ -117,14 +118,14 @@ void add_generate_command(CLI::App& app) {
   cmd->add_flag("--ignore-eos", *ignore_eos,
                 "keep EOS out of the argmax and always generate -n tokens (HF's min_new_tokens)");
   cmd->add_flag("--exact", a->exact,
-                "a .gguf file: the engine's exact mode (float32 on the dequantized weights) instead of fast");
+                "a .gguf or .gqn file: the engine's exact mode (float32 on the dequantized weights) instead of fast");
   cmd->callback([a, n, ignore_eos] {
     set_torch_threads(a->threads);
     const std::vector<int64_t> ids = parse_ids(a->ids);
     const bool engine_file = is_engine_file(a->model);
     check_mode_flags(*a, engine_file);
     if (engine_file) {  // the engine's KV-cache decode on what the file holds
-      const engine::ModelWeights w = load_unquantized_engine_file(*a, decoding_form(a->model, a->exact));
+      const engine::ModelWeights w = load_unquantized_engine_file(*a, decoding_form(a->exact));
       const int32_t eos = int32_t(w.config().eos_token_id);
       const std::vector<int32_t> out = engine::greedy(w, engine_ids(ids, w.config()), *n, !*ignore_eos,
                                                       *ignore_eos ? std::vector<int32_t>{eos} : std::vector<int32_t>{});

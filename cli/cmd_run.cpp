@@ -81,7 +81,7 @@ LoadedModel load(const RunArgs& a) {
   } else {
     if (!a.quant.recipe.empty() || !a.quant.calib.empty())
       throw FormatError(a.file + ": --recipe / --calib apply to checkpoints and runs; a GGUF or native file is run as it is");
-    const engine::WeightForm form = decoding_form(a.file, a.exact);
+    const engine::WeightForm form = decoding_form(a.exact);
     m.weights = std::make_unique<engine::ModelWeights>(load_engine_file(a.file, form, a.threads));
     m.mode = form == engine::WeightForm::Exact ? "exact mode" : "fast mode";
     if (engine::is_native_path(a.file)) {
@@ -199,7 +199,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_flag("--raw", a->raw, "use the prompt as it is, without the chat format")->excludes(chat);
   cmd->add_option("--system", a->system, "a system turn before the prompt (chat format only)");
   cmd->add_option("--tokenizer", a->tokenizer, "a tokenizer file or folder instead of the file's own");
-  cmd->add_flag("--exact", a->exact, "a .gguf file: the engine's exact mode (float32 on the dequantized weights) instead of fast");
+  cmd->add_flag("--exact", a->exact, "a .gguf or .gqn file: the engine's exact mode (float32 on the dequantized weights) instead of fast");
   cmd->add_flag("--print-prompt-tokens", a->print_prompt_tokens, "print the prompt's token ids (after the chat format) and stop");
   add_quant_args(cmd, a->quant);
   add_threads_option(cmd, a->threads);

@@ -18,8 +18,6 @@ engine::ModelWeights load_engine_file(const std::string& path, engine::WeightFor
   return engine::is_native_path(path) ? engine::load_native(path, {}, form) : engine::ModelWeights::load_gguf(path, form);
 }
 
-engine::WeightForm decoding_form(const std::string& path, bool exact) {
-  return exact || engine::is_native_path(path) ? engine::WeightForm::Exact : engine::WeightForm::Fast;
-}
+engine::WeightForm decoding_form(bool exact) { return exact ? engine::WeightForm::Exact : engine::WeightForm::Fast; }
 
 }  // namespace gq::cli

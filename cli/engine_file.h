@@ -11,12 +11,11 @@ namespace gq::cli {
 bool is_engine_file(const std::string& path);
 
 // The file's weights on an engine with `threads` threads (0: all cores). A native file in fast form
-// keeps its channel-wise Linears packed for the integer path (exact sums, but no SIMD yet).
+// keeps its channel-wise Linears packed for the integer path (exact sums, SIMD kernels).
 engine::ModelWeights load_engine_file(const std::string& path, engine::WeightForm form, int threads);
 
-// The form generate and run decode in: fast unless --exact, but exact for a native file, whose
-// integer path is ~15-40x slower than exact mode's float Linear until it has SIMD (`logits --fast`
-// still reaches it).
-engine::WeightForm decoding_form(const std::string& path, bool exact);
+// The form generate and run decode in, GGUF and native files alike: fast unless --exact (logits
+// computes exact unless --fast).
+engine::WeightForm decoding_form(bool exact);
 
 }  // namespace gq::cli

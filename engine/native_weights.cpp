@@ -168,15 +168,17 @@ ModelWeights from_native(const native::NativeFile& file, WeightForm form) {
       tensors[spec.name] = mapped_lookup_table(file, *t);
       continue;
     }
-    if (packable.count(spec.name)) {
-      aq->packed.emplace(t->desc.module, pack_channel_weight(*t, path + ": tensor '" + spec.name + "'"));
+    const bool packed = packable.count(spec.name) != 0;
+    if (packed) aq->packed.emplace(t->desc.module, pack_channel_weight(*t, path + ": tensor '" + spec.name + "'"));
+    if (packed && spec.name == t->desc.module + ".weight") {
+      // quantized_linear takes the packed copy; the tensor keeps the shape and decodes a row from
+      // the map if anything else ever asks for one.
       tensors[spec.name] = row_decoded_tensor(file, *t);
-      tensors[spec.name].mapped_size = 0;  // the packed copy serves the Linear; these rows are not read
-      for (const native::Bytes* b : {&t->data, &t->scales, &t->zero_points}) file.release(*b);  // copied
-      continue;
+      tensors[spec.name].mapped_size = 0;
+    } else {
+      tensors[spec.name] = Tensor{spec.shape, decode_native_tensor(file, *t)};
     }
-    tensors[spec.name] = Tensor{spec.shape, decode_native_tensor(file, *t)};
-    // Decoded into memory of its own: the file's pages of it are not needed again.
+    // Decoded or packed into memory of its own: the file's pages of it are not needed again.
     for (const native::Bytes* b : {&t->data, &t->scales, &t->zero_points}) file.release(*b);
   }
   for (const native::TensorEntry& t : file.tensors())

@@ -2,7 +2,8 @@
 # Fast mode on a native mobile file (issue 13): a 2-step `mobile` QAT run (static int8_sym@bf16
 # inputs and outputs, int4 channel-wise Linears, 2-bit head), exported native; `logits FILE.gqn
 # --fast` (channel-wise integer kernels) against the file's exact mode over 64 positions: max |Δ| <=
-# 2e-3 and top-1 >= 99%; independent of --threads; generate on the file runs (exact by default for native files until the integer path has SIMD).
+# 2e-3 and top-1 >= 99%; independent of --threads; generate on the file decodes in fast mode by
+# default, the same ids as generate --exact.
 set -u
 BIN=$1 ROOT=$3
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -46,7 +47,13 @@ check "the fast logits name the integer path" $? "no engine mode in the file's m
 cmp -s <(tail -c $((4 * 64 * V)) "$W/fast.safetensors") <(tail -c $((4 * 64 * V)) "$W/fast2.safetensors")
 check "fast logits are bit for bit the same on 1 and 2 threads" $? "differ"
 gen=$("$BIN" generate "$W/run.gqn" --ids 2,17,5,99 -n 8 --ignore-eos --threads 1 2>&1)
-check "generate FILE.gqn (exact by default for native files)" $? "$gen"
+check "generate FILE.gqn (fast mode by default)" $? "$gen"
 [ "$(tr ',' '\n' <<<"$gen" | grep -c '^[0-9][0-9]*$')" -eq 8 ]; check "8 comma-separated ids" $? "$gen"
+gen_exact=$("$BIN" generate "$W/run.gqn" --ids 2,17,5,99 -n 8 --ignore-eos --exact --threads 1 2>&1)
+[ "$gen" = "$gen_exact" ]; check "generate picks the ids generate --exact picks (fast = exact logits here)" $? "fast $gen, exact $gen_exact"
+"$BIN" run "$W/run.gqn" --prompt "Once upon a time" -n 4 --threads 1 >/dev/null 2>"$W/run.err"
+grep -q "fast mode" "$W/run.err"; check "run FILE.gqn decodes in fast mode by default" $? "$(cat "$W/run.err")"
+"$BIN" run "$W/run.gqn" --prompt "Once upon a time" -n 4 --exact --threads 1 >/dev/null 2>"$W/run.err"
+grep -q "exact mode" "$W/run.err"; check "run FILE.gqn --exact decodes in exact mode" $? "$(cat "$W/run.err")"
 
 finish
