@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `gemma-qat plan --budget` (docs/planner.md) on examples/models/tiny-e2b: the recipe planned at 60% of
-# the uniform-Q4_0 bytes (sensitivities measured on held-out text) loads with ptq, fits the budget,
+# the uniform-Q4_0 bytes (sensitivities measured on held-out text) loads with ptq and train, fits the budget,
 # and on other held-out text has a lower KL than every uniform scheme (GGUF or compressed-tensors)
 # of at most the same bytes; --verify prints predicted vs measured KL, and the measured one is what
 # `eval --recipe` reports on the same chunks. The E2B release config (weightless) gets a proxy plan
@@ -59,6 +59,8 @@ check "the measured KL is eval --recipe's on the same chunks ($same)" $? "eval: 
 
 run_check "ptq --recipe loads the planned recipe" "$BIN" ptq --model "$MODEL" --recipe "$W/planned.json" --method rtn \
   --data "$W/plan.txt" --seq-len 64 --samples 2 --out "$W/run" --threads 1
+run_check "train --recipe takes the planned recipe (one step)" "$BIN" train --model "$MODEL" --recipe "$W/planned.json" \
+  --data "$W/plan.txt" --steps 1 --batch-size 1 --seq-len 32 --eval-every 0 --threads 1 --out "$W/train"
 planned_kl=$(kl_of "$W/planned.json" "$W/eval.txt" "${EVAL_KL[@]}")
 [ -n "$planned_kl" ] || missing "eval of the planned recipe printed no KL"
 compared=0
