@@ -87,6 +87,15 @@ text=$("$BIN" plan --config "$E2B" --recipe "$W/e2b.json" 2>&1 | sed -n 's/^text
 [ -n "$text" ] && [ "$text" = "$counted" ] && [ "$text" -le 950000000 ]
 check "plan --recipe counts the E2B recipe at $text bytes text only (planned $counted)" $? "$text"
 
+# compressed-tensors candidates only (never mixed with GGUF block types); its bytes are the export's.
+out=$("$BIN" plan --model "$E2B" --budget 2GB --format compressed-tensors --out "$W/e2b-ct.json" 2>&1)
+check "plan --budget 2GB --format compressed-tensors on the E2B config" $? "$out"
+all=$(sed -n 's/^planned: .* bytes counted .*, \([0-9]*\) bytes in all;.*/\1/p' <<<"$out")
+ct=$("$BIN" plan --config "$E2B" --recipe "$W/e2b-ct.json" --format compressed-tensors 2>&1 | sed -n 's/^total .*(\([0-9]*\) bytes)$/\1/p')
+[ -n "$all" ] && [ "$all" = "$ct" ] && [ "$all" -le 2000000000 ] && ! grep -q '"scheme": "q' "$W/e2b-ct.json" &&
+  grep -q '"scheme": "int' "$W/e2b-ct.json"
+check "the compressed-tensors plan holds int schemes only and costs its planned $all bytes" $? "plan --recipe: $ct"
+
 expect_error "budget below the smallest recipe" "below the smallest gguf recipe" \
   "$BIN" plan --model "$MODEL" --budget 1000 --data "$W/plan.txt" --out "$W/x.json" "${PLAN_KL[@]}"
 expect_error "unknown family" "format" "$BIN" plan --model "$MODEL" --budget 1MB --format onnx --data "$W/plan.txt" --out "$W/x.json"
