@@ -175,13 +175,17 @@ void run_budget_plan(const std::string& model, const std::string& format, const 
                 "chunks, %lld tokens scored\n",
                 a.data.c_str(), (long long)ch.n_ctx(), (long long)ch.count(), (long long)(ch.count() * ch.scored_per_chunk()));
     int64_t probes = 0, done = 0;
+    // Outside the budget only the scheme the unit keeps (its KL still counts in the prediction).
+    auto probed = [](const PlanUnit& u, size_t c) {
+      return u.candidates[c].scheme != kFloatCandidate && (!u.outside_budget || int(c) == fixed_choice(u));
+    };
     for (const PlanUnit& u : p.units)
-      if (!u.outside_budget) probes += int64_t(u.candidates.size()) - 1;
+      for (size_t c = 0; c < u.candidates.size(); ++c) probes += probed(u, c);
     ProgressBar bar("sensitivity", probes);
     for (PlanUnit& u : p.units) {
-      if (u.outside_budget) continue;
-      for (SchemeCandidate& c : u.candidates) {
-        if (c.scheme == kFloatCandidate) continue;  // the reference itself: KL 0
+      for (size_t ci = 0; ci < u.candidates.size(); ++ci) {
+        if (!probed(u, ci)) continue;  // float is the reference itself: KL 0
+        SchemeCandidate& c = u.candidates[ci];
         nlohmann::json rule = nlohmann::json::object();
         rule["targets"] = nlohmann::json::array({u.module});
         rule["scheme"] = c.scheme;
@@ -203,7 +207,7 @@ void run_budget_plan(const std::string& model, const std::string& format, const 
     std::printf("%-44s %12s", u.module.c_str(), human_count(u.params).c_str());
     for (const std::string& s : family_schemes(family)) {
       auto c = std::find_if(u.candidates.begin(), u.candidates.end(), [&](const SchemeCandidate& x) { return x.scheme == s; });
-      if (c == u.candidates.end() || u.outside_budget)
+      if (c == u.candidates.end() || (u.outside_budget && c - u.candidates.begin() != fixed_choice(u)))
         std::printf(" %12s", "-");
       else
         std::printf(" %12.4g", c->predicted_kl);
