@@ -268,22 +268,29 @@ void add_plan_command(CLI::App& app) {
       ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--weight-dtype", train->weight_dtype, "--train: trainable weights (bf16 adds f32 master weights)")
       ->check(CLI::IsMember({"f32", "bf16"}));
-  cmd->add_option("--budget", bp->budget,
-                  "plan a recipe for this many bytes (0.95GB, 512MB, 123456): the least predicted KL within them")
-      ->excludes("--recipe")
-      ->excludes("--train");
-  cmd->add_flag("--text-only", bp->text_only, "--budget: the PLE table stays outside the budget (kept out of RAM)");
-  cmd->add_option("--data", bp->data, "--budget: held-out text the sensitivities are measured on (file/folder, .jsonl or .ids)");
-  cmd->add_option("--tokenizer", bp->tokenizer, "--budget: tokenizer (default: the model's own)");
-  cmd->add_option("--out", bp->out, "--budget: the recipe file to write");
-  cmd->add_flag("--verify", bp->verify, "--budget: measure the planned recipe's KL on the same chunks (predicted vs measured)");
+  CLI::Option* budget = cmd->add_option("--budget", bp->budget,
+                                        "plan a recipe for this many bytes (0.95GB, 512MB, 123456): the least predicted KL "
+                                        "within them")
+                            ->excludes("--recipe")
+                            ->excludes("--train");
+  // The planner's own options: given without --budget they would be ignored, so they are refused.
+  cmd->add_flag("--text-only", bp->text_only, "--budget: the PLE table stays outside the budget (kept out of RAM)")->needs(budget);
+  cmd->add_option("--data", bp->data, "--budget: held-out text the sensitivities are measured on (file/folder, .jsonl or .ids)")
+      ->needs(budget);
+  cmd->add_option("--tokenizer", bp->tokenizer, "--budget: tokenizer (default: the model's own)")->needs(budget);
+  cmd->add_option("--out", bp->out, "--budget: the recipe file to write")->needs(budget);
+  cmd->add_flag("--verify", bp->verify, "--budget: measure the planned recipe's KL on the same chunks (predicted vs measured)")
+      ->needs(budget);
   cmd->add_option("--ctx", bp->ctx, "--budget: n_ctx of the KL chunks, as eval --ctx (default 128)")
-      ->check(CLI::Range(int64_t(4), int64_t(1) << 20));
+      ->check(CLI::Range(int64_t(4), int64_t(1) << 20))
+      ->needs(budget);
   cmd->add_option("--chunks", bp->chunks, "--budget: chunks of the data to measure on (default 8; 0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::NonNegativeNumber)
+      ->needs(budget);
   cmd->add_option("--batch-size", bp->batch_size, "--budget: chunks per forward (default 4)")
-      ->check(CLI::Range(int64_t(1), int64_t(4096)));
-  add_threads_option(cmd, bp->threads);
+      ->check(CLI::Range(int64_t(1), int64_t(4096)))
+      ->needs(budget);
+  add_threads_option(cmd, bp->threads, "--budget: CPU threads")->needs(budget);
   cmd->callback([config, recipe, format, context, train, bp] {
     if (!bp->budget.empty()) return run_budget_plan(*config, *format, *bp);
     const Gemma4Config cfg = Gemma4Config::load(run_folder::checkpoint_dir(*config));

@@ -102,6 +102,7 @@ expect_error "unknown family" "format" "$BIN" plan --model "$MODEL" --budget 1MB
 expect_error "missing data" "data.*required" "$BIN" plan --model "$MODEL" --budget 1MB --out "$W/x.json"
 expect_error "unreadable budget" "budget: expected a byte count" "$BIN" plan --model "$E2B" --budget 0.95XB --out "$W/x.json"
 expect_error "verify without weights" "verify" "$BIN" plan --model "$E2B" --budget 0.95GB --verify --out "$W/x.json"
+expect_error "planner options without --budget" "requires --budget" "$BIN" plan --config "$E2B" --recipe q4_0 --data "$W/plan.txt"
 [ ! -e "$W/x.json" ]
 check "no recipe written on an error" $? ""
 finish
