@@ -119,6 +119,7 @@ MemoryFootprint memory_footprint(const Gemma4Config& cfg, const ResolvedRecipe& 
       scheme_name = float_name(recipe.float_dtype);
     }
     add(comp, scheme_name, s.numel(), bytes);
+    if (mod != tensor_to_module.end()) fp.module_bytes[mod->second] += bytes;
     if (s.component == Component::PerLayerEmbedding) fp.ple_table_bytes += bytes;
   }
   // A second copy of the table for a tied model: quantized with the head's own scheme, or float when
@@ -127,15 +128,18 @@ MemoryFootprint memory_footprint(const Gemma4Config& cfg, const ResolvedRecipe& 
   if (cfg.tie_word_embeddings && (recipe.untie_head || (!gguf && recipe.weights.count("lm_head")))) {
     const int64_t n = cfg.vocab_size * cfg.hidden_size;
     auto hs = recipe.weights.find("lm_head");
+    int64_t bytes;
     if (hs == recipe.weights.end()) {
-      add("output head", float_name(recipe.float_dtype), n, n * float_bytes);
+      bytes = n * float_bytes;
+      add("output head", float_name(recipe.float_dtype), n, bytes);
     } else {
       check_gguf("lm_head", hs->second);
-      add("output head", quant::weight_scheme_name(hs->second), n,
-          gguf ? quantized_weight_bytes(hs->second, cfg.vocab_size, cfg.hidden_size)
-               : ct_module_bytes(hs->second, cfg.vocab_size, cfg.hidden_size, recipe.activations.count("lm_head") != 0,
-                                 recipe.output_activations.count("lm_head") != 0, false));
+      bytes = gguf ? quantized_weight_bytes(hs->second, cfg.vocab_size, cfg.hidden_size)
+                   : ct_module_bytes(hs->second, cfg.vocab_size, cfg.hidden_size, recipe.activations.count("lm_head") != 0,
+                                     recipe.output_activations.count("lm_head") != 0, false);
+      add("output head", quant::weight_scheme_name(hs->second), n, bytes);
     }
+    fp.module_bytes["lm_head"] += bytes;
   }
   if (gguf) {
     // rope_freqs: one F32 per rotary pair of the full-attention head dim.

@@ -44,6 +44,10 @@ struct MemoryFootprint {
   int64_t kv_cache_bytes = 0;    // at `context` tokens, batch 1
   int64_t context = 0;
   std::map<std::string, int64_t> scheme_params;  // parameters per storage scheme ("q4_0", "bf16", ...)
+  // Bytes per recipe target (model/quant_targets.h names), quantized or float: its tensor, its
+  // activation scales, and under "lm_head" a head's tensor of its own (an untied copy of a tied
+  // table included). Included in total; what no target holds (norms, scalars, rope) is not here.
+  std::map<std::string, int64_t> module_bytes;
 };
 
 // Bytes of one [rows, cols] weight stored with `scheme`: GGUF blocks, or int32-packed codes + scales
