@@ -11,6 +11,7 @@
 #include "engine/native_packed.h"
 #include "io/error.h"
 #include "io/half.h"
+#include "io/mapped_file.h"
 #include "model/checkpoint_layout.h"
 #include "model/gemma4_tensors.h"
 #include "model/quant_targets.h"
@@ -86,15 +87,40 @@ std::vector<float> decode_native_tensor(const native::NativeFile& file, const na
 
 namespace {
 
+// The bytes of rows [row, row + 1) of a blob holding `row_bytes` per row, widened to the 64 KiB
+// windows the kernel's fault-around maps cached pages in.
+native::Bytes fault_window(const native::Bytes& blob, uint64_t row, uint64_t row_bytes) {
+  constexpr uint64_t kWindow = uint64_t(64) << 10;
+  if (row_bytes == 0 || blob.size == 0) return native::Bytes{blob.data, 0, 0};
+  const uint64_t lo = (blob.offset + row * row_bytes) / kWindow * kWindow;
+  const uint64_t hi = std::min(blob.offset + blob.size, (blob.offset + (row + 1) * row_bytes + kWindow - 1) / kWindow * kWindow);
+  const uint64_t from = std::max(lo, blob.offset);
+  return native::Bytes{blob.data + (from - blob.offset), hi - from, from};
+}
+
 // A tensor that decodes each row it is asked for from the mapped file, the same values
-// decode_native_tensor gives; nothing of it is resident until a row is read.
-Tensor row_decoded_tensor(const native::NativeFile& file, const native::TensorEntry& t) {
+// decode_native_tensor gives; nothing of it is resident until a row is read. With `drop_after`,
+// the pages a lookup brought in are dropped again at once (a lookup table meant never to become
+// resident: without it decoding 512 E2B tokens left 170 MB of its pages mapped).
+Tensor row_decoded_tensor(const native::NativeFile& file, const native::TensorEntry& t, bool drop_after = false) {
   Tensor out;
   out.shape = t.desc.shape;
   out.mapped_size = size_t(t.data.size + t.scales.size + t.zero_points.size);
   out.mapping = file.storage();
-  out.decode_row = [source = file.source(), t, keep = file.storage()](int64_t row, float* y) {
+  const int64_t cols = t.desc.cols();
+  const bool levels = t.desc.encoding == native::Encoding::Channel || t.desc.encoding == native::Encoding::Group;
+  const uint64_t data_row = levels ? native::packed_row_bytes(t.desc.scheme.bits, cols) : 0;
+  const uint64_t scales_row = levels ? uint64_t(quant::weight_scales_per_row(t.desc.scheme, cols)) *
+                                           uint64_t(dtype_size(t.desc.scheme.scale_dtype)) : 0;
+  const uint64_t zp_row = levels && !t.desc.scheme.symmetric ? uint64_t(quant::weight_scales_per_row(t.desc.scheme, cols)) : 0;
+  out.decode_row = [source = file.source(), t, map = file.mapped_file(), drop_after, data_row, scales_row,
+                    zp_row](int64_t row, float* y) {
     decode_native_rows(source, t, row, 1, y);
+    if (drop_after && data_row > 0)
+      for (const native::Bytes& b : {fault_window(t.data, uint64_t(row), data_row),
+                                     fault_window(t.scales, uint64_t(row), scales_row),
+                                     fault_window(t.zero_points, uint64_t(row), zp_row)})
+        map->release(b.data, size_t(b.size));
   };
   return out;
 }
@@ -129,7 +155,7 @@ Tensor mapped_lookup_table(const native::NativeFile& file, const native::TensorE
     file.release(t.scales);
     file.release(t.zero_points);
   }
-  return row_decoded_tensor(file, t);
+  return row_decoded_tensor(file, t, /*drop_after=*/true);
 }
 
 }  // namespace

@@ -123,6 +123,8 @@ class NativeFile {
   Bytes per_layer_section() const { return ple_; }
   // What keeps every Bytes of this file valid: a holder outlives this object with it.
   std::shared_ptr<const void> storage() const { return map_; }
+  // The mapping itself, for a holder that releases pages after this object is gone.
+  std::shared_ptr<const MappedFile> mapped_file() const { return map_; }
   // Drops the pages of `b` from the resident set (MappedFile::release); the bytes stay readable.
   void release(const Bytes& b) const;
 
