@@ -64,6 +64,24 @@ else
   fail "train --device $DEV (tiny-e2b, q4_0, 3 steps)" "$(tail -1 "$W/train.err")"
 fi
 
+# Data-parallel over NCCL (configure says whether ProcessGroupNCCL compiled): two ranks need two GPUs,
+# since NCCL refuses two ranks on one device.
+if [ $DEV = cuda ]; then
+  if grep -q "c10d NCCL: CUDA tensors" "$W/configure.log"; then nccl="compiled in"; else nccl="not compiled ($(grep -m1 -A1 'without a usable ProcessGroupNCCL' "$W/configure.log" | tail -1 | tr -s ' '))"; fi
+  gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+  if [ "$gpus" -ge 2 ]; then
+    for n in 1 2; do
+      "$BIN" train --config "$ROOT/examples/configs/tiny-e2b.json" --init random --recipe q4_0 --data "$W/d.ids" --steps 3 \
+        --batch-size 4 --seq-len 64 --eval-every 0 --device cuda --nproc $n --out "$W/dp$n" >"$W/dp$n.out" 2>"$W/dp$n.err" ||
+        { fail "train --nproc $n --device cuda" "$(tail -1 "$W/dp$n.err")"; continue; }
+    done
+    [ -e "$W/dp1/metrics.jsonl" ] && [ -e "$W/dp2/metrics.jsonl" ] &&
+      row "c10d NCCL ($nccl), 2 ranks vs 1: last loss" "$(tail -1 "$W/dp1/metrics.jsonl" | grep -o '"loss":[^,]*') vs $(tail -1 "$W/dp2/metrics.jsonl" | grep -o '"loss":[^,]*')"
+  else
+    row "c10d NCCL" "$nccl; 2-rank run skipped: $gpus GPU(s)"
+  fi
+fi
+
 # 3. the QAT step benchmark
 if "$B/bench/qat_step_bench" --device $DEV "${BENCH_ARGS[@]}" >"$W/bench.out" 2>"$W/bench.err"; then
   head -1 "$W/bench.out"

@@ -10,6 +10,7 @@
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
+#include <torch/cuda.h>
 #include <torch/types.h>
 
 #include "cli/commands.h"
@@ -90,6 +91,10 @@ void run_train(TrainArgs a) {
   if (a.rank >= 0 || a.dist.world_size > 1) {
     if (a.rank < 0) throw FormatError("--world-size needs --rank (or use --nproc N on one machine)");
     a.dist.rank = a.rank;
+    // One GPU per rank, as torch.distributed's launchers assign them: `--device cuda` on rank r is
+    // cuda:(r mod the visible devices); NCCL refuses two ranks on one device.
+    if (a.opt.device == "cuda" && torch::cuda::device_count() > 0)
+      a.opt.device = "cuda:" + std::to_string(a.rank % int(torch::cuda::device_count()));
     group = std::make_shared<DataParallelGroup>(a.dist);
   }
   const bool rank0 = !group || group->rank() == 0;

@@ -34,6 +34,12 @@ struct PackedChannelWeight {
   std::vector<int32_t> grid_max_abs;
   std::vector<uint8_t> grid_split;
   std::vector<int32_t> grid_product_base;  // int8: GridRow::bf16_product_base per row
+
+  // Memory it holds (levels, scales and the tables).
+  size_t bytes() const {
+    return levels.size() + scales.size() * sizeof(float) + grid.size() * sizeof(int32_t) + unit.size() * sizeof(double) +
+           grid_max_abs.size() * sizeof(int32_t) + grid_split.size() + grid_product_base.size() * sizeof(int32_t);
+  }
 };
 
 // Whether the exact-grid kernel covers a weight with this scale dtype and an input scheme: BF16 or

@@ -26,11 +26,14 @@ PackedChannelWeight pack_channel_weight(const native::TensorEntry& t, const std:
   w.cols = d.cols();
   const size_t row_bytes = channel_row_bytes(s.bits, w.cols);
   w.levels.assign(t.data.data, t.data.data + size_t(w.rows) * row_bytes);
+  // A scheme whose levels span every two's complement value of its width cannot hold a bad one.
+  const int qmin = s.qmin(), qmax = s.qmax();
+  const bool full_range = qmin == -(1 << (s.bits - 1)) && qmax == (1 << (s.bits - 1)) - 1;
   std::vector<int8_t> levels(size_t(w.cols));
-  for (int64_t r = 0; r < w.rows; ++r) {
+  for (int64_t r = 0; r < w.rows && !full_range; ++r) {
     quant::tflite_unpack(w.levels.data() + size_t(r) * row_bytes, levels.data(), w.cols, s.bits);
     for (int64_t k = 0; k < w.cols; ++k)
-      if (levels[size_t(k)] < s.qmin() || levels[size_t(k)] > s.qmax())
+      if (levels[size_t(k)] < qmin || levels[size_t(k)] > qmax)
         throw FormatError(what + ": level " + std::to_string(levels[size_t(k)]) + " at element " +
                           std::to_string(r * w.cols + k) + " is outside " + quant::weight_scheme_name(s) + "'s [" +
                           std::to_string(s.qmin()) + ", " + std::to_string(s.qmax()) + "]");

@@ -55,11 +55,12 @@ void decode_native_rows(const std::string& source, const native::TensorEntry& t,
   const uint64_t row_bytes = native::packed_row_bytes(s.bits, cols);
   for (int64_t r = 0; r < nrows; ++r)
     quant::tflite_unpack(t.data.data + uint64_t(row0 + r) * row_bytes, q.levels.data() + r * cols, cols, s.bits);
+  const int qmin = s.qmin(), qmax = s.qmax();
   for (int64_t i = 0; i < n; ++i)
-    if (q.levels[size_t(i)] < s.qmin() || q.levels[size_t(i)] > s.qmax())
+    if (q.levels[size_t(i)] < qmin || q.levels[size_t(i)] > qmax)
       throw FormatError(what + ": level " + std::to_string(q.levels[size_t(i)]) + " at element " + std::to_string(first + i) +
-                        " is outside " + quant::weight_scheme_name(s) + "'s [" + std::to_string(s.qmin()) + ", " +
-                        std::to_string(s.qmax()) + "]");
+                        " is outside " + quant::weight_scheme_name(s) + "'s [" + std::to_string(qmin) + ", " +
+                        std::to_string(qmax) + "]");
   const int64_t per_row = quant::weight_scales_per_row(s, cols), ns = nrows * per_row, s0 = row0 * per_row;
   q.scales.resize(size_t(ns));
   for (int64_t i = 0; i < ns; ++i) {
@@ -70,7 +71,7 @@ void decode_native_rows(const std::string& source, const native::TensorEntry& t,
     q.zero_points.resize(size_t(ns));
     std::memcpy(q.zero_points.data(), t.zero_points.data + s0, size_t(ns));
     for (int64_t i = 0; i < ns; ++i)
-      if (q.zero_points[size_t(i)] < s.qmin() || q.zero_points[size_t(i)] > s.qmax())
+      if (q.zero_points[size_t(i)] < qmin || q.zero_points[size_t(i)] > qmax)
         throw FormatError(what + ": zero point " + std::to_string(q.zero_points[size_t(i)]) + " at " + std::to_string(s0 + i) +
                           " is outside the scheme's levels");
   }
@@ -85,37 +86,50 @@ std::vector<float> decode_native_tensor(const native::NativeFile& file, const na
 
 namespace {
 
-// The per-layer embedding table: never decoded whole nor kept resident. Its levels and scales are
-// checked here once, chunk by chunk, each chunk's pages dropped after it (so a bad byte is still
-// named at load, not when its token first comes), and the tensor then decodes each looked-up row
-// from the mapped file, the same values decode_native_tensor gives.
-Tensor mapped_per_layer_table(const native::NativeFile& file, const native::TensorEntry& t) {
-  const native::TensorDesc& d = t.desc;
-  const int64_t rows = d.rows(), cols = d.cols();
-  if (d.encoding == native::Encoding::Channel || d.encoding == native::Encoding::Group) {
-    const int64_t chunk = std::max<int64_t>(1, (int64_t(256) << 10) / std::max<int64_t>(1, cols));
-    std::vector<float> scratch(size_t(std::min(chunk, rows) * cols));
-    for (int64_t r = 0; r < rows; r += chunk) {
-      const int64_t n = std::min(chunk, rows - r);
-      decode_native_rows(file.source(), t, r, n, scratch.data());
-      const uint64_t rb = native::packed_row_bytes(d.scheme.bits, cols);
-      // From 64 KiB before the chunk: the kernel's fault-around (fault_around_bytes, 64 KiB) maps
-      // pages around each fault that are in the page cache, so the chunk's first faults map back
-      // pages of the previous chunk already dropped.
-      const uint64_t begin = uint64_t(r) * rb, back = std::min<uint64_t>(begin, uint64_t(64) << 10);
-      file.release(native::Bytes{t.data.data + begin - back, uint64_t(n) * rb + back, 0});
-    }
-    file.release(t.scales);
-    file.release(t.zero_points);
-  }
+// A tensor that decodes each row it is asked for from the mapped file, the same values
+// decode_native_tensor gives; nothing of it is resident until a row is read.
+Tensor row_decoded_tensor(const native::NativeFile& file, const native::TensorEntry& t) {
   Tensor out;
-  out.shape = d.shape;
+  out.shape = t.desc.shape;
   out.mapped_size = size_t(t.data.size + t.scales.size + t.zero_points.size);
   out.mapping = file.storage();
   out.decode_row = [source = file.source(), t, keep = file.storage()](int64_t row, float* y) {
     decode_native_rows(source, t, row, 1, y);
   };
   return out;
+}
+
+// An embedding table only looked up by token (the per-layer table; the token table when the file
+// has its own head): never decoded whole nor kept resident. Its levels and scales are checked here
+// once, chunk by chunk, each chunk's pages dropped after it (so a bad byte is still named at load,
+// not when its token first comes), and rows are then decoded as they are looked up.
+Tensor mapped_lookup_table(const native::NativeFile& file, const native::TensorEntry& t) {
+  const native::TensorDesc& d = t.desc;
+  const int64_t rows = d.rows(), cols = d.cols();
+  if (d.encoding == native::Encoding::Channel || d.encoding == native::Encoding::Group) {
+    const int64_t chunk = std::max<int64_t>(1, (int64_t(256) << 10) / std::max<int64_t>(1, cols));
+    std::vector<float> scratch(size_t(std::min(chunk, rows) * cols));
+    const uint64_t rb = native::packed_row_bytes(d.scheme.bits, cols);
+    // Dropped in spans of at least 8 MiB, each from 2 MiB before it: a fault maps back cached
+    // pages around it (fault-around, 64 KiB; a large page-cache folio, up to 2 MiB, whole), so
+    // pages of the span before come back with the next span's first faults. Dropping every small
+    // decode chunk instead left 20-30% of E2B's tables resident.
+    constexpr uint64_t kSpan = uint64_t(8) << 20, kLead = uint64_t(2) << 20;
+    uint64_t released = 0;  // [0, released) of the levels dropped
+    for (int64_t r = 0; r < rows; r += chunk) {
+      const int64_t n = std::min(chunk, rows - r);
+      decode_native_rows(file.source(), t, r, n, scratch.data());
+      const uint64_t end = uint64_t(r + n) * rb;
+      if (end - released >= kSpan || r + n == rows) {
+        const uint64_t back = std::min(released, kLead);
+        file.release(native::Bytes{t.data.data + released - back, end - released + back, 0});
+        released = end;
+      }
+    }
+    file.release(t.scales);
+    file.release(t.zero_points);
+  }
+  return row_decoded_tensor(file, t);
 }
 
 }  // namespace
@@ -126,14 +140,17 @@ ModelWeights from_native(const native::NativeFile& file, WeightForm form) {
   Gemma4Config cfg = Gemma4Config::parse(m.config_json, path + ": header.config_json");
   auto aq = std::make_shared<ActivationQuantization>();
   aq->modules = m.activations;
-  // Fast form: a Linear the integer kernel takes is packed (levels, tables, scales); its weight
-  // tensor (module + ".weight") then keeps only its shape: quantized_linear never reads the floats
-  // of a packed module.
-  const auto packs = [&](const native::TensorEntry& t) {
-    const native::ModuleActivations* a = aq->find(t.desc.module);
-    return form == WeightForm::Fast && a && a->input && has_channel_kernel(t.desc) &&
-           has_level_grid(t.desc.scheme.scale_dtype, a->input->scheme);
-  };
+  // Fast mode: which weights the integer kernel takes (engine/channel_linear.h). They are packed
+  // below and never decoded to float32; their Tensor decodes rows from the map only if asked.
+  std::set<std::string> packable;
+  if (form == WeightForm::Fast)
+    for (const native::TensorEntry& t : file.tensors()) {
+      const native::ModuleActivations* a = aq->find(t.desc.module);
+      if (a && a->input && has_channel_kernel(t.desc) && has_level_grid(t.desc.scheme.scale_dtype, a->input->scheme))
+        packable.insert(t.desc.name);
+    }
+  // Untied: the token table is only looked up, so it stays in the file like the per-layer table.
+  const bool own_head = file.find("lm_head.weight") != nullptr;
   std::map<std::string, Tensor> tensors;
   std::set<std::string> expected;
   for (const TensorSpec& spec : gemma4_tensor_specs(cfg)) {
@@ -147,15 +164,19 @@ ModelWeights from_native(const native::NativeFile& file, WeightForm form) {
     if (t->desc.shape != spec.shape)
       throw FormatError(path + ": tensor '" + spec.name + "' has shape " + shape_str(t->desc.shape) +
                         ", but header.config_json implies " + shape_str(spec.shape));
-    if (t->desc.section == native::Section::PerLayerEmbedding) {
-      tensors[spec.name] = mapped_per_layer_table(file, *t);
+    if (t->desc.section == native::Section::PerLayerEmbedding || (own_head && spec.name == "embed_tokens.weight")) {
+      tensors[spec.name] = mapped_lookup_table(file, *t);
       continue;
     }
-    const bool packed = packs(*t);
-    if (packed) aq->packed.emplace(t->desc.module, pack_channel_weight(*t, path + ": tensor '" + t->desc.name + "'"));
-    if (packed && spec.name == t->desc.module + ".weight") tensors[spec.name] = Tensor{spec.shape, {}};
-    else tensors[spec.name] = Tensor{spec.shape, decode_native_tensor(file, *t)};
-    // Decoded or packed into memory of its own: the file's pages of it are not needed again.
+    if (packable.count(spec.name)) {
+      aq->packed.emplace(t->desc.module, pack_channel_weight(*t, path + ": tensor '" + spec.name + "'"));
+      tensors[spec.name] = row_decoded_tensor(file, *t);
+      tensors[spec.name].mapped_size = 0;  // the packed copy serves the Linear; these rows are not read
+      for (const native::Bytes* b : {&t->data, &t->scales, &t->zero_points}) file.release(*b);  // copied
+      continue;
+    }
+    tensors[spec.name] = Tensor{spec.shape, decode_native_tensor(file, *t)};
+    // Decoded into memory of its own: the file's pages of it are not needed again.
     for (const native::Bytes* b : {&t->data, &t->scales, &t->zero_points}) file.release(*b);
   }
   for (const native::TensorEntry& t : file.tensors())

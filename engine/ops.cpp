@@ -116,8 +116,8 @@ void int_rows(const Matrix& x, const Tensor& w, int64_t row0, IntDotFn kernel, M
   });
 }
 
-// Packed rows without a kernel (Q4_1, Q6_K): each row dequantized as exact mode would, then the
-// float dot, so these tensors give exact mode's values.
+// Packed rows without a kernel (Q4_1, Q6_K), or rows decoded from a native file: each row
+// dequantized as exact mode would, then the float dot, so these tensors give exact mode's values.
 void dequantized_rows(const Matrix& x, const Tensor& w, int64_t row0, Matrix& y) {
   const int64_t T = x.rows(), in = w.row_size();
   engine_pool().run(y.cols(), row_grain(T, in), [&](int64_t o0, int64_t o1) {
@@ -131,7 +131,9 @@ void dequantized_rows(const Matrix& x, const Tensor& w, int64_t row0, Matrix& y)
 
 Matrix rows_times(const Matrix& x, const Tensor& w, int64_t row0, int64_t rows) {
   Matrix y(x.rows(), rows);
-  if (!w.is_packed()) {
+  if (w.is_row_decoded()) {
+    dequantized_rows(x, w, row0, y);
+  } else if (!w.is_packed()) {
     float_rows(x, w, row0, y);
   } else if (const IntDotFn kernel = int_dot_kernel(w.packed_type, selected_isa())) {
     int_rows(x, w, row0, kernel, y);
@@ -147,7 +149,7 @@ Matrix linear(const Matrix& x, const Tensor& w) { return rows_times(x, w, 0, w.s
 
 Eigen::VectorXf expert_linear(const Eigen::VectorXf& x, const Tensor& w, int64_t expert) {
   const int64_t out = w.shape[1], in = w.shape[2];
-  if (w.is_packed()) return rows_times(Matrix(x.transpose()), w, expert * out, out).row(0).transpose();
+  if (w.is_packed() || w.is_row_decoded()) return rows_times(Matrix(x.transpose()), w, expert * out, out).row(0).transpose();
   const ConstMap W(w.ptr() + expert * out * in, out, in);
   return W * x;
 }

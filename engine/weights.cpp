@@ -1,5 +1,6 @@
 #include "engine/weights.h"
 
+#include "engine/activation_quant.h"
 #include "engine/dequantize.h"
 #include "engine/gguf_config.h"
 #include "engine/gguf_names.h"
@@ -105,6 +106,8 @@ ModelWeights ModelWeights::from_tensors(Gemma4Config cfg, std::string source, st
 size_t ModelWeights::bytes() const {
   size_t n = 0;
   for (const auto& [name, t] : tensors_) n += t.bytes();
+  if (activation_quant_)
+    for (const auto& [module, p] : activation_quant_->packed) n += p.bytes();
   return n;
 }
 

@@ -91,7 +91,8 @@ class ModelWeights {
   // stores output.weight beside a tied table), else the embedding table.
   const Tensor& head() const;
   size_t size() const { return tensors_.size(); }
-  // Bytes of all tensors held in memory of their own (not counting those read from a mapping).
+  // Bytes of all tensors held in memory of their own (not counting those read from a mapping), and
+  // of the packed weights fast mode keeps for a native file's integer Linears.
   size_t bytes() const;
   // Bytes of all tensors read in place from file mappings (resident only as far as they are read).
   size_t mapped_bytes() const;

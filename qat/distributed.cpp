@@ -16,6 +16,10 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
+#ifdef GQ_WITH_C10D_NCCL
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 namespace gq {
 
@@ -38,6 +42,11 @@ struct DataParallelGroup::Impl {
   // LibTorch 1.13: ProcessGroupGloo is a c10d::ProcessGroup; 2.x: a c10d::Backend. Both spell the
   // constructor, Options and the collectives alike, so the concrete type is all this file names.
   c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+#ifdef GQ_WITH_C10D_NCCL
+  // Built at the first collective on CUDA tensors (every rank reaches it in the same call), so
+  // CPU-only runs never touch CUDA. Its rendezvous keys live under their own prefix in the store.
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
+#endif
 };
 
 namespace {
@@ -91,24 +100,50 @@ void DataParallelGroup::run(const char* what, const std::vector<at::Tensor>& ten
   size_t i = 0;
   while (i < tensors.size()) {
     const at::ScalarType dtype = tensors[i].scalar_type();
+    const at::Device device = tensors[i].device();
     std::vector<at::Tensor> bucket;
     int64_t bytes = 0;
-    while (i < tensors.size() && tensors[i].scalar_type() == dtype &&
+    while (i < tensors.size() && tensors[i].scalar_type() == dtype && tensors[i].device() == device &&
            (bucket.empty() || bytes + int64_t(tensors[i].nbytes()) <= kBucketBytes)) {
       bytes += int64_t(tensors[i].nbytes());
       bucket.push_back(tensors[i++]);
     }
+#ifdef GQ_WITH_C10D_NCCL
+    const bool on_gpu = device.is_cuda();
+#else
+    const bool on_gpu = false;  // CUDA tensors go through a CPU copy over Gloo
+#endif
     std::vector<at::Tensor> flat_parts;
-    for (const at::Tensor& t : bucket) flat_parts.push_back(t.detach().reshape(-1).to(at::kCPU));
+    for (const at::Tensor& t : bucket)
+      flat_parts.push_back(on_gpu ? t.detach().reshape(-1) : t.detach().reshape(-1).to(at::kCPU));
     std::vector<at::Tensor> flat{at::cat(flat_parts)};
-    try {
+    // ProcessGroupGloo and ProcessGroupNCCL spell the collectives alike (1.13: ProcessGroup, 2.x:
+    // Backend), so one generic body serves both.
+    const auto collective = [&](auto& group) {
       if (broadcast) {
         c10d::BroadcastOptions bo;
         bo.rootRank = root;
-        impl_->gloo->broadcast(flat, bo)->wait();
+        group->broadcast(flat, bo)->wait();
       } else {
-        impl_->gloo->allreduce(flat)->wait();
+        group->allreduce(flat)->wait();
       }
+    };
+    try {
+#ifdef GQ_WITH_C10D_NCCL
+      if (on_gpu) {
+        if (!impl_->nccl) {
+          auto no = c10d::ProcessGroupNCCL::Options::create();
+          no->timeout = std::chrono::milliseconds(int64_t(opt_.timeout_s) * 1000);
+          impl_->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(
+              c10::make_intrusive<c10d::PrefixStore>("gq_nccl/", impl_->store), opt_.rank, opt_.world_size, no);
+        }
+        collective(impl_->nccl);
+      } else {
+        collective(impl_->gloo);
+      }
+#else
+      collective(impl_->gloo);
+#endif
     } catch (const std::exception& e) {
       const std::string msg = e.what();
       throw FormatError("rank " + std::to_string(opt_.rank) + ": " + what + " over " + std::to_string(opt_.world_size) +

@@ -1,6 +1,6 @@
-// Data-parallel training on torch.distributed's c10d: a TCPStore rendezvous (rank 0 serves it) and
-// a ProcessGroupGloo for the collectives (CPU tensors; CUDA tensors go through a CPU copy, see
-// docs/distributed.md). The only file that includes c10d, so the LibTorch 1.13 (ProcessGroup) and
+// Data-parallel training on torch.distributed's c10d: a TCPStore rendezvous (rank 0 serves it),
+// ProcessGroupGloo for CPU tensors and, in CUDA builds where it compiles, ProcessGroupNCCL for CUDA
+// tensors (otherwise they go through a CPU copy over Gloo; see docs/distributed.md). The only file that includes c10d, so the LibTorch 1.13 (ProcessGroup) and
 // 2.x (Backend) spellings stay in distributed.cpp.
 #pragma once
 #include <memory>
@@ -29,7 +29,7 @@ class DataParallelGroup {
   int rank() const { return opt_.rank; }
   int world_size() const { return opt_.world_size; }
   // In place, every rank the element-wise sum over ranks. Tensors of one dtype are packed into
-  // buckets of a flat buffer (one collective each), on the CPU.
+  // buckets of a flat buffer (one collective each): on the GPU over NCCL, else on the CPU over Gloo.
   void allreduce_sum(const std::vector<at::Tensor>& tensors);
   void broadcast(const std::vector<at::Tensor>& tensors, int root);
   void barrier();
