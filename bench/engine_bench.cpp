@@ -7,7 +7,7 @@
 //
 //
 // --native FILE.gqn measures a native file instead (no llama.cpp: it has no reader for them): fast
-// mode (channel-wise integer kernels) against exact mode, each in its own process, as a ratio.
+// mode (channel-wise integer kernels) against exact mode, alternating fresh processes, as a ratio.
 //
 //   engine_bench [--threads 1,2] [--prompt 64] [--gen 128] [--repeat 3] [--models tiny,e2b-width]
 //                [--work DIR] [--mode fast|exact|both]
@@ -196,10 +196,18 @@ int run_native(const std::string& self, const std::string& file, std::map<std::s
   const std::vector<int32_t> ids = bench_ids(vocab, std::stoi(a["--prompt"]));
   std::printf("%s (%.1f MB)\n", file.c_str(), double(fs::file_size(file)) / 1e6);
   for (int threads : parse_list(a["--threads"])) {
+    // The modes alternate, one child process per repetition, and each keeps its best rates: a busy
+    // shared machine then slows both alike.
     std::map<std::string, nlohmann::json> by_mode;
+    for (int r = 0; r < std::stoi(a["--repeat"]); ++r)
+      for (const std::string mode : {"exact", "fast"}) {
+        const nlohmann::json j = run_measured({self, "--child", file, "--mode", mode, "--threads", std::to_string(threads),
+                                               "--ids", join_ids(ids), "--gen", a["--gen"], "--repeat", "1"});
+        nlohmann::json& best = by_mode[mode];
+        if (best.is_null()) best = j;
+        for (const char* k : {"prefill_tps", "decode_tps"}) best[k] = std::max(best[k].get<double>(), j[k].get<double>());
+      }
     for (const std::string mode : {"exact", "fast"}) {
-      by_mode[mode] = run_measured({self, "--child", file, "--mode", mode, "--threads", std::to_string(threads), "--ids",
-                                    join_ids(ids), "--gen", a["--gen"], "--repeat", a["--repeat"]});
       const nlohmann::json& m = by_mode[mode];
       std::printf("  threads %d  gemma-qat %-5s prefill %8.1f tok/s  decode %8.1f tok/s  peak RSS %7.1f MB  [%s]\n", threads,
                   mode.c_str(), m["prefill_tps"].get<double>(), m["decode_tps"].get<double>(),

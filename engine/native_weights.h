@@ -15,8 +15,8 @@ namespace gq::engine {
 // FormatError naming the file and the field or tensor for anything the file gets wrong.
 // WeightForm::Fast keeps every channel-wise Linear and head weight with an 8-bit symmetric bf16 /
 // f16 static input scheme packed for the integer kernel (engine/channel_linear.h,
-// engine/native_packed.h) instead of decoding it: such a weight tensor holds its shape and no
-// values. Exact computes in float.
+// engine/native_packed.h) instead of decoding it: such a weight tensor holds no float32 values (it
+// decodes rows from the map if asked). Exact computes in float.
 ModelWeights load_native(const std::string& path, const native::ReadOptions& opt = {}, WeightForm form = WeightForm::Exact);
 ModelWeights from_native(const native::NativeFile& file, WeightForm form = WeightForm::Exact);
 

@@ -306,7 +306,7 @@ TEST(ChannelLinear, IsTheFakeQuantModelsExactSumRoundedOnce) {
       for (int32_t l : row.levels) wf.push_back(quant::round_scale_to(float(l) * w.scales.back(), dt));
     }
     build_level_grid(w, "test");
-    Matrix x(5, w.cols);
+    Matrix x(67, w.cols);  // two chunks of channel_linear's 64 tokens
     std::normal_distribution<float> nd(0.0f, 2.0f);
     for (int64_t i = 0; i < x.size(); ++i) x.data()[i] = nd(rng);
     Matrix xq(x.rows(), x.cols());

@@ -6,14 +6,20 @@
 #include <cctype>
 #include <fstream>
 #include <random>
+#include <set>
 #include <string>
 
+#include "engine/activation_quant.h"
 #include "engine/forward.h"
 #include "engine/native_weights.h"
 #include "engine/ops.h"
 #include "formats/native_format.h"
 #include "io/half.h"
 #include "model/gemma4_tensors.h"
+#include "model/quant_targets.h"
+#include "quant/packing.h"
+#include "quant/weight.h"
+#include "quant/activation.h"
 #include "quant/scheme.h"
 #include "tests/common/test_util.h"
 
@@ -58,8 +64,10 @@ int64_t mapped_rss_bytes(const std::string& path) {
 std::string read_text(const std::string& path) { return test::read_file(path); }
 
 // dense_ple with a per-layer table of `ple_rows` rows (int8 per row, bf16 scales, as the mobile
-// recipe stores it) and every other tensor in float32, written with NativeWriter.
-std::string write_big_ple_model(const test::TempDir& dir, int64_t ple_rows) {
+// recipe stores it) and every other tensor in float32, written with NativeWriter. With
+// `int4_linears`, every Linear is int4_channel@bf16 (RTN) with a static int8_sym@bf16 input, as
+// the mobile recipe's.
+std::string write_big_ple_model(const test::TempDir& dir, int64_t ple_rows, bool int4_linears = false) {
   const ModelWeights st = ModelWeights::load_safetensors(test::fixture("dense_ple"));
   std::string config = read_text(test::fixture("dense_ple") + "/config.json");
   const std::string key = "\"vocab_size_per_layer_input\": 512";
@@ -72,13 +80,22 @@ std::string write_big_ple_model(const test::TempDir& dir, int64_t ple_rows) {
   m.config_json = config;
   m.recipe = "test";
   m.float_dtype = DType::F32;
+  std::set<std::string> linears;
+  for (const QuantTarget& q : gemma4_quant_targets(cfg))
+    if (int4_linears && q.kind == TargetKind::Linear) linears.insert(q.name);
   std::vector<native::TensorDesc> descs;
   for (const TensorSpec& s : gemma4_tensor_specs(cfg)) {
     if (s.unused || !st.has(s.name)) continue;
     native::TensorDesc d;
     d.name = s.name;
     d.shape = s.shape;
-    if (s.name == "embed_tokens_per_layer.weight") {
+    const std::string module = s.name.substr(0, s.name.size() - std::string(".weight").size());
+    if (s.name.size() > 7 && linears.count(module)) {
+      d.module = module;
+      d.scheme = quant::parse_weight_scheme("int4_channel@bf16");
+      d.encoding = native::encoding_of(d.scheme);
+      m.activations[module].input = native::ActivationQuant{quant::parse_activation_scheme("int8_sym@bf16"), {0.05f, 0}};
+    } else if (s.name == "embed_tokens_per_layer.weight") {
       d.module = "embed_tokens_per_layer";
       d.scheme = quant::parse_weight_scheme("int8_channel@bf16");
       d.encoding = native::encoding_of(d.scheme);
@@ -92,6 +109,19 @@ std::string write_big_ple_model(const test::TempDir& dir, int64_t ple_rows) {
   native::NativeWriter w(path, m, descs);
   std::mt19937 g(7);
   for (const native::TensorDesc& d : w.tensors()) {
+    if (d.section == native::Section::Main && d.encoding == native::Encoding::Channel) {
+      const std::vector<float>& v = st.get(d.name).data;
+      const quant::QuantizedWeight q = quant::quantize_weight(d.scheme, v.data(), d.rows(), d.cols());
+      std::vector<uint8_t> packed(quant::tflite_packed_bytes(d.cols(), d.scheme.bits));
+      for (int64_t r = 0; r < d.rows(); ++r) {
+        quant::tflite_pack(q.levels.data() + r * d.cols(), packed.data(), d.cols(), d.scheme.bits);
+        w.write(d.name, native::Part::Data, packed.data(), packed.size());
+      }
+      std::vector<uint16_t> scales;
+      for (float x : q.scales) scales.push_back(f32_to_bf16(x));
+      w.write(d.name, native::Part::Scales, scales.data(), scales.size() * 2);
+      continue;
+    }
     if (d.section == native::Section::Main) {
       const std::vector<float>& v = st.get(d.name).data;
       w.write(d.name, native::Part::Data, v.data(), v.size() * sizeof(float));
@@ -140,6 +170,46 @@ TEST(NativeMapping, PerLayerTableIsNeverResident) {
   EXPECT_LT(file_after_open, int64_t(ple_bytes / 4)) << "after the checksum pass " << file_after_open << " bytes of the file are resident";
   std::printf("per-layer section %llu bytes; file resident after open %lld, after load %lld, after forward %lld; anon growth %lld\n",
               (unsigned long long)ple_bytes, (long long)file_after_open, (long long)file_after_load, (long long)file_after_forward, (long long)anon_growth);
+}
+
+// Fast form packs every such Linear and decodes no float copy of it: the weight tensors keep their
+// shape and no values, the memory held is exact mode's less those floats plus the packed copies,
+// and the forward gives exact mode's logits up to float32 summation order (fast = the exact sums
+// rounded once): 1e-5 on logits of magnitude ~1 (measured 1.8e-7).
+TEST(NativeMapping, FastFormKeepsNoFloatCopyOfPackedLinears) {
+  test::TempDir dir;
+  const std::string path = write_big_ple_model(dir, 512, /*int4_linears=*/true);
+  const ModelWeights exact = load_native(path, {}, WeightForm::Exact);
+  const ModelWeights fast = load_native(path, {}, WeightForm::Fast);
+  ASSERT_NE(fast.activation_quantization(), nullptr);
+  const auto& packed = fast.activation_quantization()->packed;
+  size_t linear_float_bytes = 0;
+  int linears = 0;
+  for (const QuantTarget& q : gemma4_quant_targets(fast.config())) {
+    if (q.kind != TargetKind::Linear || !exact.has(q.name + ".weight")) continue;
+    ++linears;
+    const Tensor &tf = fast.get(q.name + ".weight"), &te = exact.get(q.name + ".weight");
+    EXPECT_TRUE(packed.count(q.name)) << q.name;
+    EXPECT_TRUE(tf.data.empty()) << q.name;
+    EXPECT_EQ(tf.shape, te.shape) << q.name;
+    EXPECT_EQ(int64_t(te.data.size()), q.rows * q.cols) << q.name;
+    linear_float_bytes += te.bytes();
+  }
+  EXPECT_GT(linears, 0);
+  EXPECT_EQ(int64_t(packed.size()), linears);
+  size_t packed_bytes = 0;
+  for (const auto& [module, p] : packed) packed_bytes += p.bytes();
+  EXPECT_EQ(fast.bytes() + linear_float_bytes, exact.bytes() + packed_bytes);
+  const std::vector<int32_t> ids = {2, 17, 300, 511, 42, 7};
+  const std::vector<float> lf = logits(fast, ids), le = logits(exact, ids);
+  ASSERT_EQ(lf.size(), le.size());
+  float max_diff = 0, max_abs = 0;
+  for (size_t i = 0; i < lf.size(); ++i) {
+    max_diff = std::max(max_diff, std::abs(lf[i] - le[i]));
+    max_abs = std::max(max_abs, std::abs(le[i]));
+  }
+  std::printf("fast vs exact: max |dlogit| %g (max |logit| %g) over %d packed Linears\n", max_diff, max_abs, linears);
+  EXPECT_LE(max_diff, 1e-5f * std::max(1.0f, max_abs));
 }
 
 TEST(NativeMapping, RowsDecodeAsTheWholeTensor) {
