@@ -161,8 +161,17 @@ int grid_lane_element(int bits, int q) {
   return 16 * v + (p < 4 ? p : p < 8 ? p + 4 : p < 12 ? p - 4 : p);
 }
 
-int64_t grid_tail(const uint8_t* w, int bits, const int32_t* grid, const int32_t* j, int64_t from, int64_t n) {
+// Values [from, n) one at a time: the scalar definition, and every SIMD kernel's tail. A row
+// without its int32 table (GridRow::grid null) has it rebuilt here from what it keeps.
+int64_t grid_tail(const uint8_t* w, int bits, const GridRow& row, const int32_t* j, int64_t from, int64_t n) {
+  if (from >= n) return 0;
   const int mask = (1 << bits) - 1, per_byte = 8 / bits;
+  int32_t rebuilt[256];
+  const int32_t* grid = row.grid;
+  if (!grid) {
+    for (int l = 0; l <= mask; ++l) rebuilt[l] = grid_row_entry(bits, row, l);
+    grid = rebuilt;
+  }
   int64_t s = 0;
   for (int64_t k = from; k < n; ++k) s += int64_t(grid[(w[k / per_byte] >> (bits * (k % per_byte))) & mask]) * j[k];
   return s;
@@ -280,7 +289,7 @@ GQ_TARGET_AVX2 int64_t grid_dot_avx2(const uint8_t* w, const GridRow& row, const
     }
     for (auto& a : acc32) flush_lanes(a, acc64);
   }
-  return hsum_epi64(acc64) + grid_tail(w, Bits, row.grid, in.j.data(), blocks * B, in.n);
+  return hsum_epi64(acc64) + grid_tail(w, Bits, row, in.j.data(), blocks * B, in.n);
 }
 
 template <int Bits, Int8Lookup L = Int8Lookup::Gather>
@@ -300,7 +309,7 @@ GQ_TARGET_VNNI int64_t grid_dot_vnni(const uint8_t* w, const GridRow& row, const
     }
     for (auto& a : acc32) flush_lanes(a, acc64);
   }
-  return hsum_epi64(acc64) + grid_tail(w, Bits, row.grid, in.j.data(), blocks * B, in.n);
+  return hsum_epi64(acc64) + grid_tail(w, Bits, row, in.j.data(), blocks * B, in.n);
 }
 
 using GridDotFn = int64_t (*)(const uint8_t*, const GridRow&, const GridInput&);
@@ -314,6 +323,13 @@ GridDotFn grid_dot_kernel(int bits, Isa isa, bool computed_int8) {
 }
 
 }  // namespace
+
+int32_t grid_row_entry(int bits, const GridRow& row, int index) {
+  if (row.grid) return row.grid[index];
+  if (row.split) return int16_t(uint16_t(row.split[index]) | uint16_t(uint16_t(row.split[16 + index]) << 8));
+  const int level = index >= (1 << (bits - 1)) ? index - (1 << bits) : index;
+  return int32_t(bf16_to_f32(f32_to_bf16(float(level * row.bf16_product_base))));
+}
 
 int32_t bf16_product_base(int bits, const int32_t* grid) {
   const int32_t m = grid[1];
@@ -358,7 +374,7 @@ bool grid_dot_uses_simd(const GridRow& row, const GridInput& in) {
 
 int64_t channel_grid_dot(const uint8_t* w, const GridRow& row, const GridInput& in) {
   if (grid_dot_uses_simd(row, in)) return grid_dot_kernel(in.bits, in.isa, row.bf16_product_base != 0)(w, row, in);
-  return grid_tail(w, in.bits, row.grid, in.j.data(), 0, in.n);
+  return grid_tail(w, in.bits, row, in.j.data(), 0, in.n);
 }
 
 }  // namespace gq::engine

@@ -51,7 +51,9 @@ constexpr int32_t kGridSimdMaxAbs = 32767;
 
 // One weight row's table.
 struct GridRow {
-  const int32_t* grid = nullptr;  // 2^bits entries
+  // 2^bits entries; may be null when the row's table follows from `split` (int4 / int2) or from
+  // bf16_product_base (int8): grid_row_entry rebuilds it.
+  const int32_t* grid = nullptr;
   const uint8_t* split = nullptr;  // int4 / int2: 32 bytes (split_grid_row), nullptr for int8
   int32_t max_abs = 0;             // max |grid entry|
   // int8: m when every entry is level * m rounded to 8 significant bits, as a bf16 scale's table is
@@ -59,6 +61,9 @@ struct GridRow {
   // gathering them. 0 otherwise.
   int32_t bf16_product_base = 0;
 };
+
+// Entry `index` (a level's low `bits` bits) of a row's table, from grid, split or bf16_product_base.
+int32_t grid_row_entry(int bits, const GridRow& row, int index);
 
 // The bf16_product_base of a 2^bits table (grid[1] when the whole table follows the rule, else 0).
 int32_t bf16_product_base(int bits, const int32_t* grid);

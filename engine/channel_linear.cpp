@@ -58,6 +58,16 @@ void build_level_grid(PackedChannelWeight& w, const std::string& what) {
       split_grid_row(w.bits, w.grid.data() + size_t(r) * levels, w.grid_split.data() + size_t(r) * 32);
     if (w.bits == 8) w.grid_product_base[size_t(r)] = bf16_product_base(w.bits, w.grid.data() + size_t(r) * levels);
   }
+  // When every row's table follows from what the SIMD kernels read (the split bytes; the bf16
+  // product rule), the int32 tables are dropped: 1 KB per int8 row, 64 B per int4 row (E2B under
+  // mobile-e2b-1gb: about 100 MB). grid_row_entry rebuilds an entry where the scalar path needs it.
+  bool derivable = true;
+  for (int64_t r = 0; r < w.rows && derivable; ++r)
+    derivable = w.bits == 8 ? w.grid_product_base[size_t(r)] != 0 : w.grid_max_abs[size_t(r)] <= kGridSimdMaxAbs;
+  if (derivable) {
+    w.grid.clear();
+    w.grid.shrink_to_fit();
+  }
 }
 
 Matrix channel_linear(const Matrix& x, const PackedChannelWeight& w, const quant::ActivationScheme& in_scheme,
@@ -65,7 +75,7 @@ Matrix channel_linear(const Matrix& x, const PackedChannelWeight& w, const quant
   if (x.cols() != w.cols)
     throw FormatError("channel linear: input has " + std::to_string(x.cols()) + " columns, the weight " +
                       std::to_string(w.cols));
-  if (!has_level_grid(w.scale_dtype, in_scheme) || in_params.zero_point != 0 || w.grid.empty())
+  if (!has_level_grid(w.scale_dtype, in_scheme) || in_params.zero_point != 0 || w.unit.empty())
     throw FormatError("channel linear: input scheme " + quant::activation_scheme_name(in_scheme) +
                       " with a weight grid in its scale dtype is not covered (8-bit symmetric, bf16 / f16)");
   const float s_in = quant::round_scale_to(in_params.scale, in_scheme.compute_dtype);
@@ -93,7 +103,7 @@ Matrix channel_linear(const Matrix& x, const PackedChannelWeight& w, const quant
     const int64_t rows_per_part = std::max<int64_t>(1, (int64_t(1) << 17) / std::max<int64_t>(1, w.cols * nt));
     engine_pool().run(w.rows, rows_per_part, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
-        const GridRow row{w.grid.data() + size_t(r) * levels,
+        const GridRow row{w.grid.empty() ? nullptr : w.grid.data() + size_t(r) * levels,
                           w.grid_split.empty() ? nullptr : w.grid_split.data() + size_t(r) * 32,
                           w.grid_max_abs[size_t(r)],
                           w.grid_product_base.empty() ? 0 : w.grid_product_base[size_t(r)]};

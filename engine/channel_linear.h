@@ -26,7 +26,8 @@ struct PackedChannelWeight {
   std::vector<uint8_t> levels;  // rows * channel_row_bytes(bits, cols), docs/native-format.md
   std::vector<float> scales;    // one per row, widened from the file's scale dtype
   DType scale_dtype = DType::BF16;
-  // Filled by build_level_grid: grid[r << bits | (level & mask)] = k, and the row's unit u; per row
+  // Filled by build_level_grid: grid[r << bits | (level & mask)] = k (empty when every row's table
+  // follows from grid_split or grid_product_base, see GridRow), and the row's unit u; per row
   // max |k|, (int4 / int2) the table as channel_grid_dot's byte shuffles read it, 32 bytes, and
   // (int8) whether the kernel may compute the table's entries.
   std::vector<int32_t> grid;
