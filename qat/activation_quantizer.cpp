@@ -59,6 +59,10 @@ at::Tensor ActivationQuantizer::forward(const at::Tensor& x) {
   if (observing_) observer.observe(x);
   if (observing_ || !calibrated_) return x;
   const at::Tensor scale = scale_tensor();
+  // Inference: the codec in one pass, the same floats as the tensor ops (tests/qat/fake_quant_test.cpp)
+  // without their dozen temporaries and gradient masks per seam.
+  if (!at::GradMode::is_enabled())
+    if (at::Tensor y = fake_quant_activation_cpu(scheme_, x, scale.item<float>(), zero_point_); y.defined()) return y;
   ScaledFakeQuant r;
   {
     at::NoGradGuard ng;
