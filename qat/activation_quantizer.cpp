@@ -61,8 +61,8 @@ at::Tensor ActivationQuantizer::forward(const at::Tensor& x) {
   const at::Tensor scale = scale_tensor();
   // Inference: the codec in one pass, the same floats as the tensor ops (tests/qat/fake_quant_test.cpp)
   // without their dozen temporaries and gradient masks per seam.
-  if (!at::GradMode::is_enabled())
-    if (at::Tensor y = fake_quant_activation_cpu(scheme_, x, scale.item<float>(), zero_point_); y.defined()) return y;
+  if (!at::GradMode::is_enabled() && scale.device().is_cpu() && scale.scalar_type() == at::kFloat)
+    if (at::Tensor y = fake_quant_activation_cpu(scheme_, x, *scale.data_ptr<float>(), zero_point_); y.defined()) return y;
   ScaledFakeQuant r;
   {
     at::NoGradGuard ng;

@@ -301,7 +301,8 @@ at::Tensor fake_quant_activation_cpu(const quant::ActivationScheme& s, const at:
   };
   // Value by value in the compute dtype, so pieces give the same floats; an fp32 scheme's spec is
   // built for the tensor's length, so it runs whole.
-  if (s.compute_dtype != DType::F32) at::parallel_for(0, xc.numel(), int64_t(1) << 14, run);
+  constexpr int64_t kGrain = int64_t(1) << 14;
+  if (s.compute_dtype != DType::F32 && xc.numel() > kGrain) at::parallel_for(0, xc.numel(), kGrain, run);
   else run(0, xc.numel());
   if (failed) return {};
   return y;
