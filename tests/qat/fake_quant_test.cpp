@@ -270,6 +270,16 @@ TEST(FakeQuantInference, NoGradPathEqualsTheTrainingPath) {
       at::NoGradGuard ng;
       EXPECT_EQ(bit_mismatches(to_vec(q.forward(x)), to_vec(trained)), 0) << name << ", " << x.numel() << " values";
     }
+    // The second read of one tensor reuses the first's result, unless the tensor or the scale changed.
+    at::NoGradGuard ng;
+    at::Tensor x = small.clone();
+    const at::Tensor first = q.forward(x);
+    EXPECT_TRUE(q.forward(x).is_same(first)) << name;
+    x.mul_(0.5);
+    EXPECT_EQ(bit_mismatches(to_vec(q.forward(x)), to_vec(q.forward(x.clone()))), 0) << name << ", written in place";
+    EXPECT_GT(bit_mismatches(to_vec(q.forward(x)), to_vec(first)), 0) << name;
+    q.set_params(quant::activation_params_from_range(s, -2.0f, 1.0f));
+    EXPECT_EQ(bit_mismatches(to_vec(q.forward(x)), to_vec(q.forward(x.clone()))), 0) << name << ", new scale";
   }
   for (const char* name : {"int4_channel", "int4_channel@bf16", "int8_channel@bf16", "int2_channel", "q4_0", "int4_g32_asym"}) {
     const quant::WeightScheme s = quant::parse_weight_scheme(name);
