@@ -49,6 +49,11 @@ class ActivationQuantizer : public TensorQuantizer {
   bool observing_ = false;
   bool calibrated_ = false;
   int32_t zero_point_ = 0;
+  // Inference: q/k/v (and gate/up) share this quantizer and read one tensor; the last input (same
+  // tensor, unmodified, same scale; up to 16k values) gets the last output back, not a second pass.
+  at::Tensor last_input_, last_output_;
+  uint32_t last_version_ = 0;
+  float last_scale_ = 0;
 };
 
 }  // namespace gq

@@ -8,6 +8,7 @@
 #include <ATen/Parallel.h>
 
 #include "io/error.h"
+#include "quant/activation.h"
 #include "quant/ggml_types.h"
 #include "quant/kv.h"
 #include "quant/rounding.h"
@@ -281,6 +282,30 @@ ScaledFakeQuant fake_quant_activation_tensor(const quant::ActivationScheme& s, c
   const at::Tensor z = at::full({1, 1, 1}, float(zero_point), x.options().dtype(at::kFloat));
   UniformResult r = uniform_apply(u, xb, scale.reshape({1, 1, 1}), z, true);
   return {r.y.reshape(x.sizes()), r.in_range, r.step_grad};
+}
+
+at::Tensor fake_quant_activation_cpu(const quant::ActivationScheme& s, const at::Tensor& x, float scale, int32_t zero_point) {
+  if (!x.device().is_cpu() || x.scalar_type() != at::kFloat) return {};
+  const at::Tensor xc = x.contiguous();
+  at::Tensor y = at::empty_like(xc);
+  const float* xp = xc.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  const quant::ActivationParams p{scale, zero_point};
+  std::atomic<bool> failed{false};
+  auto run = [&](int64_t b, int64_t e) {
+    try {
+      quant::fake_quant_activation(s, p, xp + b, yp + b, e - b);
+    } catch (const std::exception&) {
+      failed = true;
+    }
+  };
+  // Value by value in the compute dtype, so pieces give the same floats; an fp32 scheme's spec is
+  // built for the tensor's length, so it runs whole.
+  constexpr int64_t kGrain = int64_t(1) << 14;
+  if (s.compute_dtype != DType::F32 && xc.numel() > kGrain) at::parallel_for(0, xc.numel(), kGrain, run);
+  else run(0, xc.numel());
+  if (failed) return {};
+  return y;
 }
 
 at::Tensor fake_quant_kv_tensor(const quant::KvScheme& s, const at::Tensor& x) {

@@ -43,6 +43,11 @@ at::Tensor fake_quant_weight_with_scales(const quant::WeightScheme& s, const at:
 // q = clamp(round(x / s), qmin, qmax), y = q * s (quant/activation.h; -0 kept, as torch gives it).
 ScaledFakeQuant fake_quant_activation_tensor(const quant::ActivationScheme& s, const at::Tensor& x, const at::Tensor& scale,
                                              int32_t zero_point);
+// The same value (y only) in one pass over a CPU float32 tensor with the codec itself
+// (quant::fake_quant_activation), in pieces on LibTorch's intra-op threads: what inference runs, where
+// the tensor ops above cost a decoded token more than its matmuls. Undefined where the codec refuses
+// the values (NaN / Inf) or the scale; the tensor ops then give torch's answer.
+at::Tensor fake_quant_activation_cpu(const quant::ActivationScheme& s, const at::Tensor& x, float scale, int32_t zero_point);
 // KV cache: per-row (last dim) dynamic scale.
 at::Tensor fake_quant_kv_tensor(const quant::KvScheme& s, const at::Tensor& x);
 

@@ -29,8 +29,6 @@ check "logits RUN over 64 positions" $? "$(cat "$W/l.err")"
 check "logits FILE.gqn --fast" $? "$(cat "$W/l.err")"
 tail -c $((4 * 64 * V)) "$W/run.safetensors" >"$W/run.f32"
 # Against the file's exact mode, which `validate` checks against the fake-quant model (9.5e-7 here).
-# `logits RUN` itself differs from exact mode on these ids (0.39 from position 7 on, pre-existing,
-# not fast mode's doing), so that comparison is printed, not asserted, until it is explained.
 "$BIN" logits "$W/run.gqn" --ids "$IDS" --threads 1 --out "$W/exact.safetensors" 2>/dev/null
 tail -c $((4 * 64 * V)) "$W/exact.safetensors" >"$W/exact.f32"
 res=$(node "$COMPARE" "$W/fast.safetensors" "$W/exact.f32" --max-abs 2e-3 --min-argmax 0.99 2>&1)
@@ -39,8 +37,20 @@ echo "    fast vs exact: $res"
 out=$("$BIN" validate "$W/run.gqn" --against "$W/run" --threads 1 2>&1)
 check "validate (exact) passes against the run" $? "$out"
 echo "    $out"
-echo "    fast vs logits RUN (printed only): $(node "$COMPARE" "$W/fast.safetensors" "$W/run.f32" 2>&1)"
-echo "    exact vs logits RUN (printed only): $(node "$COMPARE" "$W/exact.safetensors" "$W/run.f32" 2>&1)"
+# `logits RUN` is the model `validate --against RUN` compares with: on these ids both give the same
+# max |Δ| against exact mode. It is not ~1e-6 here: at position 7, layer 0's o_proj input (the
+# attention output: double softmax in the engine, float32 in LibTorch) differs by 3 float32 ulps
+# around a bf16 rounding midpoint (0.857421875), so one int8 level flips (28 vs 27) and the change
+# reaches every later position as one step of the head's int8 output (0.18-0.39). Float32 noise,
+# not a path difference; a 2e-3 bound against logits RUN needs both sides to round alike: printed.
+v=$("$BIN" validate "$W/run.gqn" --against "$W/run" --ids "$IDS" --threads 1 2>&1)
+res=$(node "$COMPARE" "$W/exact.safetensors" "$W/run.f32" 2>&1)
+vmax=$(grep -o 'max |Δlogit| [0-9.e+-]*' <<<"$v" | head -1 | awk '{ print $3 }')
+lmax=$(grep -o 'max |diff| [0-9.e+-]*' <<<"$res" | head -1 | awk '{ print $3 }')
+awk -v a="$vmax" -v b="$lmax" 'BEGIN { exit !(a != "" && b != "" && sprintf("%.3g", a) == sprintf("%.3g", b)) }'
+check "logits RUN is what validate compares against: exact vs logits RUN max |Δ| $lmax = validate --ids's $vmax" $? "$res / $v"
+echo "    exact vs logits RUN (float32-noise flip, printed): $res"
+echo "    fast vs logits RUN (printed): $(node "$COMPARE" "$W/fast.safetensors" "$W/run.f32" 2>&1)"
 grep -aq "channel-wise integer dot products" "$W/fast.safetensors"
 check "the fast logits name the integer path" $? "no engine mode in the file's metadata"
 "$BIN" logits "$W/run.gqn" --ids "$IDS" --fast --threads 2 --out "$W/fast2.safetensors" 2>/dev/null

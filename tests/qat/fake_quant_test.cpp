@@ -20,6 +20,7 @@
 #include "quant/weight.h"
 #include "model/quant_targets.h"
 #include "recipes/recipe.h"
+#include "qat/activation_quantizer.h"
 #include "qat/checkpoint_loader.h"
 #include "qat/fake_quant_ops.h"
 #include "qat/quantize.h"
@@ -249,6 +250,47 @@ TEST(TorchMatchesCodecOther, ActivationsAndKvBitExact) {
     quant::fake_quant_kv(s, xv.data(), ref.data(), kv.size(0), 64);
     EXPECT_EQ(bit_mismatches(to_vec(fake_quant_kv_tensor(s, kv)), ref), 0) << name;
   }
+}
+
+// Inference (no grad) takes the codec's one-pass route for activations and for a few weight rows
+// (the gathered embedding rows); training the tensor ops with their masks. Both give the same floats,
+// on tensors in one piece and in threaded pieces (over 16k values, 2 threads).
+TEST(FakeQuantInference, NoGradPathEqualsTheTrainingPath) {
+  const int previous = at::get_num_threads();
+  at::set_num_threads(2);
+  const at::Tensor small = adversarial_rows(7) * 3.0;
+  const at::Tensor large = at::cat({small, adversarial_rows(8) * 0.01, adversarial_rows(9) * 300.0}).repeat({8, 1});
+  ASSERT_GT(large.numel(), int64_t(1) << 14);
+  for (const char* name : {"int8_sym", "int8_asym", "int16_sym", "int8_sym@bf16", "int8_sym_narrow@bf16", "int8_sym@f16"}) {
+    const quant::ActivationScheme s = quant::parse_activation_scheme(name);
+    ActivationQuantizer q(s, "minmax", /*learnable=*/false);
+    q.set_params(quant::activation_params_from_range(s, -5.0f, 3.0f));
+    for (const at::Tensor& x : {small, large}) {
+      const at::Tensor trained = q.forward(x.clone().requires_grad_(true)).detach();
+      at::NoGradGuard ng;
+      EXPECT_EQ(bit_mismatches(to_vec(q.forward(x)), to_vec(trained)), 0) << name << ", " << x.numel() << " values";
+    }
+    // The second read of one tensor reuses the first's result, unless the tensor or the scale changed.
+    at::NoGradGuard ng;
+    at::Tensor x = small.clone();
+    const at::Tensor first = q.forward(x);
+    EXPECT_TRUE(q.forward(x).is_same(first)) << name;
+    x.mul_(0.5);
+    EXPECT_EQ(bit_mismatches(to_vec(q.forward(x)), to_vec(q.forward(x.clone()))), 0) << name << ", written in place";
+    EXPECT_GT(bit_mismatches(to_vec(q.forward(x)), to_vec(first)), 0) << name;
+    q.set_params(quant::activation_params_from_range(s, -2.0f, 1.0f));
+    EXPECT_EQ(bit_mismatches(to_vec(q.forward(x)), to_vec(q.forward(x.clone()))), 0) << name << ", new scale";
+  }
+  for (const char* name : {"int4_channel", "int4_channel@bf16", "int8_channel@bf16", "int2_channel", "q4_0", "int4_g32_asym"}) {
+    const quant::WeightScheme s = quant::parse_weight_scheme(name);
+    for (const at::Tensor& w : {small.narrow(0, 0, 3), small, large}) {
+      WeightQuantizer q(s, w, /*learnable=*/false);
+      const at::Tensor trained = q.forward(w.clone().requires_grad_(true)).detach();
+      at::NoGradGuard ng;
+      EXPECT_EQ(bit_mismatches(to_vec(q.forward(w)), to_vec(trained)), 0) << name << ", " << w.numel() << " values";
+    }
+  }
+  at::set_num_threads(previous);
 }
 
 TEST(FakeQuantGradients, RtnSteMasksClampedValues) {
