@@ -27,13 +27,12 @@ at::Tensor WeightQuantizer::scale() const { return learned_.defined() ? learned_
 at::Tensor WeightQuantizer::forward(const at::Tensor& w) {
   const at::Tensor w2 = w.reshape({-1, w.size(-1)});
   if (!learned_.defined()) {
-    at::Tensor mask;
-    at::Tensor y;
+    RtnWithMask r;
     {
       at::NoGradGuard ng;
-      y = fake_quant_weight_rtn(scheme_, w2.detach(), &mask);
+      r = fake_quant_weight_rtn_with_mask(scheme_, w2.detach());
     }
-    return straight_through(w2, y, mask).reshape(w.sizes());
+    return straight_through(w2, r).reshape(w.sizes());
   }
   const at::Tensor s = learned_.value();
   ScaledFakeQuant r;
