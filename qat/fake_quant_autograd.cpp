@@ -11,18 +11,19 @@ using torch::autograd::variable_list;
 
 // Passing the precomputed values as a plain struct keeps them out of autograd's input list.
 struct Precomputed {
-  at::Tensor y, in_range, step_grad;
+  at::Tensor y, in_range, step_grad, in_range_bits;
 };
 
-// y = fake_quant(x); dy/dx = mask (STE with clipping).
+// y = fake_quant(x); dy/dx = mask (STE with clipping): a float mask, or one bit per value.
 struct MaskedSTE : public torch::autograd::Function<MaskedSTE> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const Precomputed& p) {
-    ctx->save_for_backward({p.in_range});
+    ctx->save_for_backward({p.in_range, p.in_range_bits});
     return p.y;
   }
   static variable_list backward(AutogradContext* ctx, variable_list g) {
-    const at::Tensor mask = ctx->get_saved_variables()[0];
-    return {mask.defined() ? g[0] * mask : g[0], at::Tensor()};
+    const auto saved = ctx->get_saved_variables();
+    if (saved[1].defined()) return {apply_in_range_bits(g[0], saved[1]).view(g[0].sizes()), at::Tensor()};
+    return {saved[0].defined() ? g[0] * saved[0] : g[0], at::Tensor()};
   }
 };
 
@@ -52,11 +53,15 @@ struct LsqFunction : public torch::autograd::Function<LsqFunction> {
 }  // namespace
 
 at::Tensor straight_through(const at::Tensor& x, const at::Tensor& y, const at::Tensor& in_range) {
-  return MaskedSTE::apply(x, Precomputed{y, in_range, {}});
+  return MaskedSTE::apply(x, Precomputed{y, in_range, {}, {}});
+}
+
+at::Tensor straight_through(const at::Tensor& x, const RtnWithMask& r) {
+  return MaskedSTE::apply(x, Precomputed{r.y, r.in_range, {}, r.in_range_bits});
 }
 
 at::Tensor lsq(const at::Tensor& x, const at::Tensor& scale, const ScaledFakeQuant& p, double grad_scale) {
-  return LsqFunction::apply(x, scale, Precomputed{p.y, p.in_range, p.step_grad}, grad_scale);
+  return LsqFunction::apply(x, scale, Precomputed{p.y, p.in_range, p.step_grad, {}}, grad_scale);
 }
 
 }  // namespace gq

@@ -14,6 +14,8 @@ namespace gq {
 
 // Returns y (the fake-quant values of x); dy/dx = in_range, or 1 where in_range is undefined.
 at::Tensor straight_through(const at::Tensor& x, const at::Tensor& y, const at::Tensor& in_range);
+// Returns r.y; dy/dx = r's mask, float (in_range) or one bit per value (in_range_bits).
+at::Tensor straight_through(const at::Tensor& x, const RtnWithMask& r);
 
 // Returns p.y; x gets the masked gradient, `scale` the LSQ gradient summed per scale (p.step_grad
 // holds one block of values per scale) times grad_scale.

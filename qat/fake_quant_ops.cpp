@@ -11,6 +11,7 @@
 #include "quant/activation.h"
 #include "quant/ggml_types.h"
 #include "quant/kv.h"
+#include "quant/q4_0.h"
 #include "quant/rounding.h"
 #include "quant/uniform.h"
 #include "quant/weight.h"
@@ -21,6 +22,14 @@ namespace {
 using quant::Rounding;
 using quant::WeightKind;
 using quant::WeightScheme;
+
+// Rows per at::parallel_for piece for a pass over [rows, cols] values: about 16k values a piece.
+int64_t values_grain_rows(int64_t cols) { return std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(1, cols)); }
+
+// 1.0f where the bit of a value is set, else 0.0f: [rows, cols] from [rows, cols / 32] words.
+at::Tensor expand_in_range_bits(const at::Tensor& bits, int64_t rows, int64_t cols) {
+  return apply_in_range_bits(at::ones({rows, cols}, bits.options().dtype(at::kFloat)), bits);
+}
 
 // The rounding helpers of quant/rounding.h, in tensor form (same operations, so the same floats);
 // "+ 0.0" turns -0 into +0 as an integer code decoded by a runtime would.
@@ -132,44 +141,31 @@ at::Tensor gguf_rtn(const WeightScheme& s, const at::Tensor& xb, at::Tensor* gra
   return level * d16;  // the product keeps its sign: level 0 with a negative d decodes to -0, as in ggml
 }
 
-// Q4_0 RTN on the CPU in one pass: the values come from the codec (the reference itself); the
-// gradient mask marks what ggml's rule clamps (x/d + 8.5 >= 16, with d = signed max / -8). A dozen
-// tensor ops per weight would cost more than the matmuls of a small model. `block` divides cols.
-// Rows are independent, so pieces of rows run on LibTorch's intra-op threads like the matmuls around
-// them (single-threaded, this pass made a QAT step 1.36-1.49x a plain one at 2 threads). A piece that
-// fails (NaN / Inf) is redone on the whole tensor so the error names the tensor's own row.
-at::Tensor q4_0_rtn_cpu(const at::Tensor& w, int64_t block, at::Tensor* grad_mask) {
+// Q4_0 RTN on the CPU in one pass: the values and the gradient mask (what ggml's rule clamps:
+// x/d + 8.5 >= 16, with d = signed max / -8) from quant::fake_quant_q4_0_in_range_bits, one bit per
+// value ([rows, cols / 32] int32). A dozen tensor ops per weight would cost more than the matmuls of
+// a small model. Rows are independent, so pieces of rows run on LibTorch's intra-op threads like the
+// matmuls around them (single-threaded, this pass made a QAT step 1.36-1.49x a plain one at 2
+// threads). A piece that fails (NaN / Inf) is redone on the whole tensor so the error names the
+// tensor's own row. 32 divides cols.
+at::Tensor q4_0_rtn_cpu(const at::Tensor& w, at::Tensor* in_range_bits) {
   const at::Tensor x = w.contiguous();
-  const int64_t rows = x.size(0), cols = x.size(1);
+  const int64_t rows = x.size(0), cols = x.size(1), words = cols / quant::kQ4_0Block;
   at::Tensor y = at::empty_like(x);
-  if (grad_mask) *grad_mask = at::empty_like(x);
+  at::Tensor bits = at::empty({rows, words}, x.options().dtype(at::kInt));
   const float* xp = x.data_ptr<float>();
   float* yp = y.data_ptr<float>();
-  float* mp = grad_mask ? grad_mask->data_ptr<float>() : nullptr;
+  uint32_t* bp = reinterpret_cast<uint32_t*>(bits.data_ptr<int32_t>());
   std::atomic<bool> failed{false};
-  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / cols);  // ~16k values a piece
-  at::parallel_for(0, rows, grain, [&](int64_t r0, int64_t r1) {
+  at::parallel_for(0, rows, values_grain_rows(cols), [&](int64_t r0, int64_t r1) {
     try {
-      quant::fake_quant_weight(quant::q4_0_scheme(), xp + r0 * cols, yp + r0 * cols, r1 - r0, cols);
+      quant::fake_quant_q4_0_in_range_bits(xp + r0 * cols, yp + r0 * cols, bp + r0 * words, r1 - r0, cols);
     } catch (const std::exception&) {
       failed = true;
-      return;
-    }
-    if (!mp) return;
-    for (int64_t b = r0 * cols; b < r1 * cols; b += block) {
-      float m = 0.0f, amax = 0.0f;
-      for (int64_t j = 0; j < block; ++j)
-        if (std::fabs(xp[b + j]) > amax) amax = std::fabs(xp[b + j]), m = xp[b + j];
-      const float d = m / -8.0f;
-      const float inv = d != 0.0f ? 1.0f / d : 0.0f;
-      const float id = std::isinf(inv) ? 0.0f : inv;
-      for (int64_t j = 0; j < block; ++j) {
-        const float v = xp[b + j] * id;
-        mp[b + j] = (v + 8.5f) < 16.0f ? 1.0f : 0.0f;
-      }
     }
   });
   if (failed) quant::fake_quant_weight(quant::q4_0_scheme(), xp, yp, rows, cols);  // throws, naming the row
+  if (in_range_bits) *in_range_bits = bits;
   return y;
 }
 
@@ -183,12 +179,50 @@ at::Tensor round_to_dtype(const at::Tensor& x, DType dt) {
   }
 }
 
+namespace {
+
+bool q4_0_cpu_path(const WeightScheme& s, const at::Tensor& w) {
+  return s.kind == WeightKind::kQ4_0 && w.device().is_cpu() && w.scalar_type() == at::kFloat && w.dim() == 2 &&
+         w.size(1) % quant::kQ4_0Block == 0;
+}
+
+}  // namespace
+
 at::Tensor fake_quant_weight_rtn(const WeightScheme& s, const at::Tensor& w, at::Tensor* grad_mask) {
-  if (s.kind == WeightKind::kQ4_0 && w.device().is_cpu() && w.scalar_type() == at::kFloat && w.dim() == 2) {
-    const int64_t block = ggml_type_info(s.ggml_type())->block;
-    if (w.size(1) % block == 0) return q4_0_rtn_cpu(w, block, grad_mask);
+  if (q4_0_cpu_path(s, w)) {
+    at::Tensor bits;
+    at::Tensor y = q4_0_rtn_cpu(w, grad_mask ? &bits : nullptr);
+    if (grad_mask) *grad_mask = expand_in_range_bits(bits, w.size(0), w.size(1));
+    return y;
   }
   return fake_quant_weight_rtn_tensor_ops(s, w, grad_mask);
+}
+
+RtnWithMask fake_quant_weight_rtn_with_mask(const WeightScheme& s, const at::Tensor& w) {
+  RtnWithMask r;
+  if (q4_0_cpu_path(s, w)) {
+    r.y = q4_0_rtn_cpu(w, &r.in_range_bits);
+    return r;
+  }
+  r.y = fake_quant_weight_rtn_tensor_ops(s, w, &r.in_range);
+  return r;
+}
+
+at::Tensor apply_in_range_bits(const at::Tensor& g, const at::Tensor& in_range_bits) {
+  TORCH_CHECK(g.device().is_cpu() && g.scalar_type() == at::kFloat && in_range_bits.scalar_type() == at::kInt &&
+                  g.numel() == in_range_bits.numel() * quant::kQ4_0Block,
+              "apply_in_range_bits: float32 CPU values and their int32 words of 32 bits");
+  const at::Tensor gc = g.contiguous(), bits = in_range_bits.contiguous();
+  at::Tensor out = at::empty_like(gc);
+  const float* gp = gc.data_ptr<float>();
+  const uint32_t* bp = reinterpret_cast<const uint32_t*>(bits.data_ptr<int32_t>());
+  float* op = out.data_ptr<float>();
+  // Pieces of whole words: ~16k values each, on the intra-op threads.
+  at::parallel_for(0, bits.numel(), 512, [&](int64_t w0, int64_t w1) {
+    quant::q4_0_apply_in_range_bits(gp + w0 * quant::kQ4_0Block, bp + w0, op + w0 * quant::kQ4_0Block,
+                                    (w1 - w0) * quant::kQ4_0Block);
+  });
+  return out;
 }
 
 at::Tensor fake_quant_weight_rtn_tensor_ops(const WeightScheme& s, const at::Tensor& w, at::Tensor* grad_mask) {

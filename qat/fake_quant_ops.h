@@ -15,6 +15,17 @@ namespace gq {
 // RTN with the scheme's own scale rule on a [rows, cols] float32 tensor. `grad_mask`, if given,
 // receives a float mask of the values that were not clamped.
 at::Tensor fake_quant_weight_rtn(const quant::WeightScheme& s, const at::Tensor& w, at::Tensor* grad_mask = nullptr);
+// RTN for the straight-through estimator: y and its gradient mask in the form the backward reads
+// fastest. Q4_0 on the CPU: one bit per value, in_range_bits (int32 [rows, cols / 32], the words of
+// quant::fake_quant_q4_0_in_range_bits), a 32nd of the weight's size; any other path: the float
+// mask in_range ([rows, cols]) of fake_quant_weight_rtn.
+struct RtnWithMask {
+  at::Tensor y, in_range, in_range_bits;
+};
+RtnWithMask fake_quant_weight_rtn_with_mask(const quant::WeightScheme& s, const at::Tensor& w);
+// g (float32, CPU, any shape of in_range_bits.numel() * 32 values) times the mask of those bits:
+// the same floats as g * (the float mask), -0 and NaN included. Contiguous, g's shape.
+at::Tensor apply_in_range_bits(const at::Tensor& g, const at::Tensor& in_range_bits);
 // The same in tensor operations only (any device): what fake_quant_weight_rtn runs off the CPU fast
 // path. Tested against the codecs on the CPU so the CUDA path is covered too.
 at::Tensor fake_quant_weight_rtn_tensor_ops(const quant::WeightScheme& s, const at::Tensor& w,

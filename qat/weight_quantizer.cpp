@@ -45,13 +45,12 @@ at::Tensor WeightQuantizer::forward(const at::Tensor& w) {
     return fake_quant_weight_rtn(scheme_, w2).reshape(w.sizes());
   }
   if (!learned_.defined()) {
-    at::Tensor mask;
-    at::Tensor y;
+    RtnWithMask r;
     {
       at::NoGradGuard ng;
-      y = fake_quant_weight_rtn(scheme_, w2.detach(), &mask);
+      r = fake_quant_weight_rtn_with_mask(scheme_, w2.detach());
     }
-    return straight_through(w2, y, mask).reshape(w.sizes());
+    return straight_through(w2, r).reshape(w.sizes());
   }
   const at::Tensor s = learned_.value();
   ScaledFakeQuant r;

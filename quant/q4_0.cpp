@@ -1,6 +1,7 @@
 #include "quant/q4_0.h"
 
 #include <cmath>
+#include <string>
 
 #include "quant/gguf_block_impl.h"
 #include "quant/q4_0_avx2.h"
@@ -54,5 +55,47 @@ struct Q4_0Format {
 };
 
 template struct GgufBlockCodec<Q4_0Format>;
+
+void fake_quant_q4_0_in_range_bits(const float* x, float* y, uint32_t* in_range, int64_t rows, int64_t cols) {
+  constexpr int64_t n = kQ4_0Block;
+  check_shape(Q4_0Format::kLayout.codec, rows, cols, n, "block");
+  const int64_t total = rows * (cols / n);
+  for (int64_t i = 0; i < total; ++i) {
+    i += q4_0_fake_quant_blocks_avx2(x + i * n, y + i * n, in_range + i, total - i);
+    if (i == total) break;
+    // The portable block: a tiny scale here, every block on a CPU without the kernel. A block the
+    // codec rejects is left to fake_quant_q4_0, which names the first failure in its own order.
+    const float* xb = x + i * n;
+    float* yb = y + i * n;
+    bool finite = true;
+    for (int64_t j = 0; j < n; ++j) finite = finite & std::isfinite(xb[j]);
+    const float d = Q4_0Format::rtn_scale(xb);
+    const float d16 = round_to_f16(d);
+    if (!finite || !std::isfinite(d16)) {
+      fake_quant_q4_0(x, y, rows, cols);
+      fail("q4_0: block " + std::to_string(i) + " cannot be quantized");  // not reached: the codec throws
+    }
+    const float id = Q4_0Format::rtn_inverse(d);
+    uint32_t bits = 0;
+    if (!std::isfinite(id)) {  // level 0, as fake_quant_q4_0 gives
+      for (int64_t j = 0; j < n; ++j) yb[j] = 0.0f * d16;
+      bits = ~uint32_t(0);
+    } else {
+      for (int64_t j = 0; j < n; ++j) {
+        const float p = xb[j] * id;
+        yb[j] = Q4_0Format::rtn_level(p) * d16;
+        bits |= uint32_t((p + 8.5f) < 16.0f) << j;
+      }
+    }
+    in_range[i] = bits;
+  }
+}
+
+void q4_0_apply_in_range_bits(const float* g, const uint32_t* in_range, float* out, int64_t n) {
+  const int64_t blocks = n / kQ4_0Block;
+  for (int64_t i = q4_0_apply_in_range_bits_avx2(g, in_range, out, blocks); i < blocks; ++i)
+    for (int64_t j = 0; j < kQ4_0Block; ++j)
+      out[i * kQ4_0Block + j] = g[i * kQ4_0Block + j] * ((in_range[i] >> j) & 1u ? 1.0f : 0.0f);
+}
 
 }  // namespace gq::quant

@@ -49,4 +49,14 @@ inline constexpr auto& q4_0_dequantize = Q4_0Codec::dequantize;
 inline constexpr auto& fake_quant_q4_0 = Q4_0Codec::fake_quant;
 inline constexpr auto& fake_quant_q4_0_with_scales = Q4_0Codec::fake_quant_with_scales;
 
+// QAT's Q4_0 pass: the values of fake_quant_q4_0 and, from the same pass over x, the
+// straight-through gradient mask, one bit per value: bit j of in_range[i] (i = r * cols / 32 + b) is
+// 1 when value j of block b of row r is not clamped at the top code (x * id + 8.5 < 16; nothing
+// clamps at the bottom). A block whose 1 / d overflows (level 0) keeps every bit. Any input
+// fake_quant_q4_0 rejects throws its exception, message included.
+void fake_quant_q4_0_in_range_bits(const float* x, float* y, uint32_t* in_range, int64_t rows, int64_t cols);
+// The mask's backward: out = g * (bit ? 1.0f : 0.0f) for n values (a multiple of 32) and their
+// n / 32 words of bits; a product, so -0 and NaN come out as g times a float mask gives them.
+void q4_0_apply_in_range_bits(const float* g, const uint32_t* in_range, float* out, int64_t n);
+
 }  // namespace gq::quant

@@ -16,4 +16,11 @@ bool q4_0_avx2_enabled();
 // kernel is not enabled.
 int64_t q4_0_rtn_blocks_avx2(const float* x, uint8_t* out, int64_t blocks);
 
+// The same for fake_quant_q4_0_in_range_bits (q4_0.h): y and the in-range bits of consecutive
+// blocks, from the first on; stops before the same blocks as above. 0 when not enabled.
+int64_t q4_0_fake_quant_blocks_avx2(const float* x, float* y, uint32_t* in_range, int64_t blocks);
+
+// q4_0_apply_in_range_bits (q4_0.h) on whole blocks; returns how many it did (0 when not enabled).
+int64_t q4_0_apply_in_range_bits_avx2(const float* g, const uint32_t* in_range, float* out, int64_t blocks);
+
 }  // namespace gq::quant

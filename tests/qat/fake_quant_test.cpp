@@ -307,6 +307,38 @@ TEST(FakeQuantGradients, RtnSteMasksClampedValues) {
   EXPECT_EQ(g[5], 1.0f);
 }
 
+// The CPU Q4_0 path keeps its mask as one bit per value (fake_quant_weight_rtn_with_mask): the
+// values, and a weight gradient equal bit for bit to the upstream gradient times the tensor-op
+// path's float mask (-0 included), on two intra-op threads; a non-contiguous gradient too.
+TEST(FakeQuantGradients, Q4_0BitMaskGradientIsTheFloatMasksProduct) {
+  const int previous = at::get_num_threads();
+  at::set_num_threads(2);
+  const quant::WeightScheme s = quant::q4_0_scheme();
+  at::manual_seed(3);
+  const at::Tensor w0 = at::randn({700, 96}, at::kFloat) * 0.05;
+  at::Tensor mask_ops;
+  const at::Tensor want_y = fake_quant_weight_rtn_tensor_ops(s, w0, &mask_ops);
+  ASSERT_GT((mask_ops == 0).sum().item<int64_t>(), 0);  // some values are clamped
+  const RtnWithMask r = fake_quant_weight_rtn_with_mask(s, w0);
+  ASSERT_TRUE(r.in_range_bits.defined());
+  EXPECT_EQ(r.in_range_bits.numel(), w0.numel() / 32);
+  EXPECT_TRUE(at::equal(r.y, want_y));
+
+  const at::Tensor w = w0.clone().requires_grad_(true);
+  at::Tensor coef = at::randn({700, 96}, at::kFloat);
+  coef.index_put_({at::indexing::Slice(0, 5)}, -0.0);
+  WeightQuantizer q(s, w.detach(), /*learnable=*/false);
+  (q.forward(w) * coef).sum().backward();
+  const at::Tensor want_g = coef * mask_ops;
+  EXPECT_EQ(bit_mismatches(to_vec(w.grad()), to_vec(want_g)), 0);
+  EXPECT_TRUE(std::signbit(w.grad()[0][0].item<float>()));
+
+  const at::Tensor gt = coef.t().contiguous().t();  // [700, 96] with strides (1, 700)
+  ASSERT_FALSE(gt.is_contiguous());
+  EXPECT_EQ(bit_mismatches(to_vec(apply_in_range_bits(gt, r.in_range_bits)), to_vec(want_g)), 0);
+  at::set_num_threads(previous);
+}
+
 // LSQ's gradients are exactly those of the straight-through surrogate
 //   f(x, s) = s * (m * (x/s + o) + (1 - m) * c)
 // where the rounding offset o = round(v) - v, the in-range mask m and the clamped level c are
