@@ -13,34 +13,27 @@
 //                [--work DIR] [--mode fast|exact|both]
 //   engine_bench --native FILE.gqn [--threads 1,2] [--prompt 64] [--gen 128] [--repeat 3]
 //   engine_bench --child FILE --mode fast --threads N --ids .. --gen G --repeat R   (one run)
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench/e2b_checkpoint.h"
+#include "bench/measured_child.h"
 #include "engine/decode.h"
 #include "engine/int_dot.h"
 #include "engine/native_weights.h"
 #include "engine/thread_pool.h"
 #include "engine/weights.h"
 #include "export/gemma4_gguf.h"
-#include "formats/safetensors.h"
 #include "io/error.h"
-#include "io/half.h"
-#include "model/checkpoint_layout.h"
-#include "model/gemma4_tensors.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -103,71 +96,6 @@ int run_child(const std::string& file, const std::string& mode, int threads, con
   return 0;
 }
 
-// Runs argv, returns its stdout's last line as JSON with "peak_rss_kb" (wait4's ru_maxrss) added.
-nlohmann::json run_measured(const std::vector<std::string>& argv) {
-  int fd[2];
-  if (pipe(fd) != 0) throw FormatError("engine_bench: pipe failed");
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fd[1], 1);
-    close(fd[0]);
-    close(fd[1]);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    std::fprintf(stderr, "engine_bench: cannot run %s\n", args[0]);
-    _exit(127);
-  }
-  close(fd[1]);
-  std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = read(fd[0], buf, sizeof buf)) > 0;) out.append(buf, size_t(n));
-  close(fd[0]);
-  int status = 0;
-  struct rusage ru {};
-  wait4(pid, &status, 0, &ru);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw FormatError("engine_bench: " + argv[0] + " " + argv[1] + " failed");
-  const size_t cut = out.find_last_of('\n', out.size() >= 2 ? out.size() - 2 : 0);
-  nlohmann::json j = nlohmann::json::parse(cut == std::string::npos ? out : out.substr(cut + 1));
-  j["peak_rss_kb"] = ru.ru_maxrss;
-  return j;
-}
-
-// The released E2B text config with 10 layers (its first ten layer types; the last five KV-shared,
-// their donors layers 3 and 4) and a 16384-token vocabulary, as a Gemma4ForCausalLM checkpoint of
-// random bf16 weights (no tokenizer: the exporter synthesizes a vocabulary).
-void write_e2b_width_checkpoint(const std::string& dir) {
-  std::ifstream in(std::string(GQ_SOURCE_DIR) + "/examples/configs/e2b.json");
-  nlohmann::json full = nlohmann::json::parse(in);
-  nlohmann::json c = full["text_config"];
-  c["architectures"] = {"Gemma4ForCausalLM"};
-  c["num_hidden_layers"] = 10;
-  c["num_kv_shared_layers"] = 5;
-  c["vocab_size"] = 16384;
-  c["vocab_size_per_layer_input"] = 16384;
-  std::vector<std::string> types = c["layer_types"];
-  types.resize(10);
-  c["layer_types"] = types;
-  fs::create_directories(dir);
-  std::ofstream(dir + "/config.json") << c.dump(2);
-  const Gemma4Config cfg = Gemma4Config::load(dir);
-  std::mt19937 rng(1234);
-  std::normal_distribution<float> normal(0.0f, 0.02f);
-  std::vector<std::vector<uint16_t>> store;
-  std::vector<TensorToWrite> tensors;
-  for (const TensorSpec& s : gemma4_tensor_specs(cfg)) {
-    if (s.unused) continue;
-    std::vector<uint16_t> v(size_t(s.numel()));
-    const bool norm_like = s.shape.size() == 1;  // norms, layer_scalar: 1 (Gemma 4 norms scale by w)
-    for (uint16_t& x : v) x = f32_to_bf16(norm_like ? 1.0f : normal(rng));
-    store.push_back(std::move(v));
-    tensors.push_back(TensorToWrite{stored_name(kTextPrefix, s.name), DType::BF16, s.shape, store.back().data(),
-                                    store.back().size() * 2});
-  }
-  write_safetensors(dir + "/model.safetensors", tensors);
-}
-
 std::string q4_0_gguf(const std::string& checkpoint, const std::string& out) {
   if (fs::exists(out)) return out;
   GgufExportOptions opt;
@@ -201,7 +129,7 @@ int run_native(const std::string& self, const std::string& file, std::map<std::s
     std::map<std::string, nlohmann::json> by_mode;
     for (int r = 0; r < std::stoi(a["--repeat"]); ++r)
       for (const std::string mode : {"exact", "fast"}) {
-        const nlohmann::json j = run_measured({self, "--child", file, "--mode", mode, "--threads", std::to_string(threads),
+        const nlohmann::json j = bench::run_measured({self, "--child", file, "--mode", mode, "--threads", std::to_string(threads),
                                                "--ids", join_ids(ids), "--gen", a["--gen"], "--repeat", "1"});
         nlohmann::json& best = by_mode[mode];
         if (best.is_null()) best = j;
@@ -255,7 +183,15 @@ int main(int argc, char** argv) {
         models.emplace_back(m, q4_0_gguf(std::string(GQ_SOURCE_DIR) + "/examples/models/tiny-e2b", work + "/tiny-e2b-q4_0.gguf"));
       } else {
         const std::string ckpt = work + "/e2b-width-10l";
-        if (!fs::exists(work + "/e2b-width-10l-q4_0.gguf")) write_e2b_width_checkpoint(ckpt);
+        if (!fs::exists(work + "/e2b-width-10l-q4_0.gguf")) {
+          // The released E2B text config with 10 layers (its first ten layer types; the last five
+          // KV-shared, their donors layers 3 and 4) and a 16384-token vocabulary, random bf16 weights.
+          bench::E2bCheckpointOptions o;
+          o.layers = 10;
+          o.kv_shared = 5;
+          o.vocab = 16384;
+          bench::write_e2b_checkpoint(ckpt, o);
+        }
         models.emplace_back(m, q4_0_gguf(ckpt, work + "/e2b-width-10l-q4_0.gguf"));
       }
     }
@@ -269,13 +205,13 @@ int main(int argc, char** argv) {
       const std::vector<int32_t> ids = bench_ids(vocab, std::stoi(a["--prompt"]));
       std::printf("%s: %s (%.1f MB)\n", name.c_str(), file.c_str(), double(fs::file_size(file)) / 1e6);
       for (int threads : parse_list(a["--threads"])) {
-        const nlohmann::json llama = run_measured({"node", llama_script, file, "--ids", join_ids(ids), "--gen", a["--gen"],
+        const nlohmann::json llama = bench::run_measured({"node", llama_script, file, "--ids", join_ids(ids), "--gen", a["--gen"],
                                                    "--threads", std::to_string(threads), "--repeat", a["--repeat"]});
         std::printf("  threads %d  llama.cpp      prefill %8.1f tok/s  decode %8.1f tok/s  peak RSS %7.1f MB (node included)\n",
                     threads, llama["prefill_tps"].get<double>(), llama["decode_tps"].get<double>(),
                     llama["peak_rss_kb"].get<double>() / 1024);
         for (const std::string& mode : modes) {
-          const nlohmann::json ours = run_measured({self, "--child", file, "--mode", mode, "--threads", std::to_string(threads),
+          const nlohmann::json ours = bench::run_measured({self, "--child", file, "--mode", mode, "--threads", std::to_string(threads),
                                                     "--ids", join_ids(ids), "--gen", a["--gen"], "--repeat", a["--repeat"]});
           std::printf("  threads %d  gemma-qat %-5s prefill %8.1f tok/s  decode %8.1f tok/s  peak RSS %7.1f MB  [%s]\n",
                       threads, mode.c_str(), ours["prefill_tps"].get<double>(), ours["decode_tps"].get<double>(),

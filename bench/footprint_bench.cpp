@@ -9,9 +9,6 @@
 //   footprint_bench --child FILE.gqn --mode fast --threads N --prompt P --gen G     (one run)
 //
 // The checkpoint (~10 GB bf16) and the native file are kept in --work and reused.
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -23,6 +20,7 @@
 #include <vector>
 
 #include "bench/e2b_checkpoint.h"
+#include "bench/measured_child.h"
 #include "engine/decode.h"
 #include "engine/int_dot.h"
 #include "engine/native_weights.h"
@@ -91,36 +89,6 @@ int run_child(const std::string& file, const std::string& mode, int threads, int
                       {"rss_file_end_kb", rss_kb().second}};
   std::printf("%s\n", j.dump().c_str());
   return 0;
-}
-
-// Runs argv; its stdout's last line as JSON, with "peak_rss_kb" (wait4's ru_maxrss) added.
-nlohmann::json run_measured(const std::vector<std::string>& argv) {
-  int fd[2];
-  if (pipe(fd) != 0) throw FormatError("footprint_bench: pipe failed");
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fd[1], 1);
-    close(fd[0]);
-    close(fd[1]);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    _exit(127);
-  }
-  close(fd[1]);
-  std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = read(fd[0], buf, sizeof buf)) > 0;) out.append(buf, size_t(n));
-  close(fd[0]);
-  int status = 0;
-  struct rusage ru {};
-  wait4(pid, &status, 0, &ru);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw FormatError("footprint_bench: the child run failed");
-  const size_t cut = out.find_last_of('\n', out.size() >= 2 ? out.size() - 2 : 0);
-  nlohmann::json j = nlohmann::json::parse(cut == std::string::npos ? out : out.substr(cut + 1));
-  j["peak_rss_kb"] = ru.ru_maxrss;
-  return j;
 }
 
 double mb(double bytes) { return bytes / 1e6; }
@@ -199,7 +167,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     if (a["--run"] == "no") return 0;  // files prepared only
     const std::string self = fs::canonical("/proc/self/exe").string();
-    const nlohmann::json r = run_measured({self, "--child", file, "--mode", a["--mode"], "--threads", a["--threads"],
+    const nlohmann::json r = bench::run_measured({self, "--child", file, "--mode", a["--mode"], "--threads", a["--threads"],
                                            "--prompt", a["--prompt"], "--gen", a["--gen"]});
     const double peak = double(r["peak_rss_kb"].get<long>()) * 1024;
     std::printf("engine %s [%s], %s threads: load %.1f s, RSS after load %.1f MB (file pages %.1f MB), prefill %.1f "
