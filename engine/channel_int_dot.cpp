@@ -164,16 +164,20 @@ int grid_lane_element(int bits, int q) {
 // Values [from, n) one at a time: the scalar definition, and every SIMD kernel's tail. A row
 // without its int32 table (GridRow::grid null) has it rebuilt here from what it keeps.
 int64_t grid_tail(const uint8_t* w, int bits, const GridRow& row, const int32_t* j, int64_t from, int64_t n) {
-  if (from >= n) return 0;
   const int mask = (1 << bits) - 1, per_byte = 8 / bits;
-  int32_t rebuilt[256];
+  const auto index = [&](int64_t k) { return (w[k / per_byte] >> (bits * (k % per_byte))) & mask; };
+  int64_t s = 0;
   const int32_t* grid = row.grid;
+  int32_t rebuilt[256];
+  if (!grid && n - from < mask + 1) {  // a short tail rebuilds only the entries it reads
+    for (int64_t k = from; k < n; ++k) s += int64_t(grid_row_entry(bits, row, index(k))) * j[k];
+    return s;
+  }
   if (!grid) {
     for (int l = 0; l <= mask; ++l) rebuilt[l] = grid_row_entry(bits, row, l);
     grid = rebuilt;
   }
-  int64_t s = 0;
-  for (int64_t k = from; k < n; ++k) s += int64_t(grid[(w[k / per_byte] >> (bits * (k % per_byte))) & mask]) * j[k];
+  for (int64_t k = from; k < n; ++k) s += int64_t(grid[index(k)]) * j[k];
   return s;
 }
 

@@ -36,7 +36,7 @@ PackedChannelWeight pack_channel_weight(const native::TensorEntry& t, const std:
       if (levels[size_t(k)] < qmin || levels[size_t(k)] > qmax)
         throw FormatError(what + ": level " + std::to_string(levels[size_t(k)]) + " at element " +
                           std::to_string(r * w.cols + k) + " is outside " + quant::weight_scheme_name(s) + "'s [" +
-                          std::to_string(s.qmin()) + ", " + std::to_string(s.qmax()) + "]");
+                          std::to_string(qmin) + ", " + std::to_string(qmax) + "]");
   }
   w.scales.resize(size_t(w.rows));
   for (int64_t r = 0; r < w.rows; ++r) {

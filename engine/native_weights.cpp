@@ -168,15 +168,15 @@ ModelWeights from_native(const native::NativeFile& file, WeightForm form) {
   Gemma4Config cfg = Gemma4Config::parse(m.config_json, path + ": header.config_json");
   auto aq = std::make_shared<ActivationQuantization>();
   aq->modules = m.activations;
-  // Fast mode: which weights the integer kernel takes (engine/channel_linear.h). They are packed
-  // below and never decoded to float32; their Tensor decodes rows from the map only if asked.
-  std::set<std::string> packable;
-  if (form == WeightForm::Fast)
-    for (const native::TensorEntry& t : file.tensors()) {
-      const native::ModuleActivations* a = aq->find(t.desc.module);
-      if (a && a->input && has_channel_kernel(t.desc) && has_level_grid(t.desc.scheme.scale_dtype, a->input->scheme))
-        packable.insert(t.desc.name);
-    }
+  // Fast mode: a Linear's (or the head's) weight the integer kernel takes (engine/channel_linear.h)
+  // is packed instead of decoded to float32; quantized_linear reads the packed copy, and the
+  // tensor decodes rows from the map only if anything else asks. Other tensors of a module (MoE
+  // banks) never go through quantized_linear, so they are not packed.
+  const auto packs = [&](const native::TensorEntry& t) {
+    const native::ModuleActivations* a = aq->find(t.desc.module);
+    return form == WeightForm::Fast && t.desc.name == t.desc.module + ".weight" && a && a->input &&
+           has_channel_kernel(t.desc) && has_level_grid(t.desc.scheme.scale_dtype, a->input->scheme);
+  };
   // Untied: the token table is only looked up, so it stays in the file like the per-layer table.
   const bool own_head = file.find("lm_head.weight") != nullptr;
   std::map<std::string, Tensor> tensors;
@@ -196,13 +196,10 @@ ModelWeights from_native(const native::NativeFile& file, WeightForm form) {
       tensors[spec.name] = mapped_lookup_table(file, *t);
       continue;
     }
-    const bool packed = packable.count(spec.name) != 0;
-    if (packed) aq->packed.emplace(t->desc.module, pack_channel_weight(*t, path + ": tensor '" + spec.name + "'"));
-    if (packed && spec.name == t->desc.module + ".weight") {
-      // quantized_linear takes the packed copy; the tensor keeps the shape and decodes a row from
-      // the map if anything else ever asks for one.
+    if (packs(*t)) {
+      aq->packed.emplace(t->desc.module, pack_channel_weight(*t, path + ": tensor '" + spec.name + "'"));
       tensors[spec.name] = row_decoded_tensor(file, *t);
-      tensors[spec.name].mapped_size = 0;
+      tensors[spec.name].mapped_size = 0;  // the packed copy serves the Linear; these rows are not read
     } else {
       tensors[spec.name] = Tensor{spec.shape, decode_native_tensor(file, *t)};
     }
