@@ -195,6 +195,20 @@ at::Tensor fake_quant_weight_rtn(const WeightScheme& s, const at::Tensor& w, at:
     if (grad_mask) *grad_mask = expand_in_range_bits(bits, w.size(0), w.size(1));
     return y;
   }
+  // A few rows without a mask (inference: the embedding rows a decoded token gathers, every step):
+  // the codec itself (the reference the tensor ops are tested against) costs less than the tensor
+  // ops' temporaries there. A whole weight keeps the tensor ops (threaded).
+  constexpr int64_t kCodecValues = int64_t(1) << 14;
+  if (!grad_mask && w.device().is_cpu() && w.scalar_type() == at::kFloat && w.dim() == 2 && w.numel() <= kCodecValues) {
+    const at::Tensor x = w.contiguous();
+    at::Tensor y = at::empty_like(x);
+    try {
+      quant::fake_quant_weight(s, x.data_ptr<float>(), y.data_ptr<float>(), x.size(0), x.size(1));
+      return y;
+    } catch (const std::exception&) {
+      // NaN / Inf or a scale the codec refuses: the tensor ops give torch's answer (or its error).
+    }
+  }
   return fake_quant_weight_rtn_tensor_ops(s, w, grad_mask);
 }
 

@@ -7,7 +7,6 @@
 
 #include "io/error.h"
 #include "quant/rounding.h"
-#include "quant/weight.h"
 #include "qat/fake_quant_autograd.h"
 #include "qat/fake_quant_ops.h"
 
@@ -27,23 +26,8 @@ at::Tensor WeightQuantizer::scale() const { return learned_.defined() ? learned_
 
 at::Tensor WeightQuantizer::forward(const at::Tensor& w) {
   const at::Tensor w2 = w.reshape({-1, w.size(-1)});
-  // Inference: no gradient mask; a few rows (the embedding rows a decoded token gathers, every
-  // step) through the codec itself (the reference, tests/qat/fake_quant_test.cpp), which costs less
-  // than the tensor ops' temporaries there. A whole weight keeps the tensor ops (threaded).
-  if (!learned_.defined() && !at::GradMode::is_enabled()) {
-    constexpr int64_t kCodecValues = int64_t(1) << 14;
-    if (w2.device().is_cpu() && w2.scalar_type() == at::kFloat && w2.numel() <= kCodecValues) {
-      const at::Tensor x = w2.contiguous();
-      at::Tensor y = at::empty_like(x);
-      try {
-        quant::fake_quant_weight(scheme_, x.data_ptr<float>(), y.data_ptr<float>(), x.size(0), x.size(1));
-        return y.reshape(w.sizes());
-      } catch (const std::exception&) {
-        // NaN / Inf or a scale the codec refuses: the tensor ops give torch's answer (or its error).
-      }
-    }
-    return fake_quant_weight_rtn(scheme_, w2).reshape(w.sizes());
-  }
+  // Inference: no gradient mask (and small gathers take the codec, fake_quant_weight_rtn).
+  if (!learned_.defined() && !at::GradMode::is_enabled()) return fake_quant_weight_rtn(scheme_, w2).reshape(w.sizes());
   if (!learned_.defined()) {
     RtnWithMask r;
     {
