@@ -83,15 +83,7 @@ class TorchSource : public LogitSource {
   const Gemma4Config& config() const override { return model_->config(); }
   bool quantized() const { return recipe_.has_value(); }
   std::vector<float> scored_logits(const std::vector<std::vector<int32_t>>& chunks, int64_t first, int64_t rows) override {
-    at::NoGradGuard ng;
-    const int64_t B = int64_t(chunks.size()), T = int64_t(chunks[0].size());
-    at::Tensor ids = at::empty({B, T}, at::kLong);
-    int64_t* p = ids.data_ptr<int64_t>();
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t t = 0; t < T; ++t) p[b * T + t] = chunks[size_t(b)][size_t(t)];
-    const at::Tensor y =
-        model_->forward(ids.to(model_->embed_tokens->weight.device())).logits.narrow(1, first, rows).to(at::kCPU).contiguous();
-    return std::vector<float>(y.data_ptr<float>(), y.data_ptr<float>() + y.numel());
+    return cli::scored_logits(model_, chunks, first, rows);
   }
 
  private:

@@ -2,6 +2,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <ATen/ATen.h>
+#include <torch/types.h>
+
 #include "cli/options.h"
 #include "io/error.h"
 #include "model/quant_targets.h"
@@ -38,6 +41,19 @@ std::optional<ResolvedRecipe> apply_quant_args(Gemma4Model& model, const QuantAr
   quantize_model(model, rr, cal ? &*cal : nullptr);
   freeze_fake_quant(model);
   return rr;
+}
+
+std::vector<float> scored_logits(Gemma4Model& model, const std::vector<std::vector<int32_t>>& chunks, int64_t first,
+                                 int64_t rows) {
+  at::NoGradGuard ng;
+  const int64_t B = int64_t(chunks.size()), T = int64_t(chunks[0].size());
+  at::Tensor ids = at::empty({B, T}, at::kLong);
+  int64_t* p = ids.data_ptr<int64_t>();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t) p[b * T + t] = chunks[size_t(b)][size_t(t)];
+  const at::Tensor y =
+      model->forward(ids.to(model->embed_tokens->weight.device())).logits.narrow(1, first, rows).to(at::kCPU).contiguous();
+  return std::vector<float>(y.data_ptr<float>(), y.data_ptr<float>() + y.numel());
 }
 
 }  // namespace gq::cli

@@ -1,7 +1,9 @@
 // Loading a model for a command, optionally with a recipe's fake-quant ops and a calibration.
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "recipes/recipe.h"
 #include "qat/gemma4_model.h"
@@ -25,5 +27,10 @@ void add_quant_args(CLI::App* cmd, QuantArgs& q);
 // commands only (logits, generate, eval, validate): the weights are frozen (freeze_fake_quant), each
 // quantized once.
 std::optional<ResolvedRecipe> apply_quant_args(Gemma4Model& model, const QuantArgs& q, const std::string& model_path);
+
+// One forward of the chunks (equal lengths) as a batch, without grad: rows first .. first + rows - 1
+// of each chunk's logits, [chunks.size(), rows, vocab] row-major (eval's and the planner's scoring).
+std::vector<float> scored_logits(Gemma4Model& model, const std::vector<std::vector<int32_t>>& chunks, int64_t first,
+                                 int64_t rows);
 
 }  // namespace gq::cli

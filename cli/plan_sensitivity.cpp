@@ -1,8 +1,8 @@
 #include "cli/plan_sensitivity.h"
 
-#include <ATen/ATen.h>
-#include <torch/types.h>
+#include <algorithm>
 
+#include "cli/model_setup.h"
 #include "qat/quantize.h"
 
 namespace gq::cli {
@@ -14,22 +14,15 @@ RecipeKlMeter::RecipeKlMeter(Gemma4Model& model, engine::PerplexityChunks chunks
 }
 
 std::vector<float> RecipeKlMeter::scored_logits(int64_t first_chunk, int64_t n) {
-  at::NoGradGuard ng;
-  const int64_t T = chunks_.n_ctx(), first = chunks_.first(), rows = chunks_.scored_per_chunk();
+  const int64_t rows = chunks_.scored_per_chunk();
   std::vector<float> out;
   out.reserve(size_t(n * rows * model_->config().vocab_size));
   // Batches of batch_size_ chunks from chunk 0, as eval forms them (the same sums, the same figures).
   for (int64_t i0 = first_chunk; i0 < first_chunk + n; i0 += batch_size_) {
-    const int64_t B = std::min(batch_size_, first_chunk + n - i0);
-    at::Tensor ids = at::empty({B, T}, at::kLong);
-    int64_t* p = ids.data_ptr<int64_t>();
-    for (int64_t b = 0; b < B; ++b) {
-      const std::vector<int32_t> c = chunks_.chunk(i0 + b);
-      for (int64_t t = 0; t < T; ++t) p[b * T + t] = c[size_t(t)];
-    }
-    const at::Tensor y =
-        model_->forward(ids.to(model_->embed_tokens->weight.device())).logits.narrow(1, first, rows).to(at::kCPU).contiguous();
-    out.insert(out.end(), y.data_ptr<float>(), y.data_ptr<float>() + y.numel());
+    std::vector<std::vector<int32_t>> batch;
+    for (int64_t i = i0; i < std::min(i0 + batch_size_, first_chunk + n); ++i) batch.push_back(chunks_.chunk(i));
+    const std::vector<float> y = cli::scored_logits(model_, batch, chunks_.first(), rows);
+    out.insert(out.end(), y.begin(), y.end());
   }
   return out;
 }
